@@ -1,0 +1,170 @@
+"""Raw deliveries and the FOCUS table, per (billing period, provider) partition."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.partitions import billing_partitions
+from assets.resources import CostlakeResource
+from connectors.aws import aws_delivery_for, aws_store
+from connectors.landing import land_delivery, landed_delivery
+from costlake.deliveries import Delivery, DeliveryError
+from costlake.focus_schema import schema_problems
+from costlake.ingest import IngestReport, ingest_delivery
+from costlake.lake import Lake, partition_dir
+from costlake.reconcile import reconcile, totals_by_currency
+from costlake.summary import cost_by_category_markdown
+
+
+def _partition(context: AssetExecutionContext) -> tuple[str, str]:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    return keys["billing_period"], keys["provider"]
+
+
+def _raw_folder(lake: Lake, provider: str, billing_period: str) -> Path:
+    return lake.local_path(partition_dir("raw", provider, billing_period))
+
+
+def _find_delivery(resource: CostlakeResource, provider: str, billing_period: str):
+    settings = resource.settings()
+    if provider != "aws":
+        raise Failure(f"provider {provider} is not supported yet")
+    found = [
+        (source, d)
+        for source in settings.aws
+        if (d := aws_delivery_for(source, billing_period)) is not None
+    ]
+    if not found:
+        places = ", ".join(aws_store(s).describe() for s in settings.aws) or "no AWS source"
+        raise Failure(f"no AWS delivery for billing period {billing_period} in {places}")
+    if len(found) > 1:
+        names = ", ".join(s.name for s, _ in found)
+        raise Failure(f"several AWS sources ({names}) deliver {billing_period}: use one per lake")
+    return found[0]
+
+
+@asset(
+    partitions_def=billing_partitions,
+    group_name="billing",
+    kinds={"python", "csv"},
+    description="The newest complete delivery of the period, landed unchanged in raw/.",
+)
+def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+    billing_period, provider = _partition(context)
+    source, delivery = _find_delivery(costlake, provider, billing_period)
+    folder = _raw_folder(costlake.lake(), provider, billing_period)
+    target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
+    try:
+        land_delivery(aws_store(source), delivery, target)
+    except DeliveryError as exc:
+        raise Failure(str(exc)) from exc
+    for older in folder.iterdir():
+        if older != target:
+            shutil.rmtree(older)
+    return MaterializeResult(
+        metadata={
+            "delivery_id": delivery.delivery_id,
+            "source_dataset": delivery.source_dataset,
+            "manifest": delivery.manifest_path,
+            "files": len(delivery.files),
+            "bytes": sum(f.size or 0 for f in delivery.files),
+        }
+    )
+
+
+def _landed(lake: Lake, provider: str, billing_period: str) -> tuple[Delivery, Path]:
+    folder = _raw_folder(lake, provider, billing_period)
+    for candidate in sorted(folder.iterdir()) if folder.exists() else []:
+        delivery = landed_delivery(candidate)
+        if delivery is not None:
+            return delivery, candidate
+    raise Failure(f"nothing landed in {folder}: materialize raw_delivery first")
+
+
+def _schema_check(lake: Lake, provider: str, billing_period: str) -> AssetCheckResult:
+    problems = []
+    for path in lake.files(partition_dir("focus", provider, billing_period)):
+        schema = pq.read_schema(path, filesystem=lake.fs)
+        problems += [f"{Path(path).name}: {p}" for p in schema_problems(schema)]
+    return AssetCheckResult(
+        check_name="schema_is_focus",
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+    )
+
+
+def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
+    written = lake.scan_partition("focus", report.provider, report.billing_period)
+    lake_totals = totals_by_currency(written, "BilledCost", "BillingCurrency")
+    result = reconcile(report.bill_totals, lake_totals, report.rejected_cost_rows)
+    return AssetCheckResult(
+        check_name="reconciles_to_bill",
+        passed=result.ok,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "summary": MetadataValue.md("\n".join(f"- {line}" for line in result.lines)),
+            "rejected_rows": report.rows_rejected,
+        },
+    )
+
+
+@asset(
+    partitions_def=billing_partitions,
+    group_name="billing",
+    deps=[raw_delivery],
+    kinds={"polars", "parquet"},
+    description="The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole.",
+    check_specs=[
+        AssetCheckSpec(
+            "reconciles_to_bill",
+            asset="focus",
+            blocking=True,
+            description="Σ BilledCost per currency equals the bill's own cost column.",
+        ),
+        AssetCheckSpec(
+            "schema_is_focus",
+            asset="focus",
+            description="Every file has the FOCUS table's columns and types.",
+        ),
+    ],
+)
+def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+    billing_period, provider = _partition(context)
+    lake = costlake.lake()
+    delivery, folder = _landed(lake, provider, billing_period)
+    try:
+        report = ingest_delivery(delivery, folder, lake, progress=context.log.info)
+    except DeliveryError as exc:
+        raise Failure(f"{provider} {billing_period}: {exc}") from exc
+    if report.rows_rejected:
+        context.log.warning(
+            f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"
+        )
+    written = lake.scan_partition("focus", provider, billing_period)
+    return MaterializeResult(
+        metadata={
+            "delivery_id": report.delivery_id,
+            "source_dataset": report.source_dataset,
+            "rows_read": report.rows_read,
+            "rows_written": report.rows_written,
+            "rows_rejected": report.rows_rejected,
+            "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
+        },
+        check_results=[
+            _reconciliation_check(lake, report),
+            _schema_check(lake, provider, billing_period),
+        ],
+    )

@@ -1,0 +1,20 @@
+"""The Dagster resource that hands assets the validated costlake settings."""
+
+from dagster import ConfigurableResource
+
+from costlake.config import Settings, load_settings
+from costlake.lake import Lake
+
+
+class CostlakeResource(ConfigurableResource):
+    """Settings file to use (empty: ``$COSTLAKE_CONFIG``, ``./costlake.yaml`` or defaults)."""
+
+    config_path: str = ""
+
+    def settings(self) -> Settings:
+        """The validated settings."""
+        return load_settings(self.config_path or None)
+
+    def lake(self) -> Lake:
+        """The lake the settings point at."""
+        return Lake(self.settings().lake_root)

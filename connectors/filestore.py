@@ -1,0 +1,71 @@
+"""A small interface over where exports live, so one reader serves a local folder and S3 alike."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object in a store: its key relative to the store root, size and modification time."""
+
+    key: str
+    size: int
+    modified: float
+
+
+class FileStore(Protocol):
+    """Read-only access to an export bucket or folder."""
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        """Every object whose key starts with ``prefix``, recursively."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A binary stream of the object's bytes; the caller closes it."""
+        ...
+
+    def describe(self) -> str:
+        """Where the store points, for messages (never with credentials)."""
+        ...
+
+
+def safe_key(key: str) -> str:
+    """Refuse keys that would escape the store root (``..``, absolute paths)."""
+    parts = PurePosixPath(key).parts
+    if key.startswith("/") or ".." in parts:
+        raise ValueError(f"refusing object key outside the store: {key!r}")
+    return key
+
+
+class LocalFileStore:
+    """A local folder laid out like the provider's bucket: the embedded default and the tests'."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        base = self.root / safe_key(prefix) if prefix else self.root
+        if not base.exists():
+            return []
+        found = []
+        for dirpath, _, filenames in os.walk(base):
+            for name in filenames:
+                path = Path(dirpath) / name
+                stat = path.stat()
+                key = path.relative_to(self.root).as_posix()
+                found.append(StoredObject(key, stat.st_size, stat.st_mtime))
+        return sorted(found, key=lambda o: o.key)
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.root / safe_key(key), "rb")
+
+    def local_path(self, key: str) -> Path:
+        """The file on disk, for readers that are faster on a path than on a stream."""
+        return self.root / safe_key(key)
+
+    def describe(self) -> str:
+        return f"local folder {self.root}"

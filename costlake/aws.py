@@ -1,0 +1,464 @@
+"""AWS bills (legacy CUR, CUR 2.0, AWS FOCUS export) to FOCUS rows.
+
+All three forms are renamed to CUR 2.0's snake_case names first (legacy ``lineItem/UnblendedCost``
+becomes ``line_item_unblended_cost``), so one set of rules serves them. The money rules follow
+AWS's own amortization (the CUR query library): see ``effective_cost``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from functools import cache
+from importlib import resources
+
+import polars as pl
+
+from costlake import parsing
+from costlake.deliveries import DeliveryError
+from costlake.focus_schema import CHARGE_CATEGORIES, conform_to_focus, focus_polars_schema
+
+PROVIDER = "AWS"
+REJECT_REASON = "x_RejectReason"
+TAG_PREFIX = "__tag__"
+
+# Columns without which a CUR file cannot be turned into FOCUS rows.
+REQUIRED_CUR_COLUMNS = (
+    "bill_payer_account_id",
+    "bill_billing_period_start_date",
+    "bill_billing_period_end_date",
+    "line_item_line_item_type",
+    "line_item_usage_start_date",
+    "line_item_usage_end_date",
+    "line_item_product_code",
+    "line_item_currency_code",
+    "line_item_unblended_cost",
+)
+REQUIRED_FOCUS_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "BillingAccountId",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargeCategory",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ServiceName",
+)
+
+CUR_MONEY_COLUMNS = (
+    "line_item_unblended_cost",
+    "line_item_unblended_rate",
+    "line_item_usage_amount",
+    "pricing_public_on_demand_cost",
+    "pricing_public_on_demand_rate",
+    "reservation_effective_cost",
+    "reservation_unused_amortized_upfront_fee_for_billing_period",
+    "reservation_unused_recurring_fee",
+    "savings_plan_savings_plan_effective_cost",
+    "savings_plan_total_commitment_to_date",
+    "savings_plan_used_commitment",
+)
+CUR_TIME_COLUMNS = (
+    "bill_billing_period_start_date",
+    "bill_billing_period_end_date",
+    "line_item_usage_start_date",
+    "line_item_usage_end_date",
+)
+CUR_TEXT_COLUMNS = (
+    "bill_invoice_id",
+    "bill_billing_entity",
+    "bill_payer_account_id",
+    "bill_payer_account_name",
+    "line_item_usage_account_id",
+    "line_item_usage_account_name",
+    "line_item_line_item_type",
+    "line_item_product_code",
+    "line_item_usage_type",
+    "line_item_operation",
+    "line_item_availability_zone",
+    "line_item_resource_id",
+    "line_item_currency_code",
+    "line_item_line_item_description",
+    "line_item_legal_entity",
+    "product_product_name",
+    "product_region_code",
+    "product_location",
+    "product_instance_type",
+    "product_sku",
+    "pricing_currency",
+    "pricing_rate_id",
+    "pricing_term",
+    "pricing_unit",
+    "reservation_reservation_a_r_n",
+    "savings_plan_savings_plan_a_r_n",
+)
+
+CHARGE_CATEGORY_BY_LINE_ITEM_TYPE = {
+    "Usage": "Usage",
+    "DiscountedUsage": "Usage",
+    "SavingsPlanCoveredUsage": "Usage",
+    "SavingsPlanNegation": "Usage",
+    "RIFee": "Purchase",
+    "Fee": "Purchase",
+    "SavingsPlanRecurringFee": "Purchase",
+    "SavingsPlanUpfrontFee": "Purchase",
+    "Tax": "Tax",
+    "Credit": "Credit",
+    "Refund": "Credit",
+    "EdpDiscount": "Credit",
+    "PrivateRateDiscount": "Credit",
+    "BundledDiscount": "Credit",
+    "RiVolumeDiscount": "Credit",
+    "Discount": "Credit",
+}
+SAVINGS_PLAN_TYPES = (
+    "SavingsPlanCoveredUsage",
+    "SavingsPlanNegation",
+    "SavingsPlanRecurringFee",
+    "SavingsPlanUpfrontFee",
+)
+
+
+def _snake(word: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", word).lower()
+
+
+def canonical_cur_name(header: str) -> str:
+    """CUR 2.0 / Athena name of a legacy ``category/Name`` header (``lineItem/UsageType`` →
+    ``line_item_usage_type``); snake_case names pass through lower-cased."""
+    if "/" not in header:
+        return header.strip().lower()
+    category, _, name = header.strip().partition("/")
+    return f"{_snake(category)}_{_snake(name)}"
+
+
+def tag_key(header: str) -> str | None:
+    """The user's tag key for a legacy tag column, or None when the column is not a tag.
+
+    ``resourceTags/user:Project`` → ``Project`` (case kept, as the user set it);
+    ``resourceTags/aws:createdBy`` keeps its provider prefix; Athena's
+    ``resource_tags_user_project`` → ``project``.
+    """
+    if header.startswith("resourceTags/"):
+        key = header.removeprefix("resourceTags/")
+        return key.removeprefix("user:")
+    if header.startswith("resource_tags_"):
+        key = header.removeprefix("resource_tags_")
+        return key.removeprefix("user_")
+    return None
+
+
+def cur_rename_map(columns: list[str]) -> dict[str, str]:
+    """Source column → canonical name; tag columns become ``__tag__<key>``."""
+    mapping = {}
+    for column in columns:
+        key = tag_key(column)
+        mapping[column] = TAG_PREFIX + key if key is not None else canonical_cur_name(column)
+    return mapping
+
+
+def missing_required(columns: list[str], source_dataset: str) -> list[str]:
+    """Required source columns absent from a file (names in the file's own convention)."""
+    if source_dataset == "aws_focus":
+        return [c for c in REQUIRED_FOCUS_COLUMNS if c not in columns]
+    present = {cur_rename_map(columns)[c] for c in columns}
+    return [c for c in REQUIRED_CUR_COLUMNS if c not in present]
+
+
+def check_columns(columns: list[str], source_dataset: str, file_name: str) -> None:
+    """Fail with the file and the missing column names before any row is read."""
+    missing = missing_required(columns, source_dataset)
+    if missing:
+        raise DeliveryError(
+            f"{file_name}: missing required column(s) {', '.join(missing)} for {source_dataset}"
+        )
+
+
+@cache
+def service_catalog() -> dict[str, tuple[str, str, str]]:
+    """AWS product code → (ServiceName, ServiceCategory, ServiceSubcategory), shipped as data."""
+    text = resources.files("costlake").joinpath("data/aws_services.csv").read_text()
+    rows = csv.DictReader(text.splitlines())
+    return {
+        r["product_code"]: (r["service_name"], r["service_category"], r["service_subcategory"])
+        for r in rows
+    }
+
+
+def _lookup(code: pl.Expr, index: int, default: str) -> pl.Expr:
+    table = {k: v[index] for k, v in service_catalog().items()}
+    return code.replace_strict(table, default=pl.lit(default), return_dtype=pl.String)
+
+
+def _map_value(name: str, dtype: pl.DataType, key: str) -> pl.Expr:
+    """One key of a CUR 2.0 map column (Parquet MAP or CSV JSON text)."""
+    col = pl.col(name)
+    if dtype == pl.String:
+        return col.str.json_path_match(f"$.{key}")
+    return col.list.eval(
+        pl.element().filter(pl.element().struct.field("key") == key).struct.field("value")
+    ).list.first()
+
+
+def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Tags JSON from CUR 2.0 ``resource_tags``: ``user_`` prefix dropped, empty map → null."""
+    col = pl.col(name)
+    if dtype == pl.String:
+        text = col.str.replace_all(r'"user_([^"]*)"\s*:', '"$1":')
+        return pl.when(text.str.contains(r"^\s*\{\s*\}\s*$")).then(None).otherwise(text)
+    pair = pl.concat_str(
+        [
+            parsing.json_string(pl.element().struct.field("key").str.strip_prefix("user_")),
+            pl.lit(":"),
+            parsing.json_string(pl.element().struct.field("value")),
+        ]
+    )
+    joined = col.list.eval(pair.filter(pl.element().struct.field("value").is_not_null()))
+    body = joined.list.join(",")
+    return pl.when(joined.list.len() > 0).then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
+
+
+def _tags_from_columns(tag_columns: list[str]) -> pl.Expr:
+    """Tags JSON from legacy ``resourceTags/*`` columns; a row with no tag values → null."""
+    if not tag_columns:
+        return pl.lit(None, dtype=pl.String)
+    pairs = [
+        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
+            pl.concat_str(
+                [
+                    parsing.json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
+                    pl.lit(":"),
+                    parsing.json_string(pl.col(c).cast(pl.String)),
+                ]
+            )
+        )
+        for c in tag_columns
+    ]
+    body = pl.concat_str(pairs, separator=",", ignore_nulls=True)
+    return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
+
+
+def effective_cost(line_type: pl.Expr, unblended: pl.Expr, money: dict[str, pl.Expr]) -> pl.Expr:
+    """Amortized cost of one CUR row, per line item type (AWS CUR query library rules)."""
+    has_ri_arn = pl.col("reservation_reservation_a_r_n").is_not_null()
+    return (
+        pl.when(line_type == "SavingsPlanCoveredUsage")
+        .then(money["savings_plan_savings_plan_effective_cost"])
+        .when(line_type == "SavingsPlanRecurringFee")
+        .then(
+            money["savings_plan_total_commitment_to_date"] - money["savings_plan_used_commitment"]
+        )
+        .when(line_type.is_in(["SavingsPlanNegation", "SavingsPlanUpfrontFee"]))
+        .then(pl.lit(0.0))
+        .when(line_type == "DiscountedUsage")
+        .then(money["reservation_effective_cost"])
+        .when(line_type == "RIFee")
+        .then(
+            money["reservation_unused_amortized_upfront_fee_for_billing_period"].fill_null(0.0)
+            + money["reservation_unused_recurring_fee"].fill_null(0.0)
+        )
+        .when((line_type == "Fee") & has_ri_arn)
+        .then(pl.lit(0.0))
+        .otherwise(unblended)
+    )
+
+
+def _reject_reason(checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    """The first failed check's message per row, or null for a good row."""
+    expr = pl.when(checks[0][0]).then(checks[0][1])
+    for condition, message in checks[1:]:
+        expr = expr.when(condition).then(message)
+    return expr.otherwise(None)
+
+
+def _bad_value_message(column: str, what: str) -> pl.Expr:
+    return pl.concat_str(
+        [pl.lit(f"{column} is not {what}: "), parsing.json_string(pl.col(column).cast(pl.String))]
+    )
+
+
+def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """FOCUS rows (plus ``x_RejectReason``) from CUR rows already renamed to canonical names.
+
+    ``raw`` also carries the lineage columns ``x_Provider`` … ``x_SourceRow``. A row whose money or
+    time does not parse keeps its place and gets a reason; the caller moves it to rejects.
+    """
+    schema = raw.collect_schema()
+    wanted = (*CUR_MONEY_COLUMNS, *CUR_TIME_COLUMNS, *CUR_TEXT_COLUMNS)
+    absent = [c for c in wanted if c not in schema]
+    frame = raw.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
+    schema = frame.collect_schema()
+
+    money = {c: parsing.number(c, schema[c]) for c in CUR_MONEY_COLUMNS}
+    times = {c: parsing.timestamp(c, schema[c]) for c in CUR_TIME_COLUMNS}
+    text = {c: parsing.text(c, schema[c]) for c in CUR_TEXT_COLUMNS}
+
+    checks = [
+        (parsing.is_bad(c, money[c]), _bad_value_message(c, "a number")) for c in CUR_MONEY_COLUMNS
+    ]
+    checks += [
+        (times[c].is_null(), _bad_value_message(c, "an ISO-8601 timestamp"))
+        for c in CUR_TIME_COLUMNS
+    ]
+    checks += [
+        (money["line_item_unblended_cost"].is_null(), pl.lit("line_item_unblended_cost is empty")),
+        (text["line_item_currency_code"].is_null(), pl.lit("line_item_currency_code is empty")),
+    ]
+
+    tag_columns = [c for c in schema if c.startswith(TAG_PREFIX)]
+    if "resource_tags" in schema:
+        tags = _tags_from_map("resource_tags", schema["resource_tags"])
+    else:
+        tags = _tags_from_columns(tag_columns)
+    if "product_product_name" not in raw.collect_schema() and "product" in schema:
+        product_name = _map_value("product", schema["product"], "product_name")
+    else:
+        product_name = text["product_product_name"]
+
+    line_type = text["line_item_line_item_type"]
+    code = text["line_item_product_code"]
+    unblended = money["line_item_unblended_cost"]
+    usage_amount = money["line_item_usage_amount"]
+    unit = text["pricing_unit"]
+    category = line_type.replace_strict(
+        CHARGE_CATEGORY_BY_LINE_ITEM_TYPE, default=pl.lit("Adjustment"), return_dtype=pl.String
+    )
+    is_usage = category == "Usage"
+    is_sp = line_type.is_in(SAVINGS_PLAN_TYPES)
+    is_ri = line_type.is_in(["DiscountedUsage", "RIFee"]) | (
+        (line_type == "Fee") & text["reservation_reservation_a_r_n"].is_not_null()
+    )
+    commitment_id = (
+        pl.when(is_sp)
+        .then(text["savings_plan_savings_plan_a_r_n"])
+        .when(is_ri)
+        .then(text["reservation_reservation_a_r_n"])
+    )
+    spot = (text["pricing_term"] == "Spot") | text["line_item_usage_type"].str.contains("SpotUsage")
+    marketplace = text["bill_billing_entity"] == "AWS Marketplace"
+    publisher = pl.when(marketplace).then(text["line_item_legal_entity"]).otherwise(None)
+
+    focus = frame.with_columns(
+        BilledCost=unblended,
+        EffectiveCost=effective_cost(line_type, unblended, money),
+        ListCost=pl.coalesce(money["pricing_public_on_demand_cost"], unblended),
+        ContractedCost=unblended,
+        ListUnitPrice=money["pricing_public_on_demand_rate"],
+        ContractedUnitPrice=money["line_item_unblended_rate"],
+        BillingAccountId=text["bill_payer_account_id"],
+        BillingAccountName=text["bill_payer_account_name"],
+        BillingCurrency=text["line_item_currency_code"],
+        BillingPeriodStart=times["bill_billing_period_start_date"],
+        BillingPeriodEnd=times["bill_billing_period_end_date"],
+        ChargePeriodStart=times["line_item_usage_start_date"],
+        ChargePeriodEnd=times["line_item_usage_end_date"],
+        ChargeCategory=category,
+        ChargeClass=pl.when(
+            times["line_item_usage_start_date"] < times["bill_billing_period_start_date"]
+        ).then(pl.lit("Correction")),
+        ChargeDescription=text["line_item_line_item_description"],
+        ChargeFrequency=pl.when(is_usage)
+        .then(pl.lit("Usage-Based"))
+        .when(line_type.is_in(["RIFee", "SavingsPlanRecurringFee"]))
+        .then(pl.lit("Recurring"))
+        .when((line_type == "Fee") & ~is_ri)
+        .then(pl.lit("Recurring"))
+        .otherwise(pl.lit("One-Time")),
+        CommitmentDiscountId=commitment_id,
+        CommitmentDiscountName=commitment_id.str.split("/").list.last(),
+        CommitmentDiscountType=pl.when(is_sp)
+        .then(pl.lit("Savings Plan"))
+        .when(is_ri)
+        .then(pl.lit("Reserved Instance")),
+        CommitmentDiscountCategory=pl.when(is_sp)
+        .then(pl.lit("Spend"))
+        .when(is_ri)
+        .then(pl.lit("Usage")),
+        CommitmentDiscountStatus=pl.when(is_usage & commitment_id.is_not_null()).then(
+            pl.lit("Used")
+        ),
+        PricingCategory=pl.when(~is_usage)
+        .then(None)
+        .when(commitment_id.is_not_null())
+        .then(pl.lit("Committed"))
+        .when(spot)
+        .then(pl.lit("Dynamic"))
+        .otherwise(pl.lit("Standard")),
+        PricingCurrency=text["pricing_currency"],
+        PricingQuantity=pl.when(unit.is_not_null()).then(usage_amount),
+        PricingUnit=unit,
+        ConsumedQuantity=pl.when(is_usage & unit.is_not_null()).then(usage_amount),
+        ConsumedUnit=pl.when(is_usage).then(unit),
+        InvoiceId=text["bill_invoice_id"],
+        InvoiceIssuerName=pl.lit(PROVIDER),
+        ProviderName=pl.lit(PROVIDER),
+        PublisherName=pl.coalesce(publisher, pl.lit(PROVIDER)),
+        ServiceProviderName=pl.coalesce(publisher, pl.lit(PROVIDER)),
+        HostProviderName=pl.lit(PROVIDER),
+        ServiceName=pl.coalesce(product_name, _lookup(code, 0, "Other"), code),
+        ServiceCategory=_lookup(code, 1, "Other"),
+        ServiceSubcategory=_lookup(code, 2, "Other (Other)"),
+        RegionId=text["product_region_code"],
+        RegionName=text["product_location"],
+        AvailabilityZone=text["line_item_availability_zone"],
+        ResourceId=text["line_item_resource_id"],
+        SkuId=text["product_sku"],
+        SkuPriceId=text["pricing_rate_id"],
+        SubAccountId=text["line_item_usage_account_id"],
+        SubAccountName=text["line_item_usage_account_name"],
+        Tags=tags,
+        x_LineItemType=line_type,
+        x_ProductCode=code,
+        x_UsageType=text["line_item_usage_type"],
+        x_Operation=text["line_item_operation"],
+        x_InstanceType=text["product_instance_type"],
+        **{REJECT_REASON: _reject_reason(checks)},
+    )
+    return conform_to_focus(focus, keep=[REJECT_REASON])
+
+
+# AWS FOCUS export extension columns → costlake's.
+AWS_FOCUS_EXTENSIONS = {
+    "x_UsageType": "x_UsageType",
+    "x_Operation": "x_Operation",
+    "x_ServiceCode": "x_ProductCode",
+}
+
+
+def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """Check and pass through AWS's own FOCUS export: types enforced, bad values rejected."""
+    frame = raw.rename({k: v for k, v in AWS_FOCUS_EXTENSIONS.items() if k in raw.collect_schema()})
+    schema = frame.collect_schema()
+    contract = focus_polars_schema()
+    parsed: dict[str, pl.Expr] = {}
+    checks: list[tuple[pl.Expr, pl.Expr]] = []
+    for name, dtype in contract.items():
+        if name not in schema or name.startswith("x_Source") or name in ("x_Provider",):
+            continue
+        if name == "Tags" and schema[name] != pl.String:
+            parsed[name] = _tags_from_map(name, schema[name])
+        elif dtype == pl.Float64:
+            parsed[name] = parsing.number(name, schema[name])
+            checks.append(
+                (parsing.is_bad(name, parsed[name]), _bad_value_message(name, "a number"))
+            )
+        elif isinstance(dtype, pl.Datetime):
+            parsed[name] = parsing.timestamp(name, schema[name])
+            message = _bad_value_message(name, "an ISO-8601 timestamp")
+            checks.append((parsing.is_bad(name, parsed[name]), message))
+        elif dtype == pl.String:
+            parsed[name] = parsing.text(name, schema[name])
+    for name in ("BilledCost", "BillingPeriodStart", "ChargePeriodStart", "BillingCurrency"):
+        checks.append((parsed[name].is_null(), pl.lit(f"{name} is empty")))
+    category = parsed["ChargeCategory"]
+    checks.append(
+        (~category.is_in(CHARGE_CATEGORIES), _bad_value_message("ChargeCategory", "a FOCUS value"))
+    )
+    if "ServiceProviderName" not in schema:
+        parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
+    if "HostProviderName" not in schema:
+        parsed["HostProviderName"] = pl.lit(PROVIDER)
+    focus = frame.with_columns(**parsed, **{REJECT_REASON: _reject_reason(checks)})
+    return conform_to_focus(focus, keep=[REJECT_REASON])

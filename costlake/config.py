@@ -1,0 +1,53 @@
+"""Where the lake is and where each provider's exports live, validated on load.
+
+A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
+the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
+and the demo AWS export in ``./demo-data/aws``. Secrets never go here: each cloud SDK finds its
+own credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+CONFIG_ENV = "COSTLAKE_CONFIG"
+DEFAULT_CONFIG_FILE = "costlake.yaml"
+
+
+class AwsExportSource(BaseModel):
+    """One AWS export location: a local folder laid out like the bucket (S3 comes later)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    root: str = Field(description="folder that stands for the bucket")
+    prefix: str = Field("", description="key prefix of the export(s) inside the bucket")
+
+
+class Settings(BaseModel):
+    """The whole configuration of one costlake deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lake_root: str = "lake"
+    aws: list[AwsExportSource] = Field(
+        default_factory=lambda: [AwsExportSource(name="demo", root="demo-data/aws")]
+    )
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Settings from ``path``, ``$COSTLAKE_CONFIG`` or ``./costlake.yaml``, else the defaults."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if chosen is None and Path(DEFAULT_CONFIG_FILE).exists():
+        chosen = DEFAULT_CONFIG_FILE
+    if chosen is None:
+        return Settings()
+    try:
+        data = yaml.safe_load(Path(chosen).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{chosen}: cannot read costlake configuration: {exc}") from exc
+    return Settings.model_validate(data)

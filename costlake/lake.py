@@ -1,0 +1,203 @@
+"""The Parquet lake: Hive-partitioned tables replaced whole per (provider, billing period).
+
+Layout under one root (a local folder by default, or any pyarrow filesystem URI)::
+
+    focus/provider=aws/billing_period=2026-11/part-00000.parquet
+    rejects/provider=aws/billing_period=2026-11/part-00000.parquet
+    ingests/provider=aws/billing_period=2026-11/ingest.json
+    raw/provider=aws/billing_period=2026-11/<delivery id>/...
+
+A period is written aside under ``_staging/`` and then swapped into place. On a local filesystem
+the swap is two renames: the previous version is moved to ``_trash/`` (with a note saying where it
+belongs) and the new one renamed in. A crash between the two leaves the previous version in
+``_trash/``, and the next ``Lake`` opened on that root puts it back, so readers never lose a period.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from costlake.focus_schema import focus_arrow_schema
+
+TABLES = ("focus", "rejects", "ingests")
+REJECTS_SCHEMA = pa.schema(
+    [
+        ("x_Provider", pa.string()),
+        ("x_SourceDataset", pa.string()),
+        ("x_DeliveryId", pa.string()),
+        ("x_SourceFile", pa.string()),
+        ("x_SourceRow", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_cost", pa.string()),
+    ]
+)
+
+
+def partition_dir(table: str, provider: str, billing_period: str) -> str:
+    """Relative folder of one (provider, billing period) of a table."""
+    return f"{table}/provider={provider}/billing_period={billing_period}"
+
+
+class Lake:
+    """Read and replace partitions of the lake at ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        root = str(root)
+        if "://" in root:
+            self.fs, self.base = pafs.FileSystem.from_uri(root)
+        else:
+            self.fs, self.base = pafs.LocalFileSystem(), str(Path(root).resolve())
+        self.root = root
+        self.fs.create_dir(self.base, recursive=True)
+        self._restore_interrupted_swaps()
+
+    def path(self, relative: str) -> str:
+        """Absolute path (within the filesystem) of a lake-relative path."""
+        return f"{self.base}/{relative}"
+
+    def local_path(self, relative: str) -> Path:
+        """The same as a local Path: only for a lake on the local filesystem."""
+        if not isinstance(self.fs, pafs.LocalFileSystem):
+            raise ValueError(f"lake {self.root} is not on the local filesystem")
+        return Path(self.path(relative))
+
+    def exists(self, relative: str) -> bool:
+        """Whether a file or folder exists in the lake."""
+        return self.fs.get_file_info(self.path(relative)).type != pafs.FileType.NotFound
+
+    def read_text(self, relative: str) -> str | None:
+        """A small text file of the lake, or None when it is absent."""
+        if not self.exists(relative):
+            return None
+        with self.fs.open_input_stream(self.path(relative)) as stream:
+            return stream.read().decode()
+
+    def files(self, relative: str, suffix: str = ".parquet") -> list[str]:
+        """Files under a lake folder, sorted, as filesystem paths."""
+        if not self.exists(relative):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(relative), recursive=True))
+        return sorted(i.path for i in infos if i.is_file and i.path.endswith(suffix))
+
+    def partitions(self, table: str) -> list[tuple[str, str]]:
+        """(provider, billing period) pairs present in a table."""
+        found = []
+        for provider_dir in self._children(table):
+            provider = provider_dir.rsplit("provider=", 1)[-1]
+            for period_dir in self._children(f"{table}/provider={provider}"):
+                found.append((provider, period_dir.rsplit("billing_period=", 1)[-1]))
+        return sorted(found)
+
+    def _children(self, relative: str) -> list[str]:
+        if not self.exists(relative):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(relative)))
+        return sorted(i.path for i in infos if i.type == pafs.FileType.Directory and "=" in i.path)
+
+    def scan(self, table: str = "focus") -> pl.LazyFrame:
+        """A lazy view of a whole table with ``provider`` and ``billing_period`` columns."""
+        files = self.files(table)
+        if not files:
+            raise FileNotFoundError(f"table {table!r} has no data in lake {self.root}")
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return pl.scan_parquet(files, hive_partitioning=True)
+        dataset = pq.ParquetDataset(files, filesystem=self.fs, partitioning="hive")
+        return pl.from_arrow(dataset.read()).lazy()
+
+    def scan_partition(self, table: str, provider: str, billing_period: str) -> pl.LazyFrame:
+        """A lazy view of one partition's files (without the Hive columns)."""
+        files = self.files(partition_dir(table, provider, billing_period))
+        if not files:
+            schema = focus_arrow_schema() if table == "focus" else REJECTS_SCHEMA
+            return pl.from_arrow(schema.empty_table()).lazy()
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return pl.scan_parquet(files, hive_partitioning=False)
+        return pl.from_arrow(pq.read_table(files, filesystem=self.fs)).lazy()
+
+    @contextmanager
+    def staged_period(self, provider: str, billing_period: str) -> Iterator[StagedPeriod]:
+        """Write a period aside; on a clean exit swap every table written into place.
+
+        On an exception the staged files are deleted and the lake is left as it was.
+        """
+        staged = StagedPeriod(self, provider, billing_period)
+        try:
+            yield staged
+        except BaseException:
+            self.fs.delete_dir(self.path(staged.base))
+            raise
+        for table in TABLES:
+            source = f"{staged.base}/{partition_dir(table, provider, billing_period)}"
+            if self.exists(source):
+                self._swap_in(source, partition_dir(table, provider, billing_period))
+        self.fs.delete_dir(self.path(staged.base))
+
+    def _swap_in(self, staged: str, final: str) -> None:
+        trash_id = uuid.uuid4().hex
+        trash = f"_trash/{trash_id}"
+        if self.exists(final):
+            self._write_text(f"_trash/{trash_id}.json", json.dumps({"restore_to": final}))
+            self.fs.create_dir(self.path("_trash"), recursive=True)
+            self.fs.move(self.path(final), self.path(trash))
+        self.fs.create_dir(self.path(final.rsplit("/", 1)[0]), recursive=True)
+        self.fs.move(self.path(staged), self.path(final))
+        if self.exists(trash):
+            self.fs.delete_dir(self.path(trash))
+        if self.exists(f"_trash/{trash_id}.json"):
+            self.fs.delete_file(self.path(f"_trash/{trash_id}.json"))
+
+    def _restore_interrupted_swaps(self) -> None:
+        """Put back a previous version whose replacement never arrived (a crash mid-swap)."""
+        for note in self.files("_trash", suffix=".json"):
+            with self.fs.open_input_stream(note) as stream:
+                restore_to = json.loads(stream.read())["restore_to"]
+            trash = note.removesuffix(".json")
+            if self.fs.get_file_info(trash).type == pafs.FileType.Directory:
+                if self.exists(restore_to):
+                    self.fs.delete_dir(trash)
+                else:
+                    self.fs.move(trash, self.path(restore_to))
+            self.fs.delete_file(note)
+
+    def _write_text(self, relative: str, text: str) -> None:
+        self.fs.create_dir(self.path(relative.rsplit("/", 1)[0]), recursive=True)
+        with self.fs.open_output_stream(self.path(relative)) as stream:
+            stream.write(text.encode())
+
+
+class StagedPeriod:
+    """Files of one (provider, billing period) being written aside before the swap."""
+
+    def __init__(self, lake: Lake, provider: str, billing_period: str) -> None:
+        self.lake = lake
+        self.provider = provider
+        self.billing_period = billing_period
+        self.base = f"_staging/{uuid.uuid4().hex}"
+
+    def table_dir(self, table: str) -> str:
+        """Lake-relative staging folder of one table's partition."""
+        return f"{self.base}/{partition_dir(table, self.provider, self.billing_period)}"
+
+    def parquet_writer(self, table: str, part: int, schema: pa.Schema) -> pq.ParquetWriter:
+        """A zstd Parquet writer for ``part-<n>.parquet`` of a staged table."""
+        folder = self.lake.path(self.table_dir(table))
+        self.lake.fs.create_dir(folder, recursive=True)
+        return pq.ParquetWriter(
+            f"{folder}/part-{part:05d}.parquet",
+            schema,
+            compression="zstd",
+            filesystem=self.lake.fs,
+        )
+
+    def write_text(self, table: str, name: str, text: str) -> None:
+        """A small text file (such as the ingest record) in a staged table's partition."""
+        self.lake._write_text(f"{self.table_dir(table)}/{name}", text)

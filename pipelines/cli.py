@@ -1,0 +1,150 @@
+"""The ``costlake`` command: what a user does from a shell."""
+
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from dagster import DagsterInstance
+from rich.console import Console
+from rich.table import Table
+
+from costlake.config import load_settings
+from costlake.lake import Lake
+from costlake.schedule import periods_to_refresh
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+STATE_DIR = Path(".costlake")
+
+
+def dagster_instance() -> DagsterInstance:
+    """The local instance: ``$DAGSTER_HOME``, else ``.costlake/dagster`` with the project's
+    ``dagster.yaml`` (telemetry off), so run history lands where ``dagster dev`` finds it."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = (STATE_DIR / "dagster").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        if Path("dagster.yaml").exists() and not (home / "dagster.yaml").exists():
+            shutil.copy("dagster.yaml", home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.get()
+
+
+def run_nightly(periods: list[str], providers: list[str]) -> bool:
+    """Run the nightly job once per (period, provider); True when every run and check passed."""
+    from assets.partitions import partition_key
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def("nightly")
+    instance = dagster_instance()
+    all_ok = True
+    for period in periods:
+        for provider in providers:
+            key = partition_key(period, provider)
+            console.print(f"[bold]nightly[/] {provider} {period} …")
+            result = job.execute_in_process(
+                partition_key=key, instance=instance, raise_on_error=False
+            )
+            failed_checks = [
+                e.asset_check_evaluation_data.check_name
+                for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                and not e.asset_check_evaluation_data.passed
+            ]
+            ok = result.success and not failed_checks
+            all_ok &= ok
+            verdict = "[green]ok[/]" if ok else f"[red]FAILED[/] {', '.join(failed_checks)}"
+            console.print(f"  run {result.run_id[:8]}: {verdict}")
+            if not result.success:
+                for event in result.all_events:
+                    if event.is_failure and event.step_failure_data:
+                        console.print(f"  [red]{event.step_failure_data.error.message.strip()}[/]")
+    return all_ok
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option(help="where the demo AWS export is written")] = Path(
+        "demo-data/aws"
+    ),
+) -> None:
+    """Generate the demo bills and run the whole nightly pipeline on them into ./lake."""
+    from costlake.demo_data import write_demo_aws_export
+
+    from connectors.aws_exports import find_aws_deliveries
+    from connectors.filestore import LocalFileStore
+
+    manifests = write_demo_aws_export(data)
+    console.print(f"demo AWS export: {len(manifests)} billing periods in {data}/")
+    periods = sorted(find_aws_deliveries(LocalFileStore(data)))
+    ok = run_nightly(periods, ["aws"])
+    show_lake()
+    console.print(
+        "\nNext: [bold]make ui[/] opens the Dagster UI (lineage, runs, checks); "
+        "query the lake with DuckDB or polars: see the README's 'Query the lake'."
+    )
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def run(
+    period: Annotated[
+        list[str] | None, typer.Option(help="billing period YYYY-MM (repeatable); default: nightly")
+    ] = None,
+    provider: Annotated[list[str] | None, typer.Option(help="provider (repeatable)")] = None,
+) -> None:
+    """Run the nightly job for some periods (default: what tonight's schedule would refresh)."""
+    from assets.partitions import PROVIDERS
+
+    ok = run_nightly(period or periods_to_refresh(date.today()), provider or PROVIDERS)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def normalize(
+    source: Annotated[Path, typer.Argument(help="one export file: .csv, .csv.gz or .parquet")],
+    out: Annotated[Path, typer.Argument(help="lake folder to write FOCUS Parquet into")],
+    dataset: Annotated[
+        str, typer.Option(help="aws_cur_legacy | aws_cur2 | aws_focus")
+    ] = "aws_cur2",
+    period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
+) -> None:
+    """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
+    from costlake.single_file import normalize_file
+
+    report = normalize_file(source, Lake(out), dataset, period or None)
+    console.print(report.to_json())
+
+
+@app.command("lake")
+def show_lake(
+    root: Annotated[str, typer.Option(help="lake root (default: from settings)")] = "",
+) -> None:
+    """Show the lake: rows, billed and effective cost per provider, period and currency."""
+    lake = Lake(root or load_settings().lake_root)
+    try:
+        totals = (
+            lake.scan("focus")
+            .group_by("provider", "billing_period", "BillingCurrency")
+            .agg(
+                pl.len().alias("rows"),
+                pl.col("BilledCost").sum().alias("billed"),
+                pl.col("EffectiveCost").sum().alias("effective"),
+            )
+            .sort("provider", "billing_period", "BillingCurrency")
+            .collect()
+        )
+    except FileNotFoundError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1) from exc
+    table = Table(title=f"FOCUS lake at {lake.root}")
+    for column in ("provider", "period", "currency", "rows", "billed cost", "effective cost"):
+        table.add_column(column, justify="right" if column[0] in "rbe" else "left")
+    for provider, period, currency, rows, billed, effective in totals.iter_rows():
+        table.add_row(
+            provider, period, currency, f"{rows:,}", f"{billed:,.2f}", f"{effective:,.2f}"
+        )
+    console.print(table)

@@ -1,0 +1,48 @@
+"""The Dagster code location: ``dagster dev`` and the ``costlake`` CLI both load ``defs``."""
+
+from datetime import datetime
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    Definitions,
+    RunRequest,
+    ScheduleEvaluationContext,
+    define_asset_job,
+    schedule,
+)
+
+from assets.billing import focus, raw_delivery
+from assets.partitions import PROVIDERS, billing_partitions, partition_key
+from assets.resources import CostlakeResource
+from costlake.schedule import periods_to_refresh
+
+nightly_job = define_asset_job(
+    "nightly",
+    selection=AssetSelection.assets(raw_delivery, focus),
+    partitions_def=billing_partitions,
+    description="Land the newest deliveries and rebuild the FOCUS lake, one period per run.",
+)
+
+
+@schedule(
+    job=nightly_job,
+    cron_schedule="0 4 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+)
+def nightly_schedule(context: ScheduleEvaluationContext):
+    """Each night: the current period and, early in a month, the previous one (restatements)."""
+    when: datetime = context.scheduled_execution_time
+    for period in periods_to_refresh(when.date()):
+        for provider in PROVIDERS:
+            key = partition_key(period, provider)
+            yield RunRequest(run_key=f"{key}@{when:%Y-%m-%d}", partition_key=key)
+
+
+defs = Definitions(
+    assets=[raw_delivery, focus],
+    jobs=[nightly_job],
+    schedules=[nightly_schedule],
+    resources={"costlake": CostlakeResource()},
+)
