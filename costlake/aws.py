@@ -192,21 +192,32 @@ def _lookup(code: pl.Expr, index: int, default: str) -> pl.Expr:
     return code.replace_strict(table, default=pl.lit(default), return_dtype=pl.String)
 
 
+ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
+
+
+def _entries(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A Parquet MAP column as a list of {key, value} structs, whatever polars read it as."""
+    col = pl.col(name)
+    return col if isinstance(dtype, pl.List) else col.cast(pl.List(ENTRY))
+
+
 def _map_value(name: str, dtype: pl.DataType, key: str) -> pl.Expr:
     """One key of a CUR 2.0 map column (Parquet MAP or CSV JSON text)."""
-    col = pl.col(name)
     if dtype == pl.String:
-        return col.str.json_path_match(f"$.{key}")
-    return col.list.eval(
-        pl.element().filter(pl.element().struct.field("key") == key).struct.field("value")
-    ).list.first()
+        return pl.col(name).str.json_path_match(f"$.{key}")
+    return (
+        _entries(name, dtype)
+        .list.eval(
+            pl.element().filter(pl.element().struct.field("key") == key).struct.field("value")
+        )
+        .list.first()
+    )
 
 
 def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
     """Tags JSON from CUR 2.0 ``resource_tags``: ``user_`` prefix dropped, empty map → null."""
-    col = pl.col(name)
     if dtype == pl.String:
-        text = col.str.replace_all(r'"user_([^"]*)"\s*:', '"$1":')
+        text = pl.col(name).str.replace_all(r'"user_([^"]*)"\s*:', '"$1":')
         return pl.when(text.str.contains(r"^\s*\{\s*\}\s*$")).then(None).otherwise(text)
     pair = pl.concat_str(
         [
@@ -215,7 +226,9 @@ def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
             parsing.json_string(pl.element().struct.field("value")),
         ]
     )
-    joined = col.list.eval(pair.filter(pl.element().struct.field("value").is_not_null()))
+    joined = _entries(name, dtype).list.eval(
+        pair.filter(pl.element().struct.field("value").is_not_null())
+    )
     body = joined.list.join(",")
     return pl.when(joined.list.len() > 0).then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
 

@@ -16,6 +16,7 @@ belongs) and the new one renamed in. A crash between the two leaves the previous
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,7 +59,7 @@ class Lake:
             self.fs, self.base = pafs.LocalFileSystem(), str(Path(root).resolve())
         self.root = root
         self.fs.create_dir(self.base, recursive=True)
-        self._restore_interrupted_swaps()
+        self.restore_interrupted_swaps()
 
     def path(self, relative: str) -> str:
         """Absolute path (within the filesystem) of a lake-relative path."""
@@ -155,9 +156,18 @@ class Lake:
         if self.exists(f"_trash/{trash_id}.json"):
             self.fs.delete_file(self.path(f"_trash/{trash_id}.json"))
 
-    def _restore_interrupted_swaps(self) -> None:
-        """Put back a previous version whose replacement never arrived (a crash mid-swap)."""
-        for note in self.files("_trash", suffix=".json"):
+    def restore_interrupted_swaps(self, min_age_seconds: float = 60.0) -> None:
+        """Put back a previous version whose replacement never arrived (a crash mid-swap).
+
+        A swap takes milliseconds, so only notes older than ``min_age_seconds`` are acted on:
+        a swap in flight in another process is left alone.
+        """
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path("_trash"), allow_not_found=True))
+        cutoff = time.time() - min_age_seconds
+        for info in infos:
+            if not info.path.endswith(".json") or info.mtime.timestamp() > cutoff:
+                continue
+            note = info.path
             with self.fs.open_input_stream(note) as stream:
                 restore_to = json.loads(stream.read())["restore_to"]
             trash = note.removesuffix(".json")

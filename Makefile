@@ -1,0 +1,45 @@
+# The README's commands. Everything installs into .venv from the pinned constraints file.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
+
+.PHONY: demo test ui lint bench validator-env
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python pyproject.toml requirements/constraints.txt
+	$(BIN)/pip install -q -c requirements/constraints.txt -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## demo: install, generate the demo bills and run the whole nightly pipeline into ./lake
+demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/costlake demo
+
+## test: install test dependencies (and the FOCUS validator's own venv) and run every test
+test: $(VENV)/.test validator-env
+	$(BIN)/python -m pytest
+
+validator-env:
+	bash scripts/setup_validator_env.sh
+
+## ui: the Dagster UI on http://127.0.0.1:3000 (lineage, runs, checks)
+ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+lint: $(VENV)/.test
+	$(BIN)/ruff format --check . && $(BIN)/ruff check .
+
+## bench: normalize a synthetic 5,000,000-row CUR 2.0 export (CSV.gz and Parquet)
+bench: $(VENV)/.runtime
+	$(BIN)/python bench/bench_ingest.py --rows 5000000

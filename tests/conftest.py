@@ -1,0 +1,56 @@
+"""Shared helpers: build AWS export buckets in temporary folders, laid out as AWS writes them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+AWS_SAMPLE = FIXTURES / "aws" / "sample-anonymous-aws-export-dataset.csv"
+HAND_CUR2 = FIXTURES / "aws" / "hand_cur2.csv"
+
+
+def gzip_file(source: Path, target: Path) -> Path:
+    """``source`` gzip-compressed into ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as src, gzip.open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return target
+
+
+def write_legacy_delivery(
+    bucket: Path, data: Path, assembly: str, period: str = "20231101-20231201"
+) -> Path:
+    """A legacy CUR delivery: root manifest naming one gzip file in its assembly folder."""
+    key = f"cur/report/{period}/{assembly}/report-1.csv.gz"
+    gzip_file(data, bucket / key)
+    manifest = bucket / f"cur/report/{period}/report-Manifest.json"
+    manifest.write_text(json.dumps({"assemblyId": assembly, "reportKeys": [key]}))
+    return manifest
+
+
+def write_cur2_delivery(bucket: Path, files: dict[str, Path], period: str, execution: str) -> Path:
+    """A CUR 2.0 delivery: ``dataFiles`` manifest under metadata/BILLING_PERIOD=…/."""
+    keys = []
+    for name, source in files.items():
+        key = f"cur2/exp/data/BILLING_PERIOD={period}/{execution}/{name}"
+        target = bucket / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        keys.append(f"s3://bucket/{key}")
+    manifest = bucket / f"cur2/exp/metadata/BILLING_PERIOD={period}/exp-Manifest.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"executionId": execution, "dataFiles": keys, "columns": []}))
+    return manifest
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    """An empty folder standing for an S3 bucket."""
+    path = tmp_path / "bucket"
+    path.mkdir()
+    return path
