@@ -19,6 +19,8 @@ from costlake.schedule import periods_to_refresh
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
 STATE_DIR = Path(".costlake")
+# Dagster's console logger at INFO: progress and warnings, not every engine event.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def dagster_instance() -> DagsterInstance:
@@ -46,7 +48,7 @@ def run_nightly(periods: list[str], providers: list[str]) -> bool:
             key = partition_key(period, provider)
             console.print(f"[bold]nightly[/] {provider} {period} …")
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False
+                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
             )
             failed_checks = [
                 e.asset_check_evaluation_data.check_name
@@ -72,10 +74,9 @@ def demo(
     ),
 ) -> None:
     """Generate the demo bills and run the whole nightly pipeline on them into ./lake."""
-    from costlake.demo_data import write_demo_aws_export
-
     from connectors.aws_exports import find_aws_deliveries
     from connectors.filestore import LocalFileStore
+    from costlake.demo_data import write_demo_aws_export
 
     manifests = write_demo_aws_export(data)
     console.print(f"demo AWS export: {len(manifests)} billing periods in {data}/")

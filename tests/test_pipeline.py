@@ -1,0 +1,162 @@
+"""The nightly Dagster job on the demo delivery: lineage, checks, money and run history."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from datetime import UTC, date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, build_schedule_context
+
+from assets.partitions import partition_key
+from costlake.demo_data import write_demo_aws_export
+from costlake.lake import Lake
+from costlake.schedule import periods_to_refresh
+from pipelines.definitions import defs, nightly_schedule
+
+
+def manifest_rows(bucket: Path, period: str) -> list[dict[str, str]]:
+    """Every row of the files the period's manifest names, read straight from the CSV.gz."""
+    manifest = next(bucket.glob(f"**/metadata/BILLING_PERIOD={period}/*-Manifest.json"))
+    rows = []
+    for uri in json.loads(manifest.read_text())["dataFiles"]:
+        key = uri.split("/", 3)[3]
+        with gzip.open(bucket / key, "rt", newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def unused_commitment_rows(rows: list[dict[str, str]]) -> int:
+    """Fee rows with unused commitment: FOCUS gives each unused part a row of its own."""
+
+    def amount(row: dict[str, str], column: str) -> Decimal:
+        return Decimal(row[column] or "0")
+
+    count = 0
+    for row in rows:
+        kind = row["line_item_line_item_type"]
+        if kind == "RIFee":
+            unused = amount(row, "reservation_unused_amortized_upfront_fee_for_billing_period")
+            unused += amount(row, "reservation_unused_recurring_fee")
+        elif kind == "SavingsPlanRecurringFee":
+            unused = amount(row, "savings_plan_total_commitment_to_date")
+            unused -= amount(row, "savings_plan_used_commitment")
+        else:
+            continue
+        count += unused != 0
+    return count
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    bucket = root / "bucket"
+    write_demo_aws_export(bucket)
+    config = root / "costlake.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"lake_root": str(root / "lake"), "aws": [{"name": "demo", "root": str(bucket)}]}
+        )
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("COSTLAKE_CONFIG", str(config))
+    (root / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(root / "dagster"))
+    job = defs.resolve_job_def("nightly")
+    results = {
+        period: job.execute_in_process(
+            partition_key=partition_key(period, "aws"), instance=instance, raise_on_error=False
+        )
+        for period in ("2026-10", "2026-11")
+    }
+    yield bucket, Lake(root / "lake"), instance, results
+    mp.undo()
+
+
+def test_every_run_succeeds_and_every_check_passes(demo_run):
+    _, _, instance, results = demo_run
+    for result in results.values():
+        assert result.success
+        checks = [
+            e.asset_check_evaluation_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        assert sorted(c.check_name for c in checks) == ["reconciles_to_bill", "schema_is_focus"]
+        assert all(c.passed for c in checks)
+    assert len(instance.get_runs()) == 2  # the run history is kept in the instance
+
+
+@pytest.mark.parametrize("period", ["2026-10", "2026-11"])
+def test_lake_billed_cost_equals_the_manifest_files_unblended_cost(demo_run, period):
+    bucket, lake, _, _ = demo_run
+    rows = manifest_rows(bucket, period)
+    expected = sum(Decimal(r["line_item_unblended_cost"]) for r in rows)
+    focus = lake.scan_partition("focus", "aws", period).collect()
+    assert focus.height == len(rows) + unused_commitment_rows(rows)
+    assert focus["BilledCost"].sum() == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_stale_execution_folders_are_not_ingested(demo_run):
+    bucket, lake, _, _ = demo_run
+    focus = lake.scan_partition("focus", "aws", "2026-11").collect()
+    named = {
+        uri.split("/", 3)[3]
+        for uri in json.loads(
+            next(bucket.glob("**/BILLING_PERIOD=2026-11/*-Manifest.json")).read_text()
+        )["dataFiles"]
+    }
+    all_files = {
+        p.relative_to(bucket).as_posix()
+        for p in bucket.glob("**/BILLING_PERIOD=2026-11/*/*.csv.gz")
+    }
+    assert all_files - named, "the demo keeps a stale execution folder"
+    assert set(focus["x_SourceFile"].unique()) == named
+
+
+def test_effective_cost_of_covered_and_negation_rows_come_from_their_source_fields(demo_run):
+    bucket, lake, _, _ = demo_run
+    rows = manifest_rows(bucket, "2026-10")
+    focus = lake.scan_partition("focus", "aws", "2026-10").collect()
+    source_row = {(r["x_SourceFile"], r["x_SourceRow"]): r for r in focus.iter_rows(named=True)}
+    # Map each source row to its lake row through the lineage columns.
+    manifest = next(bucket.glob("**/metadata/BILLING_PERIOD=2026-10/*-Manifest.json"))
+    keys = [u.split("/", 3)[3] for u in json.loads(manifest.read_text())["dataFiles"]]
+    checked = set()
+    for key in keys:
+        with gzip.open(bucket / key, "rt", newline="") as f:
+            for number, raw in enumerate(csv.DictReader(f), start=1):
+                kind = raw["line_item_line_item_type"]
+                lake_row = source_row[(key, number)]
+                if kind == "SavingsPlanCoveredUsage":
+                    want = float(raw["savings_plan_savings_plan_effective_cost"])
+                elif kind == "DiscountedUsage":
+                    want = float(raw["reservation_effective_cost"])
+                elif kind == "SavingsPlanNegation":
+                    want = 0.0
+                else:
+                    continue
+                assert lake_row["EffectiveCost"] == pytest.approx(want, abs=1e-9), (kind, number)
+                assert lake_row["BilledCost"] == pytest.approx(
+                    float(raw["line_item_unblended_cost"]), abs=1e-9
+                )
+                checked.add(kind)
+    assert checked == {"SavingsPlanCoveredUsage", "DiscountedUsage", "SavingsPlanNegation"}
+    assert len(rows) + unused_commitment_rows(rows) == focus.height
+
+
+def test_nightly_schedule_requests_current_and_restated_previous_period():
+    assert periods_to_refresh(date(2026, 11, 3)) == ["2026-10", "2026-11"]
+    assert periods_to_refresh(date(2026, 11, 15)) == ["2026-10", "2026-11"]
+    assert periods_to_refresh(date(2026, 11, 16)) == ["2026-11"]
+    assert periods_to_refresh(date(2027, 1, 2)) == ["2026-12", "2027-01"]
+    from datetime import datetime
+
+    context = build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC))
+    requests = list(nightly_schedule(context))
+    assert [r.partition_key for r in requests] == ["2026-11|aws", "2026-12|aws"]
