@@ -14,7 +14,7 @@ from importlib import resources
 
 import polars as pl
 
-from costlake import parsing
+from costlake import parsing, units
 from costlake.deliveries import DeliveryError
 from costlake.focus_schema import CHARGE_CATEGORIES, conform_to_focus, focus_polars_schema
 
@@ -86,8 +86,10 @@ CUR_TEXT_COLUMNS = (
     "product_region_code",
     "product_location",
     "product_instance_type",
+    "product_product_family",
     "product_sku",
     "pricing_currency",
+    "pricing_rate_code",
     "pricing_rate_id",
     "pricing_term",
     "pricing_unit",
@@ -182,14 +184,26 @@ def service_catalog() -> dict[str, tuple[str, str, str]]:
     text = resources.files("costlake").joinpath("data/aws_services.csv").read_text()
     rows = csv.DictReader(text.splitlines())
     return {
-        r["product_code"]: (r["service_name"], r["service_category"], r["service_subcategory"])
+        r["product_code"]: (
+            r["service_name"],
+            r["service_category"],
+            r["service_subcategory"],
+            r["resource_type"],
+        )
         for r in rows
     }
 
 
-def _lookup(code: pl.Expr, index: int, default: str) -> pl.Expr:
+def _lookup(code: pl.Expr, index: int, default: str | None) -> pl.Expr:
     table = {k: v[index] for k, v in service_catalog().items()}
     return code.replace_strict(table, default=pl.lit(default), return_dtype=pl.String)
+
+
+@cache
+def region_names() -> dict[str, str]:
+    """AWS region code → region name, for bills that carry only the code."""
+    text = resources.files("costlake").joinpath("data/aws_regions.csv").read_text()
+    return {r["region_id"]: r["region_name"] for r in csv.DictReader(text.splitlines())}
 
 
 ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
@@ -335,8 +349,19 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     unblended = money["line_item_unblended_cost"]
     usage_amount = money["line_item_usage_amount"]
     unit = text["pricing_unit"]
-    category = line_type.replace_strict(
-        CHARGE_CATEGORY_BY_LINE_ITEM_TYPE, default=pl.lit("Adjustment"), return_dtype=pl.String
+    # A Fee without a reservation ARN (AWS Support, priced as a share of the month's usage) is
+    # a service consumed, not a purchase that covers future charges: Usage, billed monthly.
+    is_service_fee = (line_type == "Fee") & text["reservation_reservation_a_r_n"].is_null()
+    category = (
+        pl.when(is_service_fee)
+        .then(pl.lit("Usage"))
+        .otherwise(
+            line_type.replace_strict(
+                CHARGE_CATEGORY_BY_LINE_ITEM_TYPE,
+                default=pl.lit("Adjustment"),
+                return_dtype=pl.String,
+            )
+        )
     )
     is_usage = category == "Usage"
     is_sp = line_type.is_in(SAVINGS_PLAN_TYPES)
@@ -349,19 +374,31 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         .when(is_ri)
         .then(text["reservation_reservation_a_r_n"])
     )
+    is_tax = category == "Tax"
+    effective = effective_cost(line_type, unblended, money)
+    list_unit_price = pl.when(~is_tax).then(money["pricing_public_on_demand_rate"])
+    # A unit price is never negative: negation rows carry their sign in the cost only.
+    rate = money["line_item_unblended_rate"]
+    contracted_unit_price = pl.when(~is_tax & (rate >= 0)).then(rate)
+    region = text["product_region_code"]
+    focus_unit = units.focus_unit(unit)
     spot = (text["pricing_term"] == "Spot") | text["line_item_usage_type"].str.contains("SpotUsage")
     marketplace = text["bill_billing_entity"] == "AWS Marketplace"
     publisher = pl.when(marketplace).then(text["line_item_legal_entity"]).otherwise(None)
 
     focus = frame.with_columns(
         BilledCost=unblended,
-        EffectiveCost=effective_cost(line_type, unblended, money),
+        EffectiveCost=effective,
         ListCost=pl.coalesce(money["pricing_public_on_demand_cost"], unblended),
         ContractedCost=unblended,
-        ListUnitPrice=money["pricing_public_on_demand_rate"],
-        ContractedUnitPrice=money["line_item_unblended_rate"],
+        ListUnitPrice=list_unit_price,
+        ContractedUnitPrice=contracted_unit_price,
         BillingAccountId=text["bill_payer_account_id"],
-        BillingAccountName=text["bill_payer_account_name"],
+        # Legacy CUR has no account names: the id stands in, so the name is never empty.
+        BillingAccountName=pl.coalesce(
+            text["bill_payer_account_name"], text["bill_payer_account_id"]
+        ),
+        BillingAccountType=pl.lit("Payer Account"),
         BillingCurrency=text["line_item_currency_code"],
         BillingPeriodStart=times["bill_billing_period_start_date"],
         BillingPeriodEnd=times["bill_billing_period_end_date"],
@@ -372,12 +409,12 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             times["line_item_usage_start_date"] < times["bill_billing_period_start_date"]
         ).then(pl.lit("Correction")),
         ChargeDescription=text["line_item_line_item_description"],
-        ChargeFrequency=pl.when(is_usage)
+        ChargeFrequency=pl.when(
+            line_type.is_in(["RIFee", "SavingsPlanRecurringFee"]) | is_service_fee
+        )
+        .then(pl.lit("Recurring"))
+        .when(is_usage)
         .then(pl.lit("Usage-Based"))
-        .when(line_type.is_in(["RIFee", "SavingsPlanRecurringFee"]))
-        .then(pl.lit("Recurring"))
-        .when((line_type == "Fee") & ~is_ri)
-        .then(pl.lit("Recurring"))
         .otherwise(pl.lit("One-Time")),
         CommitmentDiscountId=commitment_id,
         CommitmentDiscountName=commitment_id.str.split("/").list.last(),
@@ -399,11 +436,14 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         .when(spot)
         .then(pl.lit("Dynamic"))
         .otherwise(pl.lit("Standard")),
-        PricingCurrency=text["pricing_currency"],
-        PricingQuantity=pl.when(unit.is_not_null()).then(usage_amount),
-        PricingUnit=unit,
+        PricingCurrency=pl.coalesce(text["pricing_currency"], text["line_item_currency_code"]),
+        PricingCurrencyEffectiveCost=effective,
+        PricingCurrencyListUnitPrice=list_unit_price,
+        PricingCurrencyContractedUnitPrice=contracted_unit_price,
+        PricingQuantity=pl.when(~is_tax & unit.is_not_null()).then(usage_amount),
+        PricingUnit=pl.when(~is_tax).then(focus_unit),
         ConsumedQuantity=pl.when(is_usage & unit.is_not_null()).then(usage_amount),
-        ConsumedUnit=pl.when(is_usage).then(unit),
+        ConsumedUnit=pl.when(is_usage).then(focus_unit),
         InvoiceId=text["bill_invoice_id"],
         InvoiceIssuerName=pl.lit(PROVIDER),
         ProviderName=pl.lit(PROVIDER),
@@ -413,14 +453,33 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         ServiceName=pl.coalesce(product_name, _lookup(code, 0, "Other"), code),
         ServiceCategory=_lookup(code, 1, "Other"),
         ServiceSubcategory=_lookup(code, 2, "Other (Other)"),
-        RegionId=text["product_region_code"],
-        RegionName=text["product_location"],
+        RegionId=region,
+        RegionName=pl.when(region.is_not_null()).then(
+            pl.coalesce(
+                text["product_location"],
+                region.replace_strict(region_names(), default=region, return_dtype=pl.String),
+            )
+        ),
         AvailabilityZone=text["line_item_availability_zone"],
         ResourceId=text["line_item_resource_id"],
-        SkuId=text["product_sku"],
-        SkuPriceId=text["pricing_rate_id"],
+        ResourceType=pl.when(text["line_item_resource_id"].is_not_null()).then(
+            pl.coalesce(text["product_product_family"], _lookup(code, 3, None), pl.lit("Resource"))
+        ),
+        SkuId=pl.when(~is_tax).then(text["product_sku"]),
+        # The rate code (SKU.offer term.rate) names its SKU, so each price id has one parent SKU.
+        SkuPriceId=pl.when(~is_tax).then(
+            pl.coalesce(text["pricing_rate_code"], text["pricing_rate_id"])
+        ),
+        SkuMeter=pl.when(~is_tax & text["product_sku"].is_not_null()).then(
+            text["line_item_usage_type"]
+        ),
         SubAccountId=text["line_item_usage_account_id"],
-        SubAccountName=text["line_item_usage_account_name"],
+        SubAccountName=pl.coalesce(
+            text["line_item_usage_account_name"], text["line_item_usage_account_id"]
+        ),
+        SubAccountType=pl.when(text["line_item_usage_account_id"].is_not_null()).then(
+            pl.lit("Linked Account")
+        ),
         Tags=tags,
         x_LineItemType=line_type,
         x_ProductCode=code,
@@ -429,7 +488,40 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_InstanceType=text["product_instance_type"],
         **{REJECT_REASON: _reject_reason(checks)},
     )
-    return conform_to_focus(focus, keep=[REJECT_REASON])
+    return split_unused_commitment(conform_to_focus(focus, keep=[REJECT_REASON]))
+
+
+def split_unused_commitment(focus: pl.LazyFrame) -> pl.LazyFrame:
+    """FOCUS's commitment model: a fee row's unused part becomes a row of its own.
+
+    An RIFee or SavingsPlanRecurringFee row is a Purchase whose EffectiveCost must be 0 (its
+    cost is amortized into the usage it covers); what was not used is an extra Usage row with
+    CommitmentDiscountStatus "Unused", BilledCost 0 and EffectiveCost = the unused amount. The
+    sums of BilledCost and EffectiveCost over the period are unchanged.
+    """
+    fee = (
+        pl.col("x_LineItemType").is_in(["RIFee", "SavingsPlanRecurringFee"])
+        & pl.col(REJECT_REASON).is_null()
+    )
+    unused = focus.filter(fee & (pl.col("EffectiveCost") != 0)).with_columns(
+        ChargeCategory=pl.lit("Usage"),
+        ChargeFrequency=pl.lit("Usage-Based"),
+        CommitmentDiscountStatus=pl.lit("Unused"),
+        PricingCategory=pl.lit("Committed"),
+        BilledCost=pl.lit(0.0),
+        ListCost=pl.lit(0.0),
+        ContractedCost=pl.lit(0.0),
+        ConsumedQuantity=pl.lit(None, dtype=pl.Float64),
+        ConsumedUnit=pl.lit(None, dtype=pl.String),
+    )
+    purchase = focus.with_columns(
+        pl.when(fee).then(0.0).otherwise(pl.col("EffectiveCost")).alias("EffectiveCost"),
+        pl.when(fee)
+        .then(0.0)
+        .otherwise(pl.col("PricingCurrencyEffectiveCost"))
+        .alias("PricingCurrencyEffectiveCost"),
+    )
+    return pl.concat([purchase, unused]).sort("x_SourceRow", maintain_order=True)
 
 
 # AWS FOCUS export extension columns → costlake's.

@@ -186,7 +186,7 @@ def _ingest_file(path, file_name, delivery, dataset, writer, rejects, report) ->
         good = out.filter(pl.col(REJECT_REASON).is_null()).drop(REJECT_REASON)
         bad = out.filter(pl.col(REJECT_REASON).is_not_null())
         writer.write_table(good.to_arrow().cast(schema))
-        report.rows_read += out.height
+        report.rows_read += batch.num_rows
         report.rows_written += good.height
         _add(
             report.written_totals, totals_by_currency(good.lazy(), "BilledCost", "BillingCurrency")

@@ -56,53 +56,82 @@ def test_real_cur_sample_billed_cost_equals_unblended_cost(tmp_path):
     assert focus["x_SourceRow"].to_list() == list(range(1, 1282))
 
 
+def _rows_by_type(lake: Lake) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {}
+    for row in _focus(lake).sort("x_SourceRow").iter_rows(named=True):
+        rows.setdefault(row["x_LineItemType"], []).append(row)
+    return rows
+
+
 def test_effective_cost_follows_each_line_item_type(tmp_path):
     lake = Lake(tmp_path / "lake")
     normalize_file(HAND_CUR2, lake, "aws_cur2", None)
-    focus = _focus(lake).sort("x_SourceRow")
-    by_type = {r["x_LineItemType"]: r for r in focus.iter_rows(named=True)}
+    rows = _rows_by_type(lake)
+    by_type = {kind: found[0] for kind, found in rows.items()}
     # Hand-worked from hand_cur2.csv (see the fixture's README):
     assert by_type["SavingsPlanCoveredUsage"]["EffectiveCost"] == pytest.approx(60.00)
     assert by_type["SavingsPlanCoveredUsage"]["BilledCost"] == pytest.approx(98.32)
     assert by_type["SavingsPlanNegation"]["EffectiveCost"] == 0.0
     assert by_type["SavingsPlanNegation"]["BilledCost"] == pytest.approx(-98.32)
-    assert by_type["SavingsPlanRecurringFee"]["EffectiveCost"] == pytest.approx(70.00 - 60.00)
     assert by_type["DiscountedUsage"]["EffectiveCost"] == pytest.approx(0.3045)
     assert by_type["DiscountedUsage"]["BilledCost"] == 0.0
-    assert by_type["RIFee"]["EffectiveCost"] == pytest.approx(12.5 + 7.25)
     assert by_type["Fee"]["EffectiveCost"] == 0.0  # RI upfront fee: amortized into usage
     assert by_type["Usage"]["EffectiveCost"] == pytest.approx(2.5)
     assert by_type["Credit"]["EffectiveCost"] == pytest.approx(-10.0)
+    # Commitment fees: the purchase row has EffectiveCost 0, the unused part a row of its own.
+    for kind, billed, unused in [
+        ("SavingsPlanRecurringFee", 70.0, 70.0 - 60.0),
+        ("RIFee", 150.0, 12.5 + 7.25),
+    ]:
+        purchase, unused_row = rows[kind]
+        assert (purchase["ChargeCategory"], purchase["BilledCost"]) == ("Purchase", billed)
+        assert purchase["EffectiveCost"] == 0.0
+        assert unused_row["ChargeCategory"] == "Usage"
+        assert unused_row["CommitmentDiscountStatus"] == "Unused"
+        assert unused_row["BilledCost"] == 0.0
+        assert unused_row["EffectiveCost"] == pytest.approx(unused)
+        assert unused_row["x_SourceRow"] == purchase["x_SourceRow"]
+    focus = _focus(lake)
     assert focus["BilledCost"].sum() == pytest.approx(
         98.32 - 98.32 + 70 + 0 + 150 + 2.5 + 5 + 1000 - 10
+    )
+    assert focus["EffectiveCost"].sum() == pytest.approx(
+        60 + 0 + 10 + 0.3045 + 19.75 + 2.5 + 5 + 0 - 10
     )
 
 
 def test_charge_attributes_and_commitments(tmp_path):
     lake = Lake(tmp_path / "lake")
     normalize_file(HAND_CUR2, lake, "aws_cur2", None)
-    rows = {r["x_LineItemType"]: r for r in _focus(lake).iter_rows(named=True)}
+    rows = {kind: found[0] for kind, found in _rows_by_type(lake).items()}
     covered = rows["SavingsPlanCoveredUsage"]
     assert (covered["ChargeCategory"], covered["PricingCategory"]) == ("Usage", "Committed")
     assert covered["CommitmentDiscountId"] == "arn:aws:savingsplans::111122223333:savingsplan/sp-1"
+    assert covered["CommitmentDiscountName"] == "sp-1"
     assert covered["CommitmentDiscountType"] == "Savings Plan"
     assert covered["CommitmentDiscountCategory"] == "Spend"
     assert covered["CommitmentDiscountStatus"] == "Used"
     assert covered["ListCost"] == pytest.approx(98.32)
+    assert covered["PricingUnit"] == "Hours"  # "Hrs" in FOCUS unit format
+    assert covered["RegionName"] == "US East (N. Virginia)"
+    negation = rows["SavingsPlanNegation"]
+    assert negation["ContractedUnitPrice"] is None  # the bill's rate is -98.32; prices are >= 0
     ri = rows["DiscountedUsage"]
     assert ri["CommitmentDiscountType"] == "Reserved Instance"
     assert ri["CommitmentDiscountCategory"] == "Usage"
     assert rows["RIFee"]["ChargeCategory"] == "Purchase"
     assert rows["RIFee"]["ChargeFrequency"] == "Recurring"
     assert rows["Fee"]["ChargeFrequency"] == "One-Time"
-    assert rows["Tax"]["ChargeCategory"] == "Tax"
-    assert rows["Tax"]["PricingCategory"] is None
+    tax = rows["Tax"]
+    assert tax["ChargeCategory"] == "Tax"
+    assert (tax["PricingCategory"], tax["SkuId"], tax["PricingQuantity"]) == (None, None, None)
+    assert tax["PricingCurrency"] == "USD"
     assert rows["Credit"]["ChargeCategory"] == "Credit"
     bedrock = rows["Usage"]
     assert bedrock["ServiceName"] == "Amazon Bedrock"
     assert bedrock["ServiceCategory"] == "AI and Machine Learning"
     assert bedrock["ServiceSubcategory"] == "Generative AI"
-    assert bedrock["PricingUnit"] == "1K tokens"
+    assert bedrock["PricingUnit"] == "1000 Tokens"
     assert bedrock["ConsumedQuantity"] == pytest.approx(41.6666666667)
     assert covered["ServiceName"] == "Amazon Elastic Compute Cloud"  # from the product map
     assert covered["RegionId"] == "us-east-1"
@@ -158,6 +187,7 @@ def test_cur2_parquet_with_map_columns(tmp_path):
     normalize_file(path, lake, "aws_cur2", None)
     focus = _focus(lake).sort("x_SourceRow")
     assert focus["BilledCost"].sum() == pytest.approx(1217.5)
+    assert focus["EffectiveCost"].sum() == pytest.approx(87.5545)
     assert focus["EffectiveCost"][0] == pytest.approx(60.0)
     assert json.loads(focus["Tags"][0]) == {"Project": "atlas"}
     assert focus["Tags"][1] is None
@@ -181,4 +211,5 @@ def test_unknown_columns_are_ignored(tmp_path):
     source.write_text("\n".join(lines) + "\n")
     lake = Lake(tmp_path / "lake")
     report = normalize_file(source, lake, "aws_cur2", None)
-    assert report.rows_written == 9 and report.rows_rejected == 0
+    # 9 source rows; the two commitment fees each add an "Unused" row.
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (9, 11, 0)
