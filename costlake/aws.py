@@ -7,7 +7,6 @@ AWS's own amortization (the CUR query library): see ``effective_cost``.
 
 from __future__ import annotations
 
-import csv
 import re
 from functools import cache
 from importlib import resources
@@ -15,11 +14,15 @@ from importlib import resources
 import polars as pl
 
 from costlake import parsing, units
-from costlake.deliveries import DeliveryError
-from costlake.focus_schema import CHARGE_CATEGORIES, conform_to_focus, focus_polars_schema
+from costlake.focus_schema import (
+    CHARGE_CATEGORIES,
+    RAW_COST,
+    REJECT_REASON,
+    conform_to_focus,
+    focus_polars_schema,
+)
 
 PROVIDER = "AWS"
-REJECT_REASON = "x_RejectReason"
 TAG_PREFIX = "__tag__"
 
 # Columns without which a CUR file cannot be turned into FOCUS rows.
@@ -169,41 +172,42 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
     return [c for c in REQUIRED_CUR_COLUMNS if c not in present]
 
 
-def check_columns(columns: list[str], source_dataset: str, file_name: str) -> None:
-    """Fail with the file and the missing column names before any row is read."""
-    missing = missing_required(columns, source_dataset)
-    if missing:
-        raise DeliveryError(
-            f"{file_name}: missing required column(s) {', '.join(missing)} for {source_dataset}"
-        )
-
-
 @cache
-def service_catalog() -> dict[str, tuple[str, str, str]]:
-    """AWS product code → (ServiceName, ServiceCategory, ServiceSubcategory), shipped as data."""
-    text = resources.files("costlake").joinpath("data/aws_services.csv").read_text()
-    rows = csv.DictReader(text.splitlines())
-    return {
-        r["product_code"]: (
-            r["service_name"],
-            r["service_category"],
-            r["service_subcategory"],
-            r["resource_type"],
+def _data_table(name: str) -> pl.DataFrame:
+    """A CSV table shipped in ``costlake/data`` (all text)."""
+    text = resources.files("costlake").joinpath(f"data/{name}").read_text()
+    return pl.read_csv(text.encode(), infer_schema=False)
+
+
+def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Service and region names from the shipped tables, joined by product and region code.
+
+    A join keeps the plan streaming; ``replace`` on a column would make polars hold it whole.
+    """
+    services = (
+        _data_table("aws_services.csv")
+        .lazy()
+        .select(
+            pl.col("product_code").alias("line_item_product_code"),
+            pl.col("service_name").alias("__service_name"),
+            pl.col("service_category").alias("__service_category"),
+            pl.col("service_subcategory").alias("__service_subcategory"),
+            pl.when(pl.col("resource_type") != "")
+            .then(pl.col("resource_type"))
+            .alias("__resource_type"),
         )
-        for r in rows
-    }
-
-
-def _lookup(code: pl.Expr, index: int, default: str | None) -> pl.Expr:
-    table = {k: v[index] for k, v in service_catalog().items()}
-    return code.replace_strict(table, default=pl.lit(default), return_dtype=pl.String)
-
-
-@cache
-def region_names() -> dict[str, str]:
-    """AWS region code → region name, for bills that carry only the code."""
-    text = resources.files("costlake").joinpath("data/aws_regions.csv").read_text()
-    return {r["region_id"]: r["region_name"] for r in csv.DictReader(text.splitlines())}
+    )
+    regions = (
+        _data_table("aws_regions.csv")
+        .lazy()
+        .select(
+            pl.col("region_id").alias("product_region_code"),
+            pl.col("region_name").alias("__region_name"),
+        )
+    )
+    return frame.join(
+        services, on="line_item_product_code", how="left", maintain_order="left"
+    ).join(regions, on="product_region_code", how="left", maintain_order="left")
 
 
 ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
@@ -218,7 +222,8 @@ def _entries(name: str, dtype: pl.DataType) -> pl.Expr:
 def _map_value(name: str, dtype: pl.DataType, key: str) -> pl.Expr:
     """One key of a CUR 2.0 map column (Parquet MAP or CSV JSON text)."""
     if dtype == pl.String:
-        return pl.col(name).str.json_path_match(f"$.{key}")
+        # A regex is twice as fast as a JSON path here; escaped quotes stay escaped.
+        return pl.col(name).str.extract(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)"')
     return (
         _entries(name, dtype)
         .list.eval(
@@ -231,8 +236,12 @@ def _map_value(name: str, dtype: pl.DataType, key: str) -> pl.Expr:
 def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
     """Tags JSON from CUR 2.0 ``resource_tags``: ``user_`` prefix dropped, empty map → null."""
     if dtype == pl.String:
-        text = pl.col(name).str.replace_all(r'"user_([^"]*)"\s*:', '"$1":')
-        return pl.when(text.str.contains(r"^\s*\{\s*\}\s*$")).then(None).otherwise(text)
+        # Keys follow "{" or ","; values follow ":". Literal replaces are fast and leave values
+        # that happen to start with "user_" alone.
+        text = pl.col(name)
+        for before in ('{"user_', ',"user_', ', "user_'):
+            text = text.str.replace_all(before, before.removesuffix("user_"), literal=True)
+        return pl.when(text.str.strip_chars(" ") != "{}").then(text)
     pair = pl.concat_str(
         [
             parsing.json_string(pl.element().struct.field("key").str.strip_prefix("user_")),
@@ -292,18 +301,17 @@ def effective_cost(line_type: pl.Expr, unblended: pl.Expr, money: dict[str, pl.E
     )
 
 
-def _reject_reason(checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
-    """The first failed check's message per row, or null for a good row."""
-    expr = pl.when(checks[0][0]).then(checks[0][1])
+def _reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    """The first failed check's message per row, or null for a good row.
+
+    Messages are fixed text naming the column and what was expected (the row's cost text goes
+    to the rejects table beside it): building a message from each row's values would cost a
+    string per row and check on every row, good ones included.
+    """
+    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
     for condition, message in checks[1:]:
-        expr = expr.when(condition).then(message)
+        expr = expr.when(condition).then(pl.lit(message))
     return expr.otherwise(None)
-
-
-def _bad_value_message(column: str, what: str) -> pl.Expr:
-    return pl.concat_str(
-        [pl.lit(f"{column} is not {what}: "), parsing.json_string(pl.col(column).cast(pl.String))]
-    )
 
 
 def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
@@ -316,22 +324,18 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     wanted = (*CUR_MONEY_COLUMNS, *CUR_TIME_COLUMNS, *CUR_TEXT_COLUMNS)
     absent = [c for c in wanted if c not in schema]
     frame = raw.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
+    frame = _with_catalogs(frame)
     schema = frame.collect_schema()
 
     money = {c: parsing.number(c, schema[c]) for c in CUR_MONEY_COLUMNS}
-    times = {c: parsing.timestamp(c, schema[c]) for c in CUR_TIME_COLUMNS}
+    times = {c: parsing.timestamp(c, schema[c], (parsing.ISO_UTC,)) for c in CUR_TIME_COLUMNS}
     text = {c: parsing.text(c, schema[c]) for c in CUR_TEXT_COLUMNS}
 
-    checks = [
-        (parsing.is_bad(c, money[c]), _bad_value_message(c, "a number")) for c in CUR_MONEY_COLUMNS
-    ]
+    checks = [(parsing.is_bad(c, money[c]), f"{c} is not a number") for c in CUR_MONEY_COLUMNS]
+    checks += [(times[c].is_null(), f"{c} is not an ISO-8601 timestamp") for c in CUR_TIME_COLUMNS]
     checks += [
-        (times[c].is_null(), _bad_value_message(c, "an ISO-8601 timestamp"))
-        for c in CUR_TIME_COLUMNS
-    ]
-    checks += [
-        (money["line_item_unblended_cost"].is_null(), pl.lit("line_item_unblended_cost is empty")),
-        (text["line_item_currency_code"].is_null(), pl.lit("line_item_currency_code is empty")),
+        (money["line_item_unblended_cost"].is_null(), "line_item_unblended_cost is empty"),
+        (text["line_item_currency_code"].is_null(), "line_item_currency_code is empty"),
     ]
 
     tag_columns = [c for c in schema if c.startswith(TAG_PREFIX)]
@@ -352,17 +356,12 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     # A Fee without a reservation ARN (AWS Support, priced as a share of the month's usage) is
     # a service consumed, not a purchase that covers future charges: Usage, billed monthly.
     is_service_fee = (line_type == "Fee") & text["reservation_reservation_a_r_n"].is_null()
-    category = (
-        pl.when(is_service_fee)
-        .then(pl.lit("Usage"))
-        .otherwise(
-            line_type.replace_strict(
-                CHARGE_CATEGORY_BY_LINE_ITEM_TYPE,
-                default=pl.lit("Adjustment"),
-                return_dtype=pl.String,
-            )
-        )
-    )
+    category = pl.when(is_service_fee).then(pl.lit("Usage"))
+    for focus_category in CHARGE_CATEGORIES:
+        types = [t for t, c in CHARGE_CATEGORY_BY_LINE_ITEM_TYPE.items() if c == focus_category]
+        if types:
+            category = category.when(line_type.is_in(types)).then(pl.lit(focus_category))
+    category = category.otherwise(pl.lit("Adjustment"))
     is_usage = category == "Usage"
     is_sp = line_type.is_in(SAVINGS_PLAN_TYPES)
     is_ri = line_type.is_in(["DiscountedUsage", "RIFee"]) | (
@@ -450,20 +449,23 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         PublisherName=pl.coalesce(publisher, pl.lit(PROVIDER)),
         ServiceProviderName=pl.coalesce(publisher, pl.lit(PROVIDER)),
         HostProviderName=pl.lit(PROVIDER),
-        ServiceName=pl.coalesce(product_name, _lookup(code, 0, "Other"), code),
-        ServiceCategory=_lookup(code, 1, "Other"),
-        ServiceSubcategory=_lookup(code, 2, "Other (Other)"),
+        ServiceName=pl.coalesce(product_name, pl.col("__service_name"), code),
+        ServiceCategory=pl.col("__service_category").fill_null("Other"),
+        ServiceSubcategory=pl.col("__service_subcategory").fill_null("Other (Other)"),
         RegionId=region,
         RegionName=pl.when(region.is_not_null()).then(
             pl.coalesce(
                 text["product_location"],
-                region.replace_strict(region_names(), default=region, return_dtype=pl.String),
+                pl.col("__region_name"),
+                region,
             )
         ),
         AvailabilityZone=text["line_item_availability_zone"],
         ResourceId=text["line_item_resource_id"],
         ResourceType=pl.when(text["line_item_resource_id"].is_not_null()).then(
-            pl.coalesce(text["product_product_family"], _lookup(code, 3, None), pl.lit("Resource"))
+            pl.coalesce(
+                text["product_product_family"], pl.col("__resource_type"), pl.lit("Resource")
+            )
         ),
         SkuId=pl.when(~is_tax).then(text["product_sku"]),
         # The rate code (SKU.offer term.rate) names its SKU, so each price id has one parent SKU.
@@ -488,40 +490,56 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_InstanceType=text["product_instance_type"],
         **{REJECT_REASON: _reject_reason(checks)},
     )
-    return split_unused_commitment(conform_to_focus(focus, keep=[REJECT_REASON]))
+    return split_unused_commitment(conform_to_focus(focus))
 
 
 def split_unused_commitment(focus: pl.LazyFrame) -> pl.LazyFrame:
     """FOCUS's commitment model: a fee row's unused part becomes a row of its own.
 
     An RIFee or SavingsPlanRecurringFee row is a Purchase whose EffectiveCost must be 0 (its
-    cost is amortized into the usage it covers); what was not used is an extra Usage row with
-    CommitmentDiscountStatus "Unused", BilledCost 0 and EffectiveCost = the unused amount. The
-    sums of BilledCost and EffectiveCost over the period are unchanged.
+    cost is amortized into the usage it covers); what was not used is an extra Usage row right
+    after it, with CommitmentDiscountStatus "Unused", BilledCost 0 and EffectiveCost = the
+    unused amount. The sums of BilledCost and EffectiveCost over the period are unchanged.
+    Rows are doubled with ``explode`` so the plan keeps streaming and keeps the source order.
     """
     fee = (
         pl.col("x_LineItemType").is_in(["RIFee", "SavingsPlanRecurringFee"])
         & pl.col(REJECT_REASON).is_null()
     )
-    unused = focus.filter(fee & (pl.col("EffectiveCost") != 0)).with_columns(
-        ChargeCategory=pl.lit("Usage"),
-        ChargeFrequency=pl.lit("Usage-Based"),
-        CommitmentDiscountStatus=pl.lit("Unused"),
-        PricingCategory=pl.lit("Committed"),
-        BilledCost=pl.lit(0.0),
-        ListCost=pl.lit(0.0),
-        ContractedCost=pl.lit(0.0),
-        ConsumedQuantity=pl.lit(None, dtype=pl.Float64),
-        ConsumedUnit=pl.lit(None, dtype=pl.String),
+    variants = (
+        pl.when(fee & (pl.col("EffectiveCost") != 0))
+        .then(pl.lit([False, True]))
+        .otherwise(pl.lit([False]))
     )
-    purchase = focus.with_columns(
-        pl.when(fee).then(0.0).otherwise(pl.col("EffectiveCost")).alias("EffectiveCost"),
-        pl.when(fee)
-        .then(0.0)
-        .otherwise(pl.col("PricingCurrencyEffectiveCost"))
-        .alias("PricingCurrencyEffectiveCost"),
+    unused = pl.col("__unused")
+
+    def unused_or(value: pl.Expr | float | str, column: str) -> pl.Expr:
+        return pl.when(unused).then(value).otherwise(pl.col(column)).alias(column)
+
+    purchase = fee & ~unused
+    return (
+        focus.with_columns(variants.alias("__unused"))
+        .explode("__unused")
+        .with_columns(
+            unused_or(pl.lit("Usage"), "ChargeCategory"),
+            unused_or(pl.lit("Usage-Based"), "ChargeFrequency"),
+            unused_or(pl.lit("Unused"), "CommitmentDiscountStatus"),
+            unused_or(pl.lit("Committed"), "PricingCategory"),
+            unused_or(pl.lit(0.0), "BilledCost"),
+            unused_or(pl.lit(0.0), "ListCost"),
+            unused_or(pl.lit(0.0), "ContractedCost"),
+            unused_or(pl.lit(None, dtype=pl.Float64), "ConsumedQuantity"),
+            unused_or(pl.lit(None, dtype=pl.String), "ConsumedUnit"),
+            # Not a source row: the bill's own cost is counted once, on the fee row.
+            pl.when(unused).then(None).otherwise(pl.col(RAW_COST)).alias(RAW_COST),
+            pl.when(purchase).then(0.0).otherwise(pl.col("EffectiveCost")).alias("EffectiveCost"),
+            pl.when(purchase)
+            .then(0.0)
+            .otherwise(pl.col("PricingCurrencyEffectiveCost"))
+            .alias("PricingCurrencyEffectiveCost"),
+        )
+        .drop("__unused")
     )
-    return pl.concat([purchase, unused]).sort("x_SourceRow", maintain_order=True)
 
 
 # AWS FOCUS export extension columns → costlake's.
@@ -546,24 +564,22 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             parsed[name] = _tags_from_map(name, schema[name])
         elif dtype == pl.Float64:
             parsed[name] = parsing.number(name, schema[name])
-            checks.append(
-                (parsing.is_bad(name, parsed[name]), _bad_value_message(name, "a number"))
-            )
+            checks.append((parsing.is_bad(name, parsed[name]), f"{name} is not a number"))
         elif isinstance(dtype, pl.Datetime):
             parsed[name] = parsing.timestamp(name, schema[name])
-            message = _bad_value_message(name, "an ISO-8601 timestamp")
+            message = f"{name} is not an ISO-8601 timestamp"
             checks.append((parsing.is_bad(name, parsed[name]), message))
         elif dtype == pl.String:
             parsed[name] = parsing.text(name, schema[name])
     for name in ("BilledCost", "BillingPeriodStart", "ChargePeriodStart", "BillingCurrency"):
-        checks.append((parsed[name].is_null(), pl.lit(f"{name} is empty")))
+        checks.append((parsed[name].is_null(), f"{name} is empty"))
     category = parsed["ChargeCategory"]
     checks.append(
-        (~category.is_in(CHARGE_CATEGORIES), _bad_value_message("ChargeCategory", "a FOCUS value"))
+        (~category.is_in(CHARGE_CATEGORIES), "ChargeCategory is not a FOCUS charge category")
     )
     if "ServiceProviderName" not in schema:
         parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
     if "HostProviderName" not in schema:
         parsed["HostProviderName"] = pl.lit(PROVIDER)
     focus = frame.with_columns(**parsed, **{REJECT_REASON: _reject_reason(checks)})
-    return conform_to_focus(focus, keep=[REJECT_REASON])
+    return conform_to_focus(focus)

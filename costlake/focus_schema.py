@@ -7,8 +7,6 @@ the lake contract (see ``FOCUS_TABLE_VERSION``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import polars as pl
 import pyarrow as pa
 
@@ -98,6 +96,14 @@ EXTENSION_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
     ("x_InstanceType", STRING, True),
 ]
 
+# Carried through normalization, never written to the focus table: why a row was rejected, and
+# the bill's own cost and currency of the row as the source gave them (for the bill's totals,
+# which must not depend on the mapping, and for the rejects table).
+REJECT_REASON = "x_RejectReason"
+RAW_COST = "x_RawCost"
+RAW_CURRENCY = "x_RawCurrency"
+WORKING_COLUMNS = (REJECT_REASON, RAW_COST, RAW_CURRENCY)
+
 ALL_COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 COLUMN_NAMES: list[str] = [name for name, _, _ in ALL_COLUMNS]
 MONEY_COLUMNS: list[str] = [n for n, t, _ in FOCUS_COLUMNS if t == MONEY]
@@ -127,11 +133,18 @@ SERVICE_CATEGORIES = (
 )
 
 
+# Written into the footer of every FOCUS Parquet file.
+FOCUS_FILE_METADATA = {
+    "focus_version": FOCUS_VERSION,
+    "costlake_table_version": FOCUS_TABLE_VERSION,
+}
+
+
 def focus_arrow_schema() -> pa.Schema:
     """The Arrow schema of every FOCUS Parquet file costlake writes."""
     return pa.schema(
         [pa.field(name, dtype, nullable=nullable) for name, dtype, nullable in ALL_COLUMNS],
-        metadata={"focus_version": FOCUS_VERSION, "costlake_table_version": FOCUS_TABLE_VERSION},
+        metadata=FOCUS_FILE_METADATA,
     )
 
 
@@ -140,10 +153,10 @@ def focus_polars_schema() -> pl.Schema:
     return pl.Schema(pl.from_arrow(focus_arrow_schema().empty_table()).schema)
 
 
-def conform_to_focus(frame: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
+def conform_to_focus(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Select the FOCUS columns in contract order with contract types; absent columns are null.
 
-    ``keep`` names working columns (such as a reject reason) to carry after the contract's.
+    The ingest's working columns (``WORKING_COLUMNS``), where present, follow the contract's.
     """
     schema = focus_polars_schema()
     present = set(frame.collect_schema().names())
@@ -152,8 +165,13 @@ def conform_to_focus(frame: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFr
             (pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
             for name, dtype in schema.items()
         ]
-        + [pl.col(name) for name in keep]
+        + [pl.col(name) for name in WORKING_COLUMNS if name in present]
     )
+
+
+def _logical(dtype: pa.DataType) -> pa.DataType:
+    """string and large_string are one type to a Parquet reader."""
+    return pa.string() if dtype == pa.large_string() else dtype
 
 
 def schema_problems(schema: pa.Schema) -> list[str]:
@@ -163,7 +181,7 @@ def schema_problems(schema: pa.Schema) -> list[str]:
     for field in expected:
         if field.name not in schema.names:
             problems.append(f"missing column {field.name}")
-        elif not schema.field(field.name).type.equals(field.type):
+        elif not _logical(schema.field(field.name).type).equals(field.type):
             got = schema.field(field.name).type
             problems.append(f"column {field.name} is {got}, expected {field.type}")
     extra = [n for n in schema.names if n not in expected.names]

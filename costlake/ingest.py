@@ -1,8 +1,9 @@
-"""Turn one landed delivery into FOCUS Parquet for its (provider, billing period), batch by batch.
+"""Turn one landed delivery into FOCUS Parquet for its (provider, billing period).
 
-Memory stays bounded by one record batch: each batch is renamed, normalized, split into good
-rows and rejects, and appended to the staged Parquet files; the period is swapped into the lake
-only when every file of the delivery has been read.
+Each file is one lazy polars plan run by the streaming engine: the scan is read once and feeds
+three outputs, the FOCUS rows and the rejected rows (both streamed into staged Parquet parts)
+and the bill's own totals per currency. Memory stays bounded whatever the file's size; the
+period is swapped into the lake only when every file of the delivery has been read.
 """
 
 from __future__ import annotations
@@ -11,20 +12,25 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
+import pyarrow.parquet as pq
 
 from costlake import aws, parsing
 from costlake.deliveries import Delivery, DeliveryError
-from costlake.focus_schema import focus_arrow_schema
-from costlake.lake import REJECTS_SCHEMA, Lake
-from costlake.readers import record_batches, source_columns
-from costlake.reconcile import totals_by_currency
+from costlake.focus_schema import (
+    FOCUS_FILE_METADATA,
+    RAW_COST,
+    RAW_CURRENCY,
+    REJECT_REASON,
+    WORKING_COLUMNS,
+)
+from costlake.lake import Lake, StagedPeriod
+from costlake.readers import ROW_COLUMN, scan_export, source_columns
 
 log = logging.getLogger(__name__)
-REJECT_REASON = aws.REJECT_REASON
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class SourceDataset:
     normalize: Callable[[pl.LazyFrame], pl.LazyFrame]
     cost_column: str
     currency_column: str
-    check_columns: Callable[[list[str], str], None]
+    required: Callable[[list[str]], list[str]]
 
 
 def _identity(columns: list[str]) -> dict[str, str]:
@@ -48,28 +54,32 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         aws.cur_to_focus,
         "line_item_unblended_cost",
         "line_item_currency_code",
-        lambda cols, name: aws.check_columns(cols, "aws_cur_legacy", name),
+        lambda columns: aws.missing_required(columns, "aws_cur_legacy"),
     ),
     "aws_cur2": SourceDataset(
         aws.cur_rename_map,
         aws.cur_to_focus,
         "line_item_unblended_cost",
         "line_item_currency_code",
-        lambda cols, name: aws.check_columns(cols, "aws_cur2", name),
+        lambda columns: aws.missing_required(columns, "aws_cur2"),
     ),
     "aws_focus": SourceDataset(
         _identity,
         aws.focus_export_to_focus,
         "BilledCost",
         "BillingCurrency",
-        lambda cols, name: aws.check_columns(cols, "aws_focus", name),
+        lambda columns: aws.missing_required(columns, "aws_focus"),
     ),
 }
 
 
 @dataclass
 class IngestReport:
-    """What one delivery became: counts and money, recorded beside the period in the lake."""
+    """What one delivery became: counts and money, recorded beside the period in the lake.
+
+    ``rows_read`` counts source rows; ``rows_written`` counts FOCUS rows, which can be more
+    (an unused commitment becomes a row of its own).
+    """
 
     provider: str
     billing_period: str
@@ -81,7 +91,6 @@ class IngestReport:
     rows_rejected: int = 0
     rejected_cost_rows: int = 0
     bill_totals: dict[str, float] = field(default_factory=dict)
-    written_totals: dict[str, float] = field(default_factory=dict)
     reject_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -92,31 +101,6 @@ class IngestReport:
     def from_json(cls, text: str) -> IngestReport:
         """Read back an ``ingest.json`` record."""
         return cls(**json.loads(text))
-
-
-def _add(totals: dict[str, float], more: dict[str, float]) -> None:
-    for key, value in more.items():
-        totals[key] = totals.get(key, 0.0) + value
-
-
-def _with_lineage(batch: pa.RecordBatch, delivery: Delivery, file_name: str, first_row: int):
-    frame = pl.from_arrow(batch)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(
-        x_Provider=pl.lit(delivery.provider),
-        x_SourceDataset=pl.lit(delivery.source_dataset),
-        x_DeliveryId=pl.lit(delivery.delivery_id),
-        x_SourceFile=pl.lit(file_name),
-        x_SourceRow=pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64),
-    )
-
-
-def _outside_period(billing_period: str) -> tuple[pl.Expr, pl.Expr]:
-    row_period = pl.col("BillingPeriodStart").dt.strftime("%Y-%m")
-    message = pl.concat_str(
-        [pl.lit("row belongs to billing period "), row_period, pl.lit(f", not {billing_period}")]
-    )
-    return row_period != billing_period, message
 
 
 def ingest_delivery(
@@ -136,6 +120,14 @@ def ingest_delivery(
     names = [Path(f.path).name for f in delivery.files]
     if len(set(names)) != len(names):
         raise DeliveryError(f"{delivery.manifest_path}: two data files share a base name")
+    # Check every file's columns before writing anything.
+    for delivery_file, name in zip(delivery.files, names, strict=True):
+        missing = dataset.required(source_columns(landed / name, name))
+        if missing:
+            raise DeliveryError(
+                f"{delivery_file.path}: missing required column(s) {', '.join(missing)} "
+                f"for {delivery.source_dataset}"
+            )
     report = IngestReport(
         delivery.provider,
         delivery.billing_period,
@@ -143,81 +135,106 @@ def ingest_delivery(
         delivery.delivery_id,
         files=[f.path for f in delivery.files],
     )
-    # Check every file's columns before writing anything.
-    for delivery_file, name in zip(delivery.files, names, strict=True):
-        dataset.check_columns(source_columns(landed / name, name), delivery_file.path)
     with lake.staged_period(delivery.provider, delivery.billing_period) as staged:
-        rejects = staged.parquet_writer("rejects", 0, REJECTS_SCHEMA)
         for part, (delivery_file, name) in enumerate(zip(delivery.files, names, strict=True)):
-            writer = staged.parquet_writer("focus", part, focus_arrow_schema())
-            _ingest_file(
-                landed / name, delivery_file.path, delivery, dataset, writer, rejects, report
-            )
-            writer.close()
+            _ingest_file(landed / name, delivery_file.path, delivery, dataset, staged, part, report)
             if progress:
                 progress(f"{delivery_file.path}: {report.rows_read:,} rows read so far")
-        rejects.close()
         staged.write_text("ingests", "ingest.json", report.to_json())
     return report
 
 
-def _ingest_file(path, file_name, delivery, dataset, writer, rejects, report) -> None:
-    schema = focus_arrow_schema()
-    columns = source_columns(path, file_name)
-    rename = dataset.rename(columns)
-    outside_period, period_message = _outside_period(delivery.billing_period)
-    next_row = 1
-    for batch in record_batches(path, file_name):
-        raw = _with_lineage(batch, delivery, file_name, next_row).rename(rename)
-        next_row += batch.num_rows
-        cost_dtype = raw.schema[dataset.cost_column]
-        bill = raw.lazy().with_columns(
-            __cost=parsing.number(dataset.cost_column, cost_dtype),
-            __currency=parsing.text(dataset.currency_column, raw.schema[dataset.currency_column]),
-        )
-        _add(report.bill_totals, totals_by_currency(bill, "__cost", "__currency"))
-        out = dataset.normalize(raw.lazy()).collect()
-        out = out.with_columns(
-            pl.when(pl.col(REJECT_REASON).is_null() & outside_period)
-            .then(period_message)
-            .otherwise(pl.col(REJECT_REASON))
-            .alias(REJECT_REASON)
-        )
-        good = out.filter(pl.col(REJECT_REASON).is_null()).drop(REJECT_REASON)
-        bad = out.filter(pl.col(REJECT_REASON).is_not_null())
-        writer.write_table(good.to_arrow().cast(schema))
-        report.rows_read += batch.num_rows
-        report.rows_written += good.height
-        _add(
-            report.written_totals, totals_by_currency(good.lazy(), "BilledCost", "BillingCurrency")
-        )
-        if bad.height:
-            _record_rejects(raw, bad, dataset.cost_column, rejects, report)
+def normalized_rows(
+    path: Path, file_name: str, delivery: Delivery, dataset: SourceDataset
+) -> pl.LazyFrame:
+    """The FOCUS rows of one file with lineage, reject reasons and the bill's own cost and
+    currency as the source gave them (``WORKING_COLUMNS``), as one lazy streaming plan."""
+    raw = scan_export(path, file_name)
+    columns = [c for c in raw.collect_schema().names() if c != ROW_COLUMN]
+    raw = raw.rename(dataset.rename(columns)).with_columns(
+        x_Provider=pl.lit(delivery.provider),
+        x_SourceDataset=pl.lit(delivery.source_dataset),
+        x_DeliveryId=pl.lit(delivery.delivery_id),
+        x_SourceFile=pl.lit(file_name),
+        **{
+            RAW_COST: pl.col(dataset.cost_column),
+            RAW_CURRENCY: pl.col(dataset.currency_column).cast(pl.String),
+        },
+    )
+    return dataset.normalize(raw)
 
 
-def _record_rejects(raw, bad, cost_column, rejects, report) -> None:
-    costs = raw.select(
-        "x_SourceRow", pl.col(cost_column).cast(pl.String).str.strip_chars().alias("raw_cost")
+def _file_plan(
+    path: Path, file_name: str, delivery: Delivery, dataset: SourceDataset
+) -> pl.LazyFrame:
+    """``normalized_rows``, with rows of another billing period than the delivery's rejected."""
+    period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
+    outside = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
+    message = (
+        f"BillingPeriodStart is not the start of the delivery's period {delivery.billing_period}"
     )
-    table = (
-        bad.select(
-            "x_Provider",
-            "x_SourceDataset",
-            "x_DeliveryId",
-            "x_SourceFile",
-            "x_SourceRow",
-            pl.col(REJECT_REASON).alias("reason"),
+    return normalized_rows(path, file_name, delivery, dataset).with_columns(
+        pl.when(outside).then(pl.lit(message)).otherwise(pl.col(REJECT_REASON)).alias(REJECT_REASON)
+    )
+
+
+def _ingest_file(
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    staged: StagedPeriod,
+    part: int,
+    report: IngestReport,
+) -> None:
+    """Stream one file into its focus and rejects parts, with the bill's totals on the side."""
+    focus = _file_plan(path, file_name, delivery, dataset)
+    # The bill's totals come from its own cost and currency text, not from the mapped columns,
+    # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
+    raw_cost = focus.collect_schema()[RAW_COST]
+    bill = focus.group_by(RAW_CURRENCY).agg(
+        parsing.number(RAW_COST, raw_cost).sum().alias("cost"),
+        pl.col(ROW_COLUMN).max().alias("rows"),
+    )
+    good = focus.filter(pl.col(REJECT_REASON).is_null()).drop(WORKING_COLUMNS)
+    bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
+        "x_Provider",
+        "x_SourceDataset",
+        "x_DeliveryId",
+        "x_SourceFile",
+        "x_SourceRow",
+        pl.col(REJECT_REASON).alias("reason"),
+        pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
+    )
+    focus_path = staged.part_path("focus", part)
+    rejects_path = staged.part_path("rejects", part)
+    try:
+        *_, totals = pl.collect_all(
+            [
+                good.sink_parquet(focus_path, lazy=True, metadata=FOCUS_FILE_METADATA),
+                bad.sink_parquet(rejects_path, lazy=True),
+                bill,
+            ],
+            engine="streaming",
         )
-        .join(costs, on="x_SourceRow", how="left")
-        .with_columns(pl.when(pl.col("raw_cost") != "").then(pl.col("raw_cost")).alias("raw_cost"))
-    )
-    rejects.write_table(table.to_arrow().cast(REJECTS_SCHEMA))
-    report.rows_rejected += table.height
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DeliveryError(f"{file_name}: cannot read the file: {exc}") from exc
+    for currency, cost, _ in totals.iter_rows():
+        report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost
+    report.rows_read += int(totals["rows"].max() or 0)
+    report.rows_written += pq.read_metadata(focus_path).num_rows
+    _count_rejects(pl.read_parquet(rejects_path), report)
+
+
+def _count_rejects(rejects: pl.DataFrame, report: IngestReport) -> None:
+    """Count rejected rows, those that carry cost, and rows per reason."""
+    if rejects.is_empty():
+        return
+    report.rows_rejected += rejects.height
     parsed = pl.col("raw_cost").cast(pl.Float64, strict=False)
     carries_cost = pl.col("raw_cost").is_not_null() & (parsed.is_null() | (parsed != 0))
-    report.rejected_cost_rows += table.filter(carries_cost).height
-    for reason, count in (
-        table.group_by(pl.col("reason").str.split(":").list.first()).len().iter_rows()
-    ):
+    report.rejected_cost_rows += rejects.filter(carries_cost).height
+    reasons = rejects.group_by(pl.col("reason").str.split(":").list.first()).len()
+    for reason, count in reasons.iter_rows():
         report.reject_reasons[reason] = report.reject_reasons.get(reason, 0) + count
-    log.warning("%s rows rejected in %s", table.height, bad["x_SourceFile"][0])
+    log.warning("%s rows rejected in %s", rejects.height, rejects["x_SourceFile"][0])

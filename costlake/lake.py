@@ -197,16 +197,11 @@ class StagedPeriod:
         """Lake-relative staging folder of one table's partition."""
         return f"{self.base}/{partition_dir(table, self.provider, self.billing_period)}"
 
-    def parquet_writer(self, table: str, part: int, schema: pa.Schema) -> pq.ParquetWriter:
-        """A zstd Parquet writer for ``part-<n>.parquet`` of a staged table."""
-        folder = self.lake.path(self.table_dir(table))
-        self.lake.fs.create_dir(folder, recursive=True)
-        return pq.ParquetWriter(
-            f"{folder}/part-{part:05d}.parquet",
-            schema,
-            compression="zstd",
-            filesystem=self.lake.fs,
-        )
+    def part_path(self, table: str, part: int) -> str:
+        """Local path of ``part-<n>.parquet`` of a staged table (its folder is created)."""
+        folder = self.lake.local_path(self.table_dir(table))
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / f"part-{part:05d}.parquet")
 
     def write_text(self, table: str, name: str, text: str) -> None:
         """A small text file (such as the ingest record) in a staged table's partition."""

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 
+ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"  # 2026-11-03T00:00:00Z, with or without fractions
 TIMESTAMP_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.fZ",
-    "%Y-%m-%dT%H:%M:%SZ",
+    ISO_UTC,
     "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d",
 )
 UTC_MICROS = pl.Datetime("us", "UTC")
@@ -20,22 +19,27 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 
 def number(name: str, dtype: pl.DataType) -> pl.Expr:
     """Float64 from a text or numeric column; unparseable text becomes null."""
-    col = pl.col(name)
-    if dtype == pl.String:
-        return col.str.strip_chars().cast(pl.Float64, strict=False)
-    return col.cast(pl.Float64)
+    return pl.col(name).cast(pl.Float64, strict=dtype != pl.String)
 
 
-def timestamp(name: str, dtype: pl.DataType) -> pl.Expr:
-    """UTC timestamp (microseconds) from ISO-8601 text or a Parquet timestamp/date."""
+def timestamp(
+    name: str, dtype: pl.DataType, formats: tuple[str, ...] = TIMESTAMP_FORMATS
+) -> pl.Expr:
+    """UTC timestamp (microseconds) from text in one of ``formats``, or a Parquet timestamp/date.
+
+    Text with a UTC offset (``+01:00``) is also read when more than one format is allowed.
+    Each format is one pass over the column, so callers that know their source pass one.
+    """
     col = pl.col(name)
     if dtype == pl.String:
-        text = col.str.strip_chars()
-        naive = [text.str.to_datetime(f, time_unit="us", strict=False) for f in TIMESTAMP_FORMATS]
-        with_offset = text.str.to_datetime(
-            "%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False
-        )
-        return pl.coalesce([*(n.dt.replace_time_zone("UTC") for n in naive), with_offset])
+        parsed = [col.str.to_datetime(f, time_unit="us", strict=False) for f in formats]
+        candidates = [p.dt.replace_time_zone("UTC") for p in parsed]
+        if len(formats) > 1:
+            offset = "%Y-%m-%dT%H:%M:%S%.f%:z"
+            candidates.append(
+                col.str.to_datetime(offset, time_unit="us", time_zone="UTC", strict=False)
+            )
+        return pl.coalesce(candidates) if len(candidates) > 1 else candidates[0]
     if dtype == pl.Date:
         return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
@@ -44,19 +48,13 @@ def timestamp(name: str, dtype: pl.DataType) -> pl.Expr:
 
 
 def text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Trimmed text with empty strings as null (FOCUS: nulls are nulls, never "")."""
-    col = pl.col(name) if dtype == pl.String else pl.col(name).cast(pl.String)
-    stripped = col.str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped)
+    """A column as text. Empty strings are already null: see ``readers.scan_export``."""
+    return pl.col(name) if dtype == pl.String else pl.col(name).cast(pl.String)
 
 
 def is_bad(name: str, parsed: pl.Expr) -> pl.Expr:
     """A value was present in the source but did not parse."""
-    raw = pl.col(name)
-    present = raw.is_not_null()
-    if isinstance(raw, pl.Expr):
-        present = present & (raw.cast(pl.String).str.strip_chars() != "")
-    return present & parsed.is_null()
+    return pl.col(name).is_not_null() & parsed.is_null()
 
 
 def json_string(expr: pl.Expr) -> pl.Expr:

@@ -1,25 +1,19 @@
-"""Stream a landed export file as Arrow record batches, never holding the whole file in memory.
+"""Lazy scans of landed export files, streamed by polars: a file is never loaded whole.
 
 CSV (plain or gzip) is read with every column as text, so a bad value becomes a counted reject
-later instead of a type-inference failure now; Parquet keeps its own types.
+later instead of a type-inference failure now; Parquet keeps its own types. Every row gets its
+1-based position in the file (``x_SourceRow``, header excluded) for lineage and rejects.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+import polars as pl
 
 from costlake.deliveries import DeliveryError
 
-BATCH_ROWS = 262_144
-CSV_BLOCK_BYTES = 16 << 20
+ROW_COLUMN = "x_SourceRow"
 
 
 def file_format(name: str) -> str:
@@ -34,52 +28,23 @@ def file_format(name: str) -> str:
     raise DeliveryError(f"{name}: unknown export file type (expected .csv, .csv.gz or .parquet)")
 
 
-def csv_header(path: Path, name: str) -> list[str]:
-    """The header row, read apart so that every column can be declared text."""
-    opener = gzip.open if file_format(name) == "csv.gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as stream:
-            first = stream.readline()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise DeliveryError(f"{name}: cannot read CSV header: {exc}") from exc
-    if not first.strip():
-        raise DeliveryError(f"{name}: empty file, expected a CSV header")
-    return next(csv.reader(io.StringIO(first)))
-
-
-def _csv_batches(path: Path, name: str) -> Iterator[pa.RecordBatch]:
-    header = csv_header(path, name)
-    compression = "gzip" if file_format(name) == "csv.gz" else None
-    reader = pacsv.open_csv(
-        pa.input_stream(str(path), compression=compression),
-        read_options=pacsv.ReadOptions(
-            column_names=header, skip_rows=1, block_size=CSV_BLOCK_BYTES
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in header},
-            strings_can_be_null=True,
-            null_values=[""],
-        ),
-    )
-    yield from reader
-
-
-def record_batches(path: Path, name: str) -> Iterator[pa.RecordBatch]:
-    """Batches of one export file; any read failure names the file and what went wrong."""
-    try:
-        if file_format(name) == "parquet":
-            yield from pq.ParquetFile(str(path)).iter_batches(batch_size=BATCH_ROWS)
-        else:
-            yield from _csv_batches(path, name)
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as exc:
-        raise DeliveryError(f"{name}: cannot read {file_format(name)} data: {exc}") from exc
+def scan_export(path: Path, name: str) -> pl.LazyFrame:
+    """A lazy, streaming scan of one export file with its row numbers."""
+    if file_format(name) == "parquet":
+        scan = pl.scan_parquet(path).with_row_index(ROW_COLUMN, offset=1)
+        # FOCUS nulls are nulls: an empty string in a Parquet export means "no value".
+        # (The CSV reader already reads an empty field as null.) Unused columns are pruned.
+        text = [n for n, t in scan.collect_schema().items() if t == pl.String]
+        scan = scan.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in text)
+    else:
+        scan = pl.scan_csv(path, infer_schema=False, row_index_name=ROW_COLUMN, row_index_offset=1)
+    return scan.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
 
 
 def source_columns(path: Path, name: str) -> list[str]:
-    """Column names of an export file, without reading its data."""
-    if file_format(name) != "parquet":
-        return csv_header(path, name)
+    """Column names of an export file, reading only its header or footer."""
     try:
-        return pq.ParquetFile(str(path)).schema_arrow.names
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DeliveryError(f"{name}: cannot read Parquet footer: {exc}") from exc
+        names = scan_export(path, name).collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DeliveryError(f"{name}: cannot read the {file_format(name)} header: {exc}") from exc
+    return [n for n in names if n != ROW_COLUMN]

@@ -25,4 +25,9 @@ FOCUS_UNITS = {
 
 def focus_unit(unit: pl.Expr) -> pl.Expr:
     """``unit`` in FOCUS Unit Format where costlake knows the spelling."""
-    return unit.replace(FOCUS_UNITS).str.replace(r"-Hrs$", "-Hours").str.replace(r"-Mo$", "-Months")
+    spelled = unit.str.replace(r"-Hrs$", "-Hours").str.replace(r"-Mo$", "-Months")
+    # A when-chain, not ``replace``: it keeps the streaming engine row by row.
+    chain = pl.when(pl.lit(False)).then(spelled)
+    for provider_unit, focus in FOCUS_UNITS.items():
+        chain = chain.when(unit == provider_unit).then(pl.lit(focus))
+    return chain.otherwise(spelled)
