@@ -181,6 +181,8 @@ def test_cur2_parquet_with_map_columns(tmp_path):
         )
     tags = [[("user_Project", "atlas")] if r["identity_line_item_id"] == "a" else [] for r in rows]
     table = table.append_column("resource_tags", pa.array(tags, pa.map_(pa.string(), pa.string())))
+    products = [[("product_name", "Amazon Elastic Compute Cloud")]] + [[]] * (len(rows) - 1)
+    table = table.append_column("product", pa.array(products, pa.map_(pa.string(), pa.string())))
     path = tmp_path / "cur2.parquet"
     pq.write_table(table, path)
     lake = Lake(tmp_path / "lake")
@@ -191,6 +193,8 @@ def test_cur2_parquet_with_map_columns(tmp_path):
     assert focus["EffectiveCost"][0] == pytest.approx(60.0)
     assert json.loads(focus["Tags"][0]) == {"Project": "atlas"}
     assert focus["Tags"][1] is None
+    assert focus["ServiceName"][0] == "Amazon Elastic Compute Cloud"  # from the product MAP
+    assert focus["ServiceName"][2] == "Savings Plans for AWS Compute usage"  # from the table
 
 
 def test_missing_required_column_names_the_file_and_column(tmp_path):
