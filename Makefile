@@ -40,6 +40,6 @@ ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 lint: $(VENV)/.test
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 
-## bench: normalize a synthetic 5,000,000-row CUR 2.0 export (CSV.gz and Parquet)
+## bench: normalize synthetic 1M- and 5M-row CUR 2.0 exports (CSV.gz and Parquet)
 bench: $(VENV)/.runtime
-	$(BIN)/python bench/bench_ingest.py --rows 5000000
+	$(BIN)/python bench/bench_ingest.py --rows 1000000 5000000
