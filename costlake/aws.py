@@ -236,26 +236,34 @@ def _map_value(name: str, dtype: pl.DataType, key: str) -> pl.Expr:
 
 
 def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Tags JSON from CUR 2.0 ``resource_tags``: ``user_`` prefix dropped, empty map → null."""
-    if dtype == pl.String:
-        # Keys follow "{" or ","; values follow ":". Literal replaces are fast and leave values
-        # that happen to start with "user_" alone.
-        text = pl.col(name)
-        for before in ('{"user_', ',"user_', ', "user_'):
-            text = text.str.replace_all(before, before.removesuffix("user_"), literal=True)
+    """Tags JSON from CUR 2.0 ``resource_tags``: ``user_`` prefix dropped, empty map → null.
+
+    Both forms are rewritten as text in one pass, which is several times faster than building
+    each key and value per row. Keys follow ``{`` or ``,`` and values follow ``:``, so values
+    that happen to start with "user_" are left alone; JSON escapes every quote inside a string,
+    so the patterns can only match structure.
+    """
+    if dtype == pl.String:  # CSV: JSON object text
+        text = pl.col(name).str.replace_many(
+            ['{"user_', ',"user_', ', "user_'], ['{"', ',"', ', "'], leftmost=True
+        )
         return pl.when(text.str.strip_chars(" ") != "{}").then(text)
-    pair = pl.concat_str(
+    # Parquet MAP: encoded as {"t":[{"key":…,"value":…},…]}, then reshaped into {key: value}.
+    entries = _entries(name, dtype)
+    text = pl.struct(entries.alias("t")).struct.json_encode()
+    text = text.str.replace_many(
         [
-            parsing.json_string(pl.element().struct.field("key").str.strip_prefix("user_")),
-            pl.lit(":"),
-            parsing.json_string(pl.element().struct.field("value")),
-        ]
+            '{"t":[{"key":"user_',
+            '{"t":[{"key":',
+            '},{"key":"user_',
+            '},{"key":',
+            ',"value":',
+            "}]}",
+        ],
+        ['{"', "{", ',"', ",", ":", "}"],
+        leftmost=True,
     )
-    joined = _entries(name, dtype).list.eval(
-        pair.filter(pl.element().struct.field("value").is_not_null())
-    )
-    body = joined.list.join(",")
-    return pl.when(joined.list.len() > 0).then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
+    return pl.when(entries.list.len() > 0).then(text)
 
 
 def _tags_from_columns(tag_columns: list[str]) -> pl.Expr:
