@@ -385,6 +385,12 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     )
     is_tax = category == "Tax"
     effective = effective_cost(line_type, unblended, money)
+    checks.append(
+        (
+            effective.is_null(),
+            "EffectiveCost is empty: the amortized-cost column of this line item type has no value",
+        )
+    )
     list_unit_price = pl.when(~is_tax).then(money["pricing_public_on_demand_rate"])
     # A unit price is never negative: negation rows carry their sign in the cost only.
     rate = money["line_item_unblended_rate"]

@@ -217,3 +217,19 @@ def test_unknown_columns_are_ignored(tmp_path):
     report = normalize_file(source, lake, "aws_cur2", None)
     # 9 source rows; the two commitment fees each add an "Unused" row.
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (9, 11, 0)
+
+
+def test_a_covered_row_without_its_effective_cost_is_rejected(tmp_path):
+    rows = HAND_CUR2.read_text().splitlines()
+    header = rows[0].split(",")
+    covered = rows[1].split(",")
+    covered[header.index("savings_plan_savings_plan_effective_cost")] = ""
+    source = tmp_path / "no-effective.csv"
+    source.write_text("\n".join([rows[0], ",".join(covered), *rows[2:]]) + "\n")
+    lake = Lake(tmp_path / "lake")
+    report = normalize_file(source, lake, "aws_cur2", None)
+    assert (report.rows_read, report.rows_rejected, report.rejected_cost_rows) == (9, 1, 1)
+    reject = lake.scan("rejects").collect().row(0, named=True)
+    assert reject["x_SourceRow"] == 1
+    assert reject["reason"].startswith("EffectiveCost is empty")
+    assert reject["raw_cost"] == "98.32"
