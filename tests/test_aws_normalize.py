@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import AWS_SAMPLE, HAND_CUR2
+from conftest import AWS_SAMPLE, FIXTURES, HAND_CUR2
 
 from costlake.aws import canonical_cur_name, tag_key
 from costlake.deliveries import DeliveryError
@@ -233,3 +233,47 @@ def test_a_covered_row_without_its_effective_cost_is_rejected(tmp_path):
     assert reject["x_SourceRow"] == 1
     assert reject["reason"].startswith("EffectiveCost is empty")
     assert reject["raw_cost"] == "98.32"
+
+
+def test_legacy_cur_in_athena_parquet_form(tmp_path):
+    """The legacy CUR's Parquet delivery uses snake_case names (``line_item_unblended_cost``)."""
+    with open(AWS_SAMPLE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {canonical_cur_name(k): [r[k] or None for r in rows] for k in rows[0]}
+    columns["line_item_unblended_cost"] = [float(r["lineItem/UnblendedCost"]) for r in rows]
+    columns["resource_tags_user_project"] = ["atlas"] + [None] * (len(rows) - 1)
+    path = tmp_path / "legacy.parquet"
+    pq.write_table(pa.table(columns), path)
+    lake = Lake(tmp_path / "lake")
+    report = normalize_file(path, lake, "aws_cur_legacy", None)
+    focus = _focus(lake).sort("x_SourceRow")
+    expected = sum(Decimal(r["lineItem/UnblendedCost"]) for r in rows)
+    assert (report.rows_read, report.rows_rejected) == (1281, 0)
+    assert focus["BilledCost"].sum() == pytest.approx(float(expected), abs=1e-9)
+    assert json.loads(focus["Tags"][0]) == {"project": "atlas"}
+    assert focus["Tags"][1] is None
+
+
+def test_aws_focus_export_is_checked_and_passed_through(tmp_path):
+    """An AWS FOCUS export keeps its own values; AWS's x_ names map to costlake's."""
+    export = FIXTURES / "aws" / "hand_focus_export.csv"
+    lake = Lake(tmp_path / "lake")
+    report = normalize_file(export, lake, "aws_focus", "2026-11")
+    focus = _focus(lake).sort("x_SourceRow")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 2, 2)
+    assert focus["BilledCost"].to_list() == [12.5, -2.5]
+    assert focus["EffectiveCost"].to_list() == [10.0, -2.5]
+    first = focus.row(0, named=True)
+    assert (first["x_UsageType"], first["x_ProductCode"]) == (
+        "USE1-NovaLite-input-tokens",
+        "AmazonBedrock",
+    )
+    assert json.loads(first["Tags"]) == {"team": "ml"}
+    assert first["ServiceProviderName"] == "AWS"
+    reasons = lake.scan("rejects").sort("x_SourceRow").collect()["reason"].to_list()
+    assert reasons == [
+        "BilledCost is not a number",
+        "ChargeCategory is not a FOCUS charge category",
+    ]
+    assert report.bill_totals == {"USD": pytest.approx(12.5 - 2.5 + 1)}  # "oops" is not a number
+    assert report.rejected_cost_rows == 2
