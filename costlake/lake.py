@@ -1,6 +1,6 @@
 """The Parquet lake: Hive-partitioned tables replaced whole per (provider, billing period).
 
-Layout under one root (a local folder by default, or any pyarrow filesystem URI)::
+Layout under one root (a local folder; see docs/lake.md on object storage)::
 
     focus/provider=aws/billing_period=2026-11/part-00000.parquet
     rejects/provider=aws/billing_period=2026-11/part-00000.parquet
@@ -25,7 +25,6 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from costlake.focus_schema import focus_arrow_schema
 
@@ -54,9 +53,11 @@ class Lake:
     def __init__(self, root: str | Path) -> None:
         root = str(root)
         if "://" in root:
-            self.fs, self.base = pafs.FileSystem.from_uri(root)
-        else:
-            self.fs, self.base = pafs.LocalFileSystem(), str(Path(root).resolve())
+            raise ValueError(
+                f"lake {root}: only a local folder is supported yet (see docs/lake.md)"
+            )
+        self.fs: pafs.FileSystem = pafs.LocalFileSystem()
+        self.base = str(Path(root).resolve())
         self.root = root
         self.fs.create_dir(self.base, recursive=True)
         self.restore_interrupted_swaps()
@@ -66,9 +67,7 @@ class Lake:
         return f"{self.base}/{relative}"
 
     def local_path(self, relative: str) -> Path:
-        """The same as a local Path: only for a lake on the local filesystem."""
-        if not isinstance(self.fs, pafs.LocalFileSystem):
-            raise ValueError(f"lake {self.root} is not on the local filesystem")
+        """The same as a local Path."""
         return Path(self.path(relative))
 
     def exists(self, relative: str) -> bool:
@@ -109,10 +108,7 @@ class Lake:
         files = self.files(table)
         if not files:
             raise FileNotFoundError(f"table {table!r} has no data in lake {self.root}")
-        if isinstance(self.fs, pafs.LocalFileSystem):
-            return pl.scan_parquet(files, hive_partitioning=True)
-        dataset = pq.ParquetDataset(files, filesystem=self.fs, partitioning="hive")
-        return pl.from_arrow(dataset.read()).lazy()
+        return pl.scan_parquet(files, hive_partitioning=True)
 
     def scan_partition(self, table: str, provider: str, billing_period: str) -> pl.LazyFrame:
         """A lazy view of one partition's files (without the Hive columns)."""
@@ -120,9 +116,7 @@ class Lake:
         if not files:
             schema = focus_arrow_schema() if table == "focus" else REJECTS_SCHEMA
             return pl.from_arrow(schema.empty_table()).lazy()
-        if isinstance(self.fs, pafs.LocalFileSystem):
-            return pl.scan_parquet(files, hive_partitioning=False)
-        return pl.from_arrow(pq.read_table(files, filesystem=self.fs)).lazy()
+        return pl.scan_parquet(files, hive_partitioning=False)
 
     @contextmanager
     def staged_period(self, provider: str, billing_period: str) -> Iterator[StagedPeriod]:
