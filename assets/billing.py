@@ -63,16 +63,13 @@ def _find_delivery(resource: CostlakeResource, provider: str, billing_period: st
 )
 def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
     billing_period, provider = _partition(context)
-    source, delivery = _find_delivery(costlake, provider, billing_period)
     folder = _raw_folder(costlake.lake(), provider, billing_period)
-    target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
     try:
+        source, delivery = _find_delivery(costlake, provider, billing_period)
+        target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
         land_delivery(aws_store(source), delivery, target)
     except DeliveryError as exc:
         raise Failure(str(exc)) from exc
-    for older in folder.iterdir():
-        if older != target:
-            shutil.rmtree(older)
     return MaterializeResult(
         metadata={
             "delivery_id": delivery.delivery_id,
@@ -85,12 +82,22 @@ def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> 
 
 
 def _landed(lake: Lake, provider: str, billing_period: str) -> tuple[Delivery, Path]:
+    """The most recently landed delivery of the period (older ones stay until it is ingested)."""
     folder = _raw_folder(lake, provider, billing_period)
-    for candidate in sorted(folder.iterdir()) if folder.exists() else []:
-        delivery = landed_delivery(candidate)
-        if delivery is not None:
-            return delivery, candidate
-    raise Failure(f"nothing landed in {folder}: materialize raw_delivery first")
+    records = sorted(folder.glob("*/delivery.json"), key=lambda p: p.stat().st_mtime)
+    if not records:
+        raise Failure(f"nothing landed in {folder}: materialize raw_delivery first")
+    newest = records[-1].parent
+    delivery = landed_delivery(newest)
+    assert delivery is not None
+    return delivery, newest
+
+
+def _drop_older_deliveries(current: Path) -> None:
+    """Once a delivery is in the lake, the raw copies it superseded can go."""
+    for older in current.parent.iterdir():
+        if older != current:
+            shutil.rmtree(older)
 
 
 def _schema_check(lake: Lake, provider: str, billing_period: str) -> AssetCheckResult:
@@ -149,6 +156,7 @@ def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> Materia
         report = ingest_delivery(delivery, folder, lake, progress=context.log.info)
     except DeliveryError as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
+    _drop_older_deliveries(folder)
     if report.rows_rejected:
         context.log.warning(
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"

@@ -122,7 +122,7 @@ def ingest_delivery(
         raise DeliveryError(f"{delivery.manifest_path}: two data files share a base name")
     # Check every file's columns before writing anything.
     for delivery_file, name in zip(delivery.files, names, strict=True):
-        missing = dataset.required(source_columns(landed / name, name))
+        missing = dataset.required(source_columns(landed / name, delivery_file.path))
         if missing:
             raise DeliveryError(
                 f"{delivery_file.path}: missing required column(s) {', '.join(missing)} "

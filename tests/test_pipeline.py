@@ -19,6 +19,8 @@ from costlake.lake import Lake
 from costlake.schedule import periods_to_refresh
 from pipelines.definitions import defs, nightly_schedule
 
+NO_TELEMETRY = {"telemetry": {"enabled": False}}
+
 
 def manifest_rows(bucket: Path, period: str) -> list[dict[str, str]]:
     """Every row of the files the period's manifest names, read straight from the CSV.gz."""
@@ -66,7 +68,7 @@ def demo_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("COSTLAKE_CONFIG", str(config))
     (root / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(str(root / "dagster"))
+    instance = DagsterInstance.local_temp(str(root / "dagster"), overrides=NO_TELEMETRY)
     job = defs.resolve_job_def("nightly")
     results = {
         period: job.execute_in_process(
@@ -160,3 +162,37 @@ def test_nightly_schedule_requests_current_and_restated_previous_period():
     context = build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC))
     requests = list(nightly_schedule(context))
     assert [r.partition_key for r in requests] == ["2026-11|aws", "2026-12|aws"]
+
+
+def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_copy(
+    tmp_path, monkeypatch
+):
+    from conftest import HAND_CUR2, gzip_file, write_cur2_delivery
+
+    bucket = tmp_path / "bucket"
+    good = gzip_file(HAND_CUR2, tmp_path / "good.csv.gz")
+    write_cur2_delivery(bucket, {"part-1.csv.gz": good}, "2026-11", "exec-good")
+    config = tmp_path / "costlake.yaml"
+    config.write_text(
+        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "aws": [{"root": str(bucket)}]})
+    )
+    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
+    job = defs.resolve_job_def("nightly")
+    key = partition_key("2026-11", "aws")
+    assert job.execute_in_process(partition_key=key, instance=instance).success
+    lake = Lake(tmp_path / "lake")
+    before = lake.scan_partition("focus", "aws", "2026-11").collect()
+    assert before["BilledCost"].sum() == pytest.approx(1217.5)  # hand_cur2.csv, summed by hand
+
+    truncated = tmp_path / "truncated.csv.gz"
+    truncated.write_bytes(good.read_bytes()[:-40])
+    write_cur2_delivery(bucket, {"part-1.csv.gz": truncated}, "2026-11", "exec-broken")
+    result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "exec-broken/part-1.csv.gz" in failure.step_failure_data.error.message
+    assert lake.scan_partition("focus", "aws", "2026-11").collect().equals(before)
+    raw = tmp_path / "lake/raw/provider=aws/billing_period=2026-11"
+    assert sorted(p.name for p in raw.iterdir()) == ["exec-broken", "exec-good"]
