@@ -21,6 +21,7 @@ from costlake.focus_schema import (
     conform_to_focus,
     focus_polars_schema,
 )
+from costlake.sources import SourceDataset, same_names
 
 PROVIDER = "AWS"
 TAG_PREFIX = "__tag__"
@@ -599,3 +600,24 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         parsed["HostProviderName"] = pl.lit(PROVIDER)
     focus = frame.with_columns(**parsed, **{REJECT_REASON: _reject_reason(checks)})
     return conform_to_focus(focus)
+
+
+SOURCE_DATASETS = {
+    name: SourceDataset(
+        provider="aws",
+        rename=cur_rename_map,
+        required=lambda columns, name=name: missing_required(columns, name),
+        normalize=cur_to_focus,
+        cost_column="line_item_unblended_cost",
+        currency_column="line_item_currency_code",
+    )
+    for name in ("aws_cur_legacy", "aws_cur2")
+}
+SOURCE_DATASETS["aws_focus"] = SourceDataset(
+    provider="aws",
+    rename=same_names,
+    required=lambda columns: missing_required(columns, "aws_focus"),
+    normalize=focus_export_to_focus,
+    cost_column="BilledCost",
+    currency_column="BillingCurrency",
+)

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from costlake import aws, parsing
+from costlake import parsing
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import (
     FOCUS_FILE_METADATA,
@@ -29,48 +29,9 @@ from costlake.focus_schema import (
 )
 from costlake.lake import Lake, StagedPeriod
 from costlake.readers import ROW_COLUMN, scan_export, source_columns
+from costlake.sources import SourceDataset, source_datasets
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SourceDataset:
-    """How to read one kind of export: its normalizer and the bill's own cost and currency."""
-
-    rename: Callable[[list[str]], dict[str, str]]
-    normalize: Callable[[pl.LazyFrame], pl.LazyFrame]
-    cost_column: str
-    currency_column: str
-    required: Callable[[list[str]], list[str]]
-
-
-def _identity(columns: list[str]) -> dict[str, str]:
-    return {c: c for c in columns}
-
-
-SOURCE_DATASETS: dict[str, SourceDataset] = {
-    "aws_cur_legacy": SourceDataset(
-        aws.cur_rename_map,
-        aws.cur_to_focus,
-        "line_item_unblended_cost",
-        "line_item_currency_code",
-        lambda columns: aws.missing_required(columns, "aws_cur_legacy"),
-    ),
-    "aws_cur2": SourceDataset(
-        aws.cur_rename_map,
-        aws.cur_to_focus,
-        "line_item_unblended_cost",
-        "line_item_currency_code",
-        lambda columns: aws.missing_required(columns, "aws_cur2"),
-    ),
-    "aws_focus": SourceDataset(
-        _identity,
-        aws.focus_export_to_focus,
-        "BilledCost",
-        "BillingCurrency",
-        lambda columns: aws.missing_required(columns, "aws_focus"),
-    ),
-}
 
 
 @dataclass
@@ -114,7 +75,7 @@ def ingest_delivery(
     ``landed`` is the folder holding the delivery's files under their base names. Any unreadable
     file or missing column fails the whole delivery and leaves the lake's previous version.
     """
-    dataset = SOURCE_DATASETS.get(delivery.source_dataset)
+    dataset = source_datasets().get(delivery.source_dataset)
     if dataset is None:
         raise DeliveryError(f"{delivery.manifest_path}: unknown dataset {delivery.source_dataset}")
     names = [Path(f.path).name for f in delivery.files]

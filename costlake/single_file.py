@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from costlake.deliveries import Delivery, DeliveryError, DeliveryFile
-from costlake.ingest import SOURCE_DATASETS, IngestReport, ingest_delivery, normalized_rows
+from costlake.ingest import IngestReport, ingest_delivery, normalized_rows
 from costlake.lake import Lake
+from costlake.sources import source_datasets
 
 
 def first_billing_period(path: Path, dataset: str) -> str:
     """The billing period (YYYY-MM) of the file's first row that has one."""
     probe = _delivery(path, dataset, "")
-    rows = normalized_rows(path, path.name, probe, SOURCE_DATASETS[dataset])
+    rows = normalized_rows(path, path.name, probe, source_datasets()[dataset])
     first = rows.select("BillingPeriodStart").drop_nulls().head(1).collect()
     if first.is_empty():
         raise DeliveryError(f"{path.name}: no row with a billing period")
@@ -21,7 +22,7 @@ def first_billing_period(path: Path, dataset: str) -> str:
 
 def _delivery(path: Path, dataset: str, billing_period: str) -> Delivery:
     return Delivery(
-        provider="aws",
+        provider=source_datasets()[dataset].provider,
         source_dataset=dataset,
         billing_period=billing_period,
         delivery_id=f"file:{path.name}",
@@ -34,7 +35,8 @@ def normalize_file(
     path: Path, lake: Lake, dataset: str, billing_period: str | None
 ) -> IngestReport:
     """Write one file as the whole delivery of its billing period in ``lake``."""
-    if dataset not in SOURCE_DATASETS:
-        raise DeliveryError(f"unknown dataset {dataset}: use one of {', '.join(SOURCE_DATASETS)}")
+    if dataset not in source_datasets():
+        known = ", ".join(source_datasets())
+        raise DeliveryError(f"unknown dataset {dataset}: use one of {known}")
     period = billing_period or first_billing_period(path, dataset)
     return ingest_delivery(_delivery(path, dataset, period), path.parent, lake)

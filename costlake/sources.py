@@ -1,0 +1,37 @@
+"""Every kind of export costlake reads, by ``x_SourceDataset`` name.
+
+A source dataset says how to rename a file's columns, which columns it cannot do without, how
+its rows become FOCUS rows, and which of its own columns hold the bill's cost and currency (for
+reconciliation, read apart from the mapping). Each provider module declares its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class SourceDataset:
+    """How to read one kind of export."""
+
+    provider: str  # aws | azure | gcp | oci
+    rename: Callable[[list[str]], dict[str, str]]
+    required: Callable[[list[str]], list[str]]  # missing required columns, in the file's names
+    normalize: Callable[[pl.LazyFrame], pl.LazyFrame]
+    cost_column: str  # after renaming
+    currency_column: str  # after renaming
+
+
+def same_names(columns: list[str]) -> dict[str, str]:
+    """The rename of a source whose columns keep their names."""
+    return {c: c for c in columns}
+
+
+def source_datasets() -> dict[str, SourceDataset]:
+    """All source datasets, by name."""
+    from costlake import aws
+
+    return {**aws.SOURCE_DATASETS}
