@@ -32,6 +32,6 @@ def same_names(columns: list[str]) -> dict[str, str]:
 
 def source_datasets() -> dict[str, SourceDataset]:
     """All source datasets, by name."""
-    from costlake import aws
+    from costlake import aws, oci
 
-    return {**aws.SOURCE_DATASETS}
+    return {**aws.SOURCE_DATASETS, **oci.SOURCE_DATASETS}
