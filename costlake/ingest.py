@@ -83,7 +83,8 @@ def ingest_delivery(
         raise DeliveryError(f"{delivery.manifest_path}: two data files share a base name")
     # Check every file's columns before writing anything.
     for delivery_file, name in zip(delivery.files, names, strict=True):
-        missing = dataset.required(source_columns(landed / name, delivery_file.path))
+        columns = source_columns(landed / name, delivery_file.path, dataset.ndjson_schema)
+        missing = dataset.required(columns)
         if missing:
             raise DeliveryError(
                 f"{delivery_file.path}: missing required column(s) {', '.join(missing)} "
@@ -110,7 +111,7 @@ def normalized_rows(
 ) -> pl.LazyFrame:
     """The FOCUS rows of one file with lineage, reject reasons and the bill's own cost and
     currency as the source gave them (``WORKING_COLUMNS``), as one lazy streaming plan."""
-    raw = scan_export(path, file_name)
+    raw = scan_export(path, file_name, dataset.ndjson_schema)
     columns = [c for c in raw.collect_schema().names() if c != ROW_COLUMN]
     raw = raw.rename(dataset.rename(columns)).with_columns(
         x_Provider=pl.lit(delivery.provider),

@@ -23,6 +23,8 @@ class SourceDataset:
     normalize: Callable[[pl.LazyFrame], pl.LazyFrame]
     cost_column: str  # after renaming
     currency_column: str  # after renaming
+    # Newline-delimited JSON carries no schema of its own: the dataset names its columns' types.
+    ndjson_schema: pl.Schema | None = None
 
 
 def same_names(columns: list[str]) -> dict[str, str]:
@@ -32,6 +34,6 @@ def same_names(columns: list[str]) -> dict[str, str]:
 
 def source_datasets() -> dict[str, SourceDataset]:
     """All source datasets, by name."""
-    from costlake import aws, oci
+    from costlake import aws, gcp, oci
 
-    return {**aws.SOURCE_DATASETS, **oci.SOURCE_DATASETS}
+    return {**aws.SOURCE_DATASETS, **gcp.SOURCE_DATASETS, **oci.SOURCE_DATASETS}
