@@ -15,6 +15,7 @@ from rich.table import Table
 from costlake.config import load_settings
 from costlake.lake import Lake
 from costlake.schedule import periods_to_refresh
+from costlake.sources import source_datasets
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -106,17 +107,24 @@ def run(
 
 @app.command()
 def normalize(
-    source: Annotated[Path, typer.Argument(help="one export file: .csv, .csv.gz or .parquet")],
+    source: Annotated[
+        Path, typer.Argument(help="one export file: .csv, .csv.gz, .parquet or .jsonl")
+    ],
     out: Annotated[Path, typer.Argument(help="lake folder to write FOCUS Parquet into")],
     dataset: Annotated[
-        str, typer.Option(help="aws_cur_legacy | aws_cur2 | aws_focus")
+        str, typer.Option(help=f"the export's kind: {' | '.join(source_datasets())}")
     ] = "aws_cur2",
     period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
+    from costlake.deliveries import DeliveryError
     from costlake.single_file import normalize_file
 
-    report = normalize_file(source, Lake(out), dataset, period or None)
+    try:
+        report = normalize_file(source, Lake(out), dataset, period or None)
+    except DeliveryError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
     console.print(report.to_json())
 
 
