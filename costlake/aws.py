@@ -24,7 +24,6 @@ from costlake.focus_schema import (
 from costlake.sources import SourceDataset, same_names
 
 PROVIDER = "AWS"
-TAG_PREFIX = "__tag__"
 
 # Columns without which a CUR file cannot be turned into FOCUS rows.
 REQUIRED_CUR_COLUMNS = (
@@ -161,7 +160,9 @@ def cur_rename_map(columns: list[str]) -> dict[str, str]:
     mapping = {}
     for column in columns:
         key = tag_key(column)
-        mapping[column] = TAG_PREFIX + key if key is not None else canonical_cur_name(column)
+        mapping[column] = (
+            parsing.TAG_PREFIX + key if key is not None else canonical_cur_name(column)
+        )
     return mapping
 
 
@@ -267,26 +268,6 @@ def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.when(entries.list.len() > 0).then(text)
 
 
-def _tags_from_columns(tag_columns: list[str]) -> pl.Expr:
-    """Tags JSON from legacy ``resourceTags/*`` columns; a row with no tag values → null."""
-    if not tag_columns:
-        return pl.lit(None, dtype=pl.String)
-    pairs = [
-        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
-            pl.concat_str(
-                [
-                    parsing.json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
-                    pl.lit(":"),
-                    parsing.json_string(pl.col(c).cast(pl.String)),
-                ]
-            )
-        )
-        for c in tag_columns
-    ]
-    body = pl.concat_str(pairs, separator=",", ignore_nulls=True)
-    return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
-
-
 def effective_cost(line_type: pl.Expr, unblended: pl.Expr, money: dict[str, pl.Expr]) -> pl.Expr:
     """Amortized cost of one CUR row, per line item type (AWS CUR query library rules)."""
     has_ri_arn = pl.col("reservation_reservation_a_r_n").is_not_null()
@@ -310,19 +291,6 @@ def effective_cost(line_type: pl.Expr, unblended: pl.Expr, money: dict[str, pl.E
         .then(pl.lit(0.0))
         .otherwise(unblended)
     )
-
-
-def _reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
-    """The first failed check's message per row, or null for a good row.
-
-    Messages are fixed text naming the column and what was expected (the row's cost text goes
-    to the rejects table beside it): building a message from each row's values would cost a
-    string per row and check on every row, good ones included.
-    """
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for condition, message in checks[1:]:
-        expr = expr.when(condition).then(pl.lit(message))
-    return expr.otherwise(None)
 
 
 def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
@@ -349,11 +317,11 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         (text["line_item_currency_code"].is_null(), "line_item_currency_code is empty"),
     ]
 
-    tag_columns = [c for c in schema if c.startswith(TAG_PREFIX)]
+    tag_columns = [c for c in schema if c.startswith(parsing.TAG_PREFIX)]
     if "resource_tags" in schema:
         tags = _tags_from_map("resource_tags", schema["resource_tags"])
     else:
-        tags = _tags_from_columns(tag_columns)
+        tags = parsing.tags_from_columns(tag_columns)
     if "product_product_name" not in raw.collect_schema() and "product" in schema:
         product_name = _map_value("product", schema["product"], "product_name")
     else:
@@ -505,7 +473,7 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_UsageType=text["line_item_usage_type"],
         x_Operation=text["line_item_operation"],
         x_InstanceType=text["product_instance_type"],
-        **{REJECT_REASON: _reject_reason(checks)},
+        **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return split_unused_commitment(conform_to_focus(focus))
 
@@ -598,7 +566,7 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
     if "HostProviderName" not in schema:
         parsed["HostProviderName"] = pl.lit(PROVIDER)
-    focus = frame.with_columns(**parsed, **{REJECT_REASON: _reject_reason(checks)})
+    focus = frame.with_columns(**parsed, **{REJECT_REASON: parsing.reject_reason(checks)})
     return conform_to_focus(focus)
 
 

@@ -282,14 +282,6 @@ def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl
     )
 
 
-def _reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
-    """The first failed check's fixed message per row, or null for a good row."""
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for condition, message in checks[1:]:
-        expr = expr.when(condition).then(pl.lit(message))
-    return expr.otherwise(None)
-
-
 def _number(schema: pl.Schema, name: str) -> pl.Expr:
     """A money column as Float64, or null when the export lacks it."""
     if name not in schema:
@@ -454,7 +446,7 @@ def billing_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_ProductCode=service_id,
         x_InstanceType=_text(_label_value(system_labels, MACHINE_SPEC_KEY)),
         __credits=pl.col("credits"),
-        **{REJECT_REASON: _reject_reason(checks)},
+        **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return conform_to_focus(split_credits(focus, schema[RAW_COST]))
 

@@ -27,7 +27,6 @@ from costlake.focus_schema import (
 from costlake.sources import SourceDataset, same_names
 
 PROVIDER = "Oracle"
-TAG_PREFIX = "__tag__"
 COST = "cost/myCost"
 CURRENCY = "cost/currencyCode"
 
@@ -111,7 +110,7 @@ def cost_report_rename_map(columns: list[str]) -> dict[str, str]:
     for column in columns:
         stripped = column.strip()
         if stripped.lower().startswith("tags/"):
-            target = TAG_PREFIX + stripped[len("tags/") :]
+            target = parsing.TAG_PREFIX + stripped[len("tags/") :]
         else:
             target = _CANONICAL_BY_LOWER.get(stripped.lower(), column)
         if target in taken:
@@ -187,34 +186,6 @@ def focus_unit(unit: pl.Expr) -> pl.Expr:
     text = text.str.replace(r"(?i)\s+per\s+month$", "-Months")
     text = text.str.replace(r"(\S)\s+Hours$", "$1-Hours")
     return text.str.replace(r"(\S)\s+Months$", "$1-Months")
-
-
-def _tags_from_columns(tag_columns: list[str]) -> pl.Expr:
-    """Tags JSON from ``tags/<namespace>.<key>`` columns, keys as OCI gives them; no tag → null."""
-    if not tag_columns:
-        return pl.lit(None, dtype=pl.String)
-    pairs = [
-        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
-            pl.concat_str(
-                [
-                    parsing.json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
-                    pl.lit(":"),
-                    parsing.json_string(pl.col(c).cast(pl.String)),
-                ]
-            )
-        )
-        for c in tag_columns
-    ]
-    body = pl.concat_str(pairs, separator=",", ignore_nulls=True)
-    return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
-
-
-def _reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
-    """The first failed check's fixed message per row, or null for a good row."""
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for condition, message in checks[1:]:
-        expr = expr.when(condition).then(pl.lit(message))
-    return expr.otherwise(None)
 
 
 def _service_category(service: pl.Expr, description: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -293,7 +264,7 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     resource_id = text["product/resourceId"]
     category, subcategory = _service_category(service, description)
     shape = description.str.extract(r"\b((?:BM|VM)\.[A-Za-z0-9.\-]+[A-Za-z0-9])")
-    tags = _tags_from_columns([c for c in schema if c.startswith(TAG_PREFIX)])
+    tags = parsing.tags_from_columns([c for c in schema if c.startswith(parsing.TAG_PREFIX)])
 
     focus = frame.with_columns(
         BilledCost=cost,
@@ -350,7 +321,7 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_ProductCode=service,
         x_UsageType=text["cost/billingUnitReadable"],
         x_InstanceType=shape,
-        **{REJECT_REASON: _reject_reason(checks)},
+        **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return conform_to_focus(focus)
 
@@ -548,7 +519,9 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         "HostProviderName": pl.coalesce(parsed["HostProviderName"], pl.lit(PROVIDER)),
         "x_ProductCode": parsed["ServiceName"],
     }
-    focus = frame.with_columns(**{**parsed, **repaired}, **{REJECT_REASON: _reject_reason(checks)})
+    focus = frame.with_columns(
+        **{**parsed, **repaired}, **{REJECT_REASON: parsing.reject_reason(checks)}
+    )
     return conform_to_focus(focus)
 
 

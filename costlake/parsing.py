@@ -65,3 +65,41 @@ def json_string(expr: pl.Expr) -> pl.Expr:
         .str.strip_prefix('{"v":')
         .str.strip_suffix("}")
     )
+
+
+# Tag columns of a source (legacy CUR ``resourceTags/*``, OCI ``tags/*``) are renamed to
+# ``__tag__<key>`` before normalization, so one helper builds their Tags JSON.
+TAG_PREFIX = "__tag__"
+
+
+def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
+    """Tags JSON object from ``__tag__<key>`` columns, keys as the source gave them; none → null."""
+    if not tag_columns:
+        return pl.lit(None, dtype=pl.String)
+    pairs = [
+        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
+            pl.concat_str(
+                [
+                    json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
+                    pl.lit(":"),
+                    json_string(pl.col(c).cast(pl.String)),
+                ]
+            )
+        )
+        for c in tag_columns
+    ]
+    body = pl.concat_str(pairs, separator=",", ignore_nulls=True)
+    return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
+
+
+def reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    """The first failed check's message per row, or null for a good row.
+
+    Messages are fixed text naming the column and what was expected (the row's cost text goes
+    to the rejects table beside it): building a message from each row's values would cost a
+    string per row and check on every row, good ones included.
+    """
+    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
+    for condition, message in checks[1:]:
+        expr = expr.when(condition).then(pl.lit(message))
+    return expr.otherwise(None)
