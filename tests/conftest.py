@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
+from focus_validation import focus_validation_failures, validator_executable
+
+from costlake.lake import Lake
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AWS_SAMPLE = FIXTURES / "aws" / "sample-anonymous-aws-export-dataset.csv"
@@ -54,3 +59,27 @@ def bucket(tmp_path: Path) -> Path:
     path = tmp_path / "bucket"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def focus_validator():
+    """``failures(lake, workdir)``: what the public FOCUS validator reports on a lake's output.
+
+    Skips the test where the validator is not installed, except in CI, where that is a failure.
+    """
+    if validator_executable() is None:
+        message = "no FOCUS validator: run `bash scripts/setup_validator_env.sh` (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+    def failures(lake: Lake, workdir: Path) -> list[str]:
+        # The validator reads one file: every FOCUS part of the lake, concatenated.
+        tables = [pq.read_table(f) for f in lake.files("focus")]
+        target = workdir / "focus-for-validator.parquet"
+        with pq.ParquetWriter(target, tables[0].schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+        return focus_validation_failures(target)
+
+    return failures

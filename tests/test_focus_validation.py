@@ -6,48 +6,24 @@ Only the accepted failures listed in focus_validation.py (contradictions in the 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pyarrow.parquet as pq
 import pytest
 from conftest import AWS_SAMPLE, HAND_CUR2
-from focus_validation import focus_validation_failures, validator_executable
 
 from costlake.demo_data import write_demo_aws_export
 from costlake.lake import Lake
 from costlake.single_file import normalize_file
 
 
-@pytest.fixture(autouse=True)
-def require_validator():
-    if validator_executable() is None:
-        message = "no FOCUS validator: run `bash scripts/setup_validator_env.sh` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def one_file(lake: Lake, target: Path) -> Path:
-    """Every FOCUS part of the lake as one Parquet file, as the validator reads one file."""
-    tables = [pq.read_table(f) for f in lake.files("focus")]
-    writer = pq.ParquetWriter(target, tables[0].schema)
-    for table in tables:
-        writer.write_table(table)
-    writer.close()
-    return target
-
-
 @pytest.mark.parametrize(
     ("source", "dataset"), [(AWS_SAMPLE, "aws_cur_legacy"), (HAND_CUR2, "aws_cur2")]
 )
-def test_normalized_fixture_passes_the_validator(tmp_path, source, dataset):
+def test_normalized_fixture_passes_the_validator(tmp_path, focus_validator, source, dataset):
     lake = Lake(tmp_path / "lake")
     normalize_file(source, lake, dataset, None)
-    assert focus_validation_failures(one_file(lake, tmp_path / "focus.parquet")) == []
+    assert focus_validator(lake, tmp_path) == []
 
 
-def test_demo_output_passes_the_validator(tmp_path):
+def test_demo_output_passes_the_validator(tmp_path, focus_validator):
     from connectors.aws_exports import find_aws_deliveries
     from connectors.filestore import LocalFileStore
     from costlake.ingest import ingest_delivery
@@ -59,4 +35,4 @@ def test_demo_output_passes_the_validator(tmp_path):
     for delivery in find_aws_deliveries(store).values():
         folder = store.local_path(delivery.files[0].path).parent
         ingest_delivery(delivery, folder, lake)
-    assert focus_validation_failures(one_file(lake, tmp_path / "focus.parquet")) == []
+    assert focus_validator(lake, tmp_path) == []

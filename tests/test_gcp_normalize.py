@@ -4,7 +4,6 @@ values from tests/fixtures/gcp/hand_billing_export.jsonl (see the fixture's READ
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +13,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import FIXTURES
-from focus_validation import focus_validation_failures, validator_executable
 
 from costlake.deliveries import DeliveryError
 from costlake.lake import Lake
@@ -398,18 +396,6 @@ def test_standard_export_without_resource_or_price(tmp_path):
     assert focus["ResourceId"].null_count() == 10
 
 
-@pytest.fixture
-def require_validator():
-    if validator_executable() is None:
-        message = "no FOCUS validator: run `bash scripts/setup_validator_env.sh` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def test_normalized_fixture_passes_the_validator(require_validator, lake_and_report, tmp_path):
+def test_normalized_fixture_passes_the_validator(focus_validator, lake_and_report, tmp_path):
     lake, _ = lake_and_report
-    tables = [pq.read_table(f) for f in lake.files("focus")]
-    target = tmp_path / "focus.parquet"
-    pq.write_table(pa.concat_tables(tables), target)
-    assert focus_validation_failures(target) == []
+    assert focus_validator(lake, tmp_path) == []

@@ -5,16 +5,13 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 from conftest import FIXTURES
-from focus_validation import focus_validation_failures, validator_executable
 
 from costlake import oci
 from costlake.deliveries import DeliveryError
@@ -248,15 +245,6 @@ def test_focus_report_bad_values_become_rejects(tmp_path):
     ]
 
 
-def _one_file(lake: Lake, target: Path) -> Path:
-    tables = [pq.read_table(f) for f in lake.files("focus")]
-    writer = pq.ParquetWriter(target, tables[0].schema)
-    for table in tables:
-        writer.write_table(table)
-    writer.close()
-    return target
-
-
 @pytest.mark.parametrize(
     ("source", "dataset", "period"),
     [
@@ -265,12 +253,7 @@ def _one_file(lake: Lake, target: Path) -> Path:
         (OCI_FOCUS, "oci_focus", "2024-09"),
     ],
 )
-def test_output_passes_the_focus_validator(tmp_path, source, dataset, period):
-    if validator_executable() is None:
-        message = "no FOCUS validator: run `bash scripts/setup_validator_env.sh` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+def test_output_passes_the_focus_validator(tmp_path, focus_validator, source, dataset, period):
     lake = Lake(tmp_path / "lake")
     normalize_file(source, lake, dataset, period)
-    assert focus_validation_failures(_one_file(lake, tmp_path / "focus.parquet")) == []
+    assert focus_validator(lake, tmp_path) == []
