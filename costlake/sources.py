@@ -34,6 +34,11 @@ def same_names(columns: list[str]) -> dict[str, str]:
 
 def source_datasets() -> dict[str, SourceDataset]:
     """All source datasets, by name."""
-    from costlake import aws, gcp, oci
+    from costlake import aws, azure, gcp, oci
 
-    return {**aws.SOURCE_DATASETS, **gcp.SOURCE_DATASETS, **oci.SOURCE_DATASETS}
+    return {
+        **aws.SOURCE_DATASETS,
+        **azure.SOURCE_DATASETS,
+        **gcp.SOURCE_DATASETS,
+        **oci.SOURCE_DATASETS,
+    }
