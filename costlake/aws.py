@@ -8,8 +8,6 @@ AWS's own amortization (the CUR query library): see ``effective_cost``.
 from __future__ import annotations
 
 import re
-from functools import cache
-from importlib import resources
 
 import polars as pl
 
@@ -174,20 +172,13 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
     return [c for c in REQUIRED_CUR_COLUMNS if c not in present]
 
 
-@cache
-def _data_table(name: str) -> pl.DataFrame:
-    """A CSV table shipped in ``costlake/data`` (all text)."""
-    text = resources.files("costlake").joinpath(f"data/{name}").read_text()
-    return pl.read_csv(text.encode(), infer_schema=False)
-
-
 def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Service and region names from the shipped tables, joined by product and region code.
 
     A join keeps the plan streaming; ``replace`` on a column would make polars hold it whole.
     """
     services = (
-        _data_table("aws_services.csv")
+        parsing.data_table("aws_services.csv")
         .lazy()
         .select(
             pl.col("product_code").alias("line_item_product_code"),
@@ -200,7 +191,7 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
     regions = (
-        _data_table("aws_regions.csv")
+        parsing.data_table("aws_regions.csv")
         .lazy()
         .select(
             pl.col("region_id").alias("product_region_code"),

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections import Counter
 from functools import cache
-from importlib import resources
 
 import polars as pl
 
@@ -173,13 +172,6 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
     return [c for c in REQUIRED_COLUMNS if c not in present]
 
 
-@cache
-def _data_table(name: str) -> pl.DataFrame:
-    """A CSV table shipped in ``costlake/data`` (all text)."""
-    text = resources.files("costlake").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    return pl.read_csv(text.encode(), infer_schema=False)
-
-
 SERVICE_FIELDS = ("service_name", "service_category", "service_subcategory")
 
 
@@ -191,7 +183,7 @@ def _services_by(key: str) -> pl.DataFrame:
     By ``service_name`` any row serves (name, category and subcategory agree); by
     ``consumed_service`` the service most of its resource types belong to (ties: first name).
     """
-    table = _data_table("azure_services.csv").filter(pl.col(key).is_not_null())
+    table = parsing.data_table("azure_services.csv").filter(pl.col(key).is_not_null())
     entries = [(row[key], *(row[f] for f in SERVICE_FIELDS)) for row in table.iter_rows(named=True)]
     rows: dict[str, tuple[str, ...]] = {}
     if key == "consumed_service":
@@ -232,7 +224,7 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Service, region and unit names from the FinOps toolkit tables, by left joins on keys
     that are unique in each table (so no row is ever doubled). A join keeps the plan
     streaming; ``replace`` on a column would make polars hold it whole."""
-    services = _data_table("azure_services.csv").filter(
+    services = parsing.data_table("azure_services.csv").filter(
         pl.col("consumed_service").is_not_null() & pl.col("resource_type").is_not_null()
     )
     exact = _service_lookup(
@@ -247,7 +239,7 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
         _services_by("consumed_service"), {"key": "__consumed"}, "__consumed_"
     )
     regions = (
-        _data_table("azure_regions.csv")
+        parsing.data_table("azure_regions.csv")
         .lazy()
         .select(
             pl.col("original_value").alias("__location"),
@@ -256,7 +248,7 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
     unit_table = (
-        _data_table("azure_pricing_units.csv")
+        parsing.data_table("azure_pricing_units.csv")
         .lazy()
         .select(
             pl.col("unit_of_measure").alias("__uom"),

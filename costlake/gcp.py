@@ -11,9 +11,6 @@ lake's Σ BilledCost is the bill's net cost, Σ cost + Σ credits.amount.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
 import polars as pl
 
 from costlake import parsing
@@ -171,13 +168,6 @@ def missing_required(columns: list[str], required: tuple[str, ...] = REQUIRED_CO
     return [c for c in required if c not in columns]
 
 
-@cache
-def _data_table(name: str) -> pl.DataFrame:
-    """A CSV table shipped in ``costlake/data`` (all text)."""
-    text = resources.files("costlake").joinpath(f"data/{name}").read_text()
-    return pl.read_csv(text.encode(), infer_schema=False)
-
-
 def _field(schema: pl.Schema, column: str, name: str) -> pl.Expr:
     """``column.name`` of a struct column, or a null when the export lacks it.
 
@@ -259,7 +249,7 @@ def _focus_unit(unit: pl.Expr) -> pl.Expr:
 def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl.LazyFrame:
     """Service categories and region names from the shipped tables, by left join (streams)."""
     services = (
-        _data_table("gcp_services.csv")
+        parsing.data_table("gcp_services.csv")
         .lazy()
         .select(
             pl.col("service_description").alias("__service_key"),
@@ -268,7 +258,7 @@ def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl
         )
     )
     regions = (
-        _data_table("gcp_regions.csv")
+        parsing.data_table("gcp_regions.csv")
         .lazy()
         .select(
             pl.col("region_id").alias("__region_key"),

@@ -12,9 +12,6 @@ Usage reports carry quantities but no cost or currency: they cannot become FOCUS
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
 import polars as pl
 
 from costlake import parsing
@@ -128,13 +125,6 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
     return [c for c in REQUIRED_COST_COLUMNS if c not in present]
 
 
-@cache
-def _data_table(name: str) -> pl.DataFrame:
-    """A CSV table shipped in ``costlake/data`` (all text)."""
-    text = resources.files("costlake").joinpath(f"data/{name}").read_text()
-    return pl.read_csv(text.encode(), infer_schema=False)
-
-
 def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) -> pl.LazyFrame:
     """Service category, region name and FOCUS unit from the shipped tables, by left join.
 
@@ -142,7 +132,7 @@ def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) ->
     The key columns are the frame's own (already cleaned) text columns.
     """
     services = (
-        _data_table("oci_services.csv")
+        parsing.data_table("oci_services.csv")
         .lazy()
         .select(
             pl.col("service").alias(service),
@@ -152,12 +142,12 @@ def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) ->
         )
     )
     regions = (
-        _data_table("oci_regions.csv")
+        parsing.data_table("oci_regions.csv")
         .lazy()
         .select(pl.col("region_id").alias(region), pl.col("region_name").alias("__region_name"))
     )
     units_table = (
-        _data_table("oci_units.csv")
+        parsing.data_table("oci_units.csv")
         .lazy()
         .select(
             pl.col("sku_unit_description").alias(unit),

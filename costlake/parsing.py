@@ -6,6 +6,9 @@ so the row becomes a reject with a reason instead of a silent null.
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
+
 import polars as pl
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"  # 2026-11-03T00:00:00Z, with or without fractions
@@ -103,3 +106,10 @@ def reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     for condition, message in checks[1:]:
         expr = expr.when(condition).then(pl.lit(message))
     return expr.otherwise(None)
+
+
+@cache
+def data_table(name: str) -> pl.DataFrame:
+    """A lookup table shipped in ``costlake/data`` (every column text), read once."""
+    text = resources.files("costlake").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return pl.read_csv(text.encode(), infer_schema=False)
