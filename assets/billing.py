@@ -18,8 +18,8 @@ from dagster import (
 
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
-from connectors.aws import aws_delivery_for, aws_store
 from connectors.landing import land_delivery, landed_delivery
+from connectors.sources import deliveries_at, store_for
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import schema_problems
 from costlake.ingest import IngestReport, ingest_delivery
@@ -38,20 +38,21 @@ def _raw_folder(lake: Lake, provider: str, billing_period: str) -> Path:
 
 
 def _find_delivery(resource: CostlakeResource, provider: str, billing_period: str):
-    settings = resource.settings()
-    if provider != "aws":
-        raise Failure(f"provider {provider} is not supported yet")
+    """The one delivery of the period among the provider's configured export locations."""
+    sources = resource.settings().sources(provider)
     found = [
         (source, d)
-        for source in settings.aws
-        if (d := aws_delivery_for(source, billing_period)) is not None
+        for source in sources
+        if (d := deliveries_at(provider, source).get(billing_period)) is not None
     ]
     if not found:
-        places = ", ".join(aws_store(s).describe() for s in settings.aws) or "no AWS source"
-        raise Failure(f"no AWS delivery for billing period {billing_period} in {places}")
+        places = ", ".join(store_for(s).describe() for s in sources) or f"no {provider} source"
+        raise Failure(f"no {provider} delivery for billing period {billing_period} in {places}")
     if len(found) > 1:
         names = ", ".join(s.name for s, _ in found)
-        raise Failure(f"several AWS sources ({names}) deliver {billing_period}: use one per lake")
+        raise Failure(
+            f"several {provider} sources ({names}) deliver {billing_period}: use one per lake"
+        )
     return found[0]
 
 
@@ -67,7 +68,7 @@ def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> 
     try:
         source, delivery = _find_delivery(costlake, provider, billing_period)
         target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
-        land_delivery(aws_store(source), delivery, target)
+        land_delivery(store_for(source), delivery, target)
     except DeliveryError as exc:
         raise Failure(str(exc)) from exc
     return MaterializeResult(

@@ -7,7 +7,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
-PROVIDERS = ["aws"]
+PROVIDERS = ["aws", "azure"]
 FIRST_PERIOD = "2023-01"
 
 billing_partitions = MultiPartitionsDefinition(

@@ -13,8 +13,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from connectors.filestore import FileStore, StoredObject, safe_key
-from costlake.deliveries import Delivery, DeliveryError, DeliveryFile
+from connectors.filestore import FileStore, StoredObject, listed_files
+from costlake.deliveries import Delivery, DeliveryError
 
 LEGACY_MANIFEST = re.compile(r"(?:^|/)(\d{8})-(\d{8})/[^/]+-Manifest\.json$")
 DATA_EXPORT_MANIFEST = re.compile(
@@ -50,23 +50,6 @@ def _newest(objects: list[StoredObject]) -> StoredObject:
     return max(objects, key=lambda o: (o.modified, o.key))
 
 
-def _files(store: FileStore, keys: list[str], manifest_key: str) -> tuple[DeliveryFile, ...]:
-    if not keys:
-        raise DeliveryError(f"{manifest_key}: manifest names no data files")
-    sizes = {}
-    for key in {k.rsplit("/", 1)[0] for k in keys}:
-        sizes.update({o.key: o.size for o in store.list(key + "/")})
-    files = []
-    for key in keys:
-        safe_key(key)
-        if key not in sizes:
-            raise DeliveryError(
-                f"{manifest_key}: names data file {key}, which is not in {store.describe()}"
-            )
-        files.append(DeliveryFile(key, sizes[key]))
-    return tuple(files)
-
-
 def find_aws_deliveries(store: FileStore, prefix: str = "") -> dict[str, Delivery]:
     """The newest complete delivery of every billing period found under ``prefix``."""
     objects = [o for o in store.list(prefix) if o.key.endswith("-Manifest.json")]
@@ -90,7 +73,7 @@ def _delivery(store: FileStore, period: str, manifest: StoredObject) -> Delivery
             billing_period=period,
             delivery_id=str(data.get("assemblyId") or manifest.key),
             manifest_path=manifest.key,
-            files=_files(store, [_key_of(k) for k in data["reportKeys"]], manifest.key),
+            files=listed_files(store, [_key_of(k) for k in data["reportKeys"]], manifest.key),
             created=None,
         )
     if "dataFiles" in data:
@@ -101,7 +84,7 @@ def _delivery(store: FileStore, period: str, manifest: StoredObject) -> Delivery
             billing_period=period,
             delivery_id=str(data.get("executionId") or manifest.key),
             manifest_path=manifest.key,
-            files=_files(store, [_key_of(k) for k in data["dataFiles"]], manifest.key),
+            files=listed_files(store, [_key_of(k) for k in data["dataFiles"]], manifest.key),
             created=data.get("createdAt"),
         )
     raise DeliveryError(f"{manifest.key}: neither 'reportKeys' nor 'dataFiles' in AWS manifest")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
+from costlake.deliveries import DeliveryError, DeliveryFile
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -69,3 +71,31 @@ class LocalFileStore:
 
     def describe(self) -> str:
         return f"local folder {self.root}"
+
+
+def listed_files(
+    store: FileStore, keys: list[str], manifest_key: str, sizes: dict[str, int] | None = None
+) -> tuple[DeliveryFile, ...]:
+    """The files a manifest names, each checked to exist in the store with the size it lists.
+
+    ``sizes`` are the sizes the manifest itself states, where it states them.
+    """
+    if not keys:
+        raise DeliveryError(f"{manifest_key}: manifest names no data files")
+    listed: dict[str, int] = {}
+    for folder in {k.rsplit("/", 1)[0] for k in keys}:
+        listed.update({o.key: o.size for o in store.list(folder + "/")})
+    files = []
+    for key in keys:
+        safe_key(key)
+        if key not in listed:
+            raise DeliveryError(
+                f"{manifest_key}: names data file {key}, which is not in {store.describe()}"
+            )
+        stated = (sizes or {}).get(key)
+        if stated is not None and stated != listed[key]:
+            raise DeliveryError(
+                f"{manifest_key}: {key} is {listed[key]} bytes, the manifest says {stated}"
+            )
+        files.append(DeliveryFile(key, listed[key]))
+    return tuple(files)

@@ -2,7 +2,7 @@
 
 A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
 the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
-and the demo AWS export in ``./demo-data/aws``. Secrets never go here: each cloud SDK finds its
+and the demo exports in ``./demo-data/<provider>``. Secrets never go here: each cloud SDK finds its
 own credentials.
 """
 
@@ -18,14 +18,15 @@ CONFIG_ENV = "COSTLAKE_CONFIG"
 DEFAULT_CONFIG_FILE = "costlake.yaml"
 
 
-class AwsExportSource(BaseModel):
-    """One AWS export location: a local folder laid out like the bucket (S3 comes later)."""
+class ExportSource(BaseModel):
+    """One export location: a local folder laid out like the bucket or container (the cloud
+    services themselves come with the connectors)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "default"
-    root: str = Field(description="folder that stands for the bucket")
-    prefix: str = Field("", description="key prefix of the export(s) inside the bucket")
+    root: str = Field(description="folder that stands for the bucket or container")
+    prefix: str = Field("", description="key prefix of the export(s) inside it")
 
 
 class Settings(BaseModel):
@@ -34,9 +35,16 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lake_root: str = "lake"
-    aws: list[AwsExportSource] = Field(
-        default_factory=lambda: [AwsExportSource(name="demo", root="demo-data/aws")]
+    aws: list[ExportSource] = Field(
+        default_factory=lambda: [ExportSource(name="demo", root="demo-data/aws")]
     )
+    azure: list[ExportSource] = Field(
+        default_factory=lambda: [ExportSource(name="demo", root="demo-data/azure")]
+    )
+
+    def sources(self, provider: str) -> list[ExportSource]:
+        """The configured export locations of one provider."""
+        return getattr(self, provider)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -83,3 +83,39 @@ def focus_validator():
         return focus_validation_failures(target)
 
     return failures
+
+
+def write_azure_run(
+    container: Path,
+    files: dict[str, Path],
+    period: str,
+    run_id: str,
+    submitted: str,
+    export_type: str = "ActualCost",
+) -> Path:
+    """An Azure export run: data blobs and the manifest.json naming them, as Azure lays them out."""
+    start = f"{period}-01"
+    folder = f"exports/costlake/{period.replace('-', '')}01-{period.replace('-', '')}28/demo"
+    run = f"{folder}/{submitted[:16].replace('-', '').replace('T', '').replace(':', '')}/{run_id}"
+    blobs = []
+    for name, source in files.items():
+        target = container / run / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        blobs.append({"blobName": f"{run}/{name}", "byteCount": target.stat().st_size})
+    manifest = container / run / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "exportConfig": {"exportName": "demo", "type": export_type},
+                "runInfo": {
+                    "runId": run_id,
+                    "submittedTime": submitted,
+                    "startDate": f"{start}T00:00:00",
+                    "endDate": f"{period}-28T00:00:00",
+                },
+                "blobs": blobs,
+            }
+        )
+    )
+    return manifest

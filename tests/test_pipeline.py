@@ -161,7 +161,12 @@ def test_nightly_schedule_requests_current_and_restated_previous_period():
 
     context = build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC))
     requests = list(nightly_schedule(context))
-    assert [r.partition_key for r in requests] == ["2026-11|aws", "2026-12|aws"]
+    assert [r.partition_key for r in requests] == [
+        "2026-11|aws",
+        "2026-11|azure",
+        "2026-12|aws",
+        "2026-12|azure",
+    ]
 
 
 def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_copy(

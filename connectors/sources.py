@@ -1,0 +1,26 @@
+"""Which store and which delivery finder serve each provider's configured export locations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from connectors.aws_exports import find_aws_deliveries
+from connectors.azure_exports import find_azure_deliveries
+from connectors.filestore import FileStore, LocalFileStore
+from costlake.config import ExportSource
+from costlake.deliveries import Delivery
+
+FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
+    "aws": find_aws_deliveries,
+    "azure": find_azure_deliveries,
+}
+
+
+def store_for(source: ExportSource) -> FileStore:
+    """The store behind a configured export location."""
+    return LocalFileStore(source.root)
+
+
+def deliveries_at(provider: str, source: ExportSource) -> dict[str, Delivery]:
+    """Every billing period's newest delivery at one export location of a provider."""
+    return FINDERS[provider](store_for(source), source.prefix)
