@@ -35,16 +35,24 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lake_root: str = "lake"
-    aws: list[ExportSource] = Field(
-        default_factory=lambda: [ExportSource(name="demo", root="demo-data/aws")]
-    )
-    azure: list[ExportSource] = Field(
-        default_factory=lambda: [ExportSource(name="demo", root="demo-data/azure")]
-    )
+    aws: list[ExportSource] = Field(default_factory=list)
+    azure: list[ExportSource] = Field(default_factory=list)
 
     def sources(self, provider: str) -> list[ExportSource]:
         """The configured export locations of one provider."""
         return getattr(self, provider)
+
+    def providers(self) -> list[str]:
+        """Providers with at least one export location: the ones a nightly run refreshes."""
+        return [p for p in ("aws", "azure") if self.sources(p)]
+
+
+def demo_settings() -> Settings:
+    """The embedded default: the demo exports ``costlake demo`` writes, and ``./lake``."""
+    return Settings(
+        aws=[ExportSource(name="demo", root="demo-data/aws")],
+        azure=[ExportSource(name="demo", root="demo-data/azure")],
+    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -53,7 +61,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if chosen is None and Path(DEFAULT_CONFIG_FILE).exists():
         chosen = DEFAULT_CONFIG_FILE
     if chosen is None:
-        return Settings()
+        return demo_settings()
     try:
         data = yaml.safe_load(Path(chosen).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:

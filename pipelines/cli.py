@@ -99,9 +99,8 @@ def run(
     provider: Annotated[list[str] | None, typer.Option(help="provider (repeatable)")] = None,
 ) -> None:
     """Run the nightly job for some periods (default: what tonight's schedule would refresh)."""
-    from assets.partitions import PROVIDERS
-
-    ok = run_nightly(period or periods_to_refresh(date.today()), provider or PROVIDERS)
+    providers = provider or load_settings().providers()
+    ok = run_nightly(period or periods_to_refresh(date.today()), providers)
     raise typer.Exit(0 if ok else 1)
 
 

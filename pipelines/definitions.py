@@ -15,6 +15,7 @@ from dagster import (
 from assets.billing import focus, raw_delivery
 from assets.partitions import PROVIDERS, billing_partitions, partition_key
 from assets.resources import CostlakeResource
+from costlake.config import load_settings
 from costlake.schedule import periods_to_refresh
 
 nightly_job = define_asset_job(
@@ -34,8 +35,9 @@ nightly_job = define_asset_job(
 def nightly_schedule(context: ScheduleEvaluationContext):
     """Each night: the current period and, early in a month, the previous one (restatements)."""
     when: datetime = context.scheduled_execution_time
+    configured = load_settings().providers()
     for period in periods_to_refresh(when.date()):
-        for provider in PROVIDERS:
+        for provider in [p for p in PROVIDERS if p in configured]:
             key = partition_key(period, provider)
             yield RunRequest(run_key=f"{key}@{when:%Y-%m-%d}", partition_key=key)
 

@@ -152,21 +152,28 @@ def test_effective_cost_of_covered_and_negation_rows_come_from_their_source_fiel
     assert len(rows) + unused_commitment_rows(rows) == focus.height
 
 
-def test_nightly_schedule_requests_current_and_restated_previous_period():
+def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path, monkeypatch):
     assert periods_to_refresh(date(2026, 11, 3)) == ["2026-10", "2026-11"]
     assert periods_to_refresh(date(2026, 11, 15)) == ["2026-10", "2026-11"]
     assert periods_to_refresh(date(2026, 11, 16)) == ["2026-11"]
     assert periods_to_refresh(date(2027, 1, 2)) == ["2026-12", "2027-01"]
     from datetime import datetime
 
-    context = build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC))
-    requests = list(nightly_schedule(context))
-    assert [r.partition_key for r in requests] == [
+    context = build_schedule_context(
+        scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC)
+    )
+    config = tmp_path / "costlake.yaml"
+    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+    config.write_text(yaml.safe_dump({"aws": [{"root": "a"}], "azure": [{"root": "b"}]}))
+    assert [r.partition_key for r in nightly_schedule(context)] == [
         "2026-11|aws",
         "2026-11|azure",
         "2026-12|aws",
         "2026-12|azure",
     ]
+    # Only providers with an export location are refreshed.
+    config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
+    assert [r.partition_key for r in nightly_schedule(context)] == ["2026-11|aws", "2026-12|aws"]
 
 
 def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_copy(
