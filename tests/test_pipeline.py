@@ -159,9 +159,7 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
     assert periods_to_refresh(date(2027, 1, 2)) == ["2026-12", "2027-01"]
     from datetime import datetime
 
-    context = build_schedule_context(
-        scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC)
-    )
+    context = build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC))
     config = tmp_path / "costlake.yaml"
     monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}], "azure": [{"root": "b"}]}))
