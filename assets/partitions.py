@@ -7,7 +7,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
-PROVIDERS = ["aws", "azure"]
+PROVIDERS = ["aws", "azure", "gcp"]
 FIRST_PERIOD = "2023-01"
 
 billing_partitions = MultiPartitionsDefinition(

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from connectors.aws_exports import find_aws_deliveries
 from connectors.azure_exports import find_azure_deliveries
 from connectors.filestore import FileStore, LocalFileStore
+from connectors.gcp_exports import find_gcp_deliveries
 from costlake.config import ExportSource
 from costlake.deliveries import Delivery
 
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
     "aws": find_aws_deliveries,
     "azure": find_azure_deliveries,
+    "gcp": find_gcp_deliveries,
 }
 
 

@@ -37,6 +37,7 @@ class Settings(BaseModel):
     lake_root: str = "lake"
     aws: list[ExportSource] = Field(default_factory=list)
     azure: list[ExportSource] = Field(default_factory=list)
+    gcp: list[ExportSource] = Field(default_factory=list)
 
     def sources(self, provider: str) -> list[ExportSource]:
         """The configured export locations of one provider."""
@@ -44,7 +45,7 @@ class Settings(BaseModel):
 
     def providers(self) -> list[str]:
         """Providers with at least one export location: the ones a nightly run refreshes."""
-        return [p for p in ("aws", "azure") if self.sources(p)]
+        return [p for p in ("aws", "azure", "gcp") if self.sources(p)]
 
 
 def demo_settings() -> Settings:

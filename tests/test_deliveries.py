@@ -64,3 +64,23 @@ def test_keys_escaping_the_store_are_refused():
         safe_key("cur/../../etc/passwd")
     with pytest.raises(ValueError):
         safe_key("/etc/passwd")
+
+
+def test_gcp_month_folders_are_deliveries_and_one_table_per_source(tmp_path):
+    from connectors.gcp_exports import find_gcp_deliveries
+
+    month = tmp_path / "gcp_billing_export_v1_01A2B3/invoice_month=202611"
+    month.mkdir(parents=True)
+    (month / "a.jsonl").write_text("{}\n")
+    first = find_gcp_deliveries(LocalFileStore(tmp_path))["2026-11"]
+    assert first.source_dataset == "gcp_billing_export"
+    assert [f.path for f in first.files] == [
+        "gcp_billing_export_v1_01A2B3/invoice_month=202611/a.jsonl"
+    ]
+    (month / "a.jsonl").write_text("{}\n{}\n")  # re-exported: a new delivery
+    assert find_gcp_deliveries(LocalFileStore(tmp_path))["2026-11"].delivery_id != first.delivery_id
+    detailed = tmp_path / "gcp_billing_export_resource_v1_01A2B3/invoice_month=202611"
+    detailed.mkdir(parents=True)
+    (detailed / "b.jsonl").write_text("{}\n")
+    with pytest.raises(DeliveryError, match="standard and the detailed"):
+        find_gcp_deliveries(LocalFileStore(tmp_path))

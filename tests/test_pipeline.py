@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import shutil
 from datetime import UTC, date
 from decimal import Decimal
 from pathlib import Path
@@ -206,3 +207,35 @@ def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_c
     assert lake.scan_partition("focus", "aws", "2026-11").collect().equals(before)
     raw = tmp_path / "lake/raw/provider=aws/billing_period=2026-11"
     assert sorted(p.name for p in raw.iterdir()) == ["exec-broken", "exec-good"]
+
+
+def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, monkeypatch):
+    """GCP's embedded form: one folder per invoice month under a folder named like the table."""
+    from conftest import FIXTURES
+
+    bucket = tmp_path / "gcp"
+    month = bucket / "gcp_billing_export_resource_v1_01A2B3/invoice_month=202611"
+    month.mkdir(parents=True)
+    shutil.copyfile(FIXTURES / "gcp" / "hand_billing_export.jsonl", month / "export-000.jsonl")
+    config = tmp_path / "costlake.yaml"
+    config.write_text(
+        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "gcp": [{"root": str(bucket)}]})
+    )
+    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
+    job = defs.resolve_job_def("nightly")
+    result = job.execute_in_process(
+        partition_key=partition_key("2026-11", "gcp"), instance=instance
+    )
+    assert result.success
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert all(c.passed for c in checks) and len(checks) == 2
+    focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
+    # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.
+    assert focus["BilledCost"].sum() == pytest.approx(55.286)
+    assert focus.height == 10  # 7 rows and 3 credits
