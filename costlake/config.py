@@ -2,7 +2,7 @@
 
 A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
 the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
-and the demo exports in ``./demo-data/<provider>``. Secrets never go here: each cloud SDK finds its
+and the demo AWS export in ``./demo-data/aws``. Secrets never go here: each cloud SDK finds its
 own credentials.
 """
 
@@ -50,10 +50,7 @@ class Settings(BaseModel):
 
 def demo_settings() -> Settings:
     """The embedded default: the demo exports ``costlake demo`` writes, and ``./lake``."""
-    return Settings(
-        aws=[ExportSource(name="demo", root="demo-data/aws")],
-        azure=[ExportSource(name="demo", root="demo-data/azure")],
-    )
+    return Settings(aws=[ExportSource(name="demo", root="demo-data/aws")])
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
