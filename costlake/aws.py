@@ -16,6 +16,7 @@ from costlake.focus_schema import (
     CHARGE_CATEGORIES,
     RAW_COST,
     REJECT_REASON,
+    REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
     focus_polars_schema,
 )
@@ -34,18 +35,6 @@ REQUIRED_CUR_COLUMNS = (
     "line_item_product_code",
     "line_item_currency_code",
     "line_item_unblended_cost",
-)
-REQUIRED_FOCUS_COLUMNS = (
-    "BilledCost",
-    "EffectiveCost",
-    "BillingAccountId",
-    "BillingCurrency",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargeCategory",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ServiceName",
 )
 
 CUR_MONEY_COLUMNS = (

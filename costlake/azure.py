@@ -28,6 +28,7 @@ from costlake import parsing, units
 from costlake.focus_schema import (
     CHARGE_CATEGORIES,
     REJECT_REASON,
+    REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
     focus_polars_schema,
 )
@@ -122,18 +123,6 @@ DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", parsing.ISO_UTC, "%Y-%m-%dT%H:%M:%S%.f")
 TEXT_COLUMNS = tuple(c for c in AZURE_COLUMNS if c not in MONEY_COLUMNS + DATE_COLUMNS)
 
 COMMITMENT_MODELS = ("reservation", "savingsplan")
-REQUIRED_FOCUS_COLUMNS = (
-    "BilledCost",
-    "EffectiveCost",
-    "BillingAccountId",
-    "BillingCurrency",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargeCategory",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ServiceName",
-)
 
 _CANONICAL_BY_LOWER = {c.lower(): c for c in AZURE_COLUMNS}
 

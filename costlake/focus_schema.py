@@ -109,6 +109,20 @@ COLUMN_NAMES: list[str] = [name for name, _, _ in ALL_COLUMNS]
 MONEY_COLUMNS: list[str] = [n for n, t, _ in FOCUS_COLUMNS if t == MONEY]
 REQUIRED_COLUMNS: list[str] = [n for n, _, nullable in ALL_COLUMNS if not nullable]
 
+# Columns a provider's own FOCUS export must have before costlake passes it through.
+REQUIRED_FOCUS_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "BillingAccountId",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargeCategory",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ServiceName",
+)
+
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
 SERVICE_CATEGORIES = (
     "AI and Machine Learning",

@@ -18,6 +18,7 @@ from costlake import parsing
 from costlake.focus_schema import (
     CHARGE_CATEGORIES,
     REJECT_REASON,
+    REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
     focus_polars_schema,
 )
@@ -80,18 +81,6 @@ TIME_COLUMNS = ("lineItem/intervalUsageStart", "lineItem/intervalUsageEnd")
 TIME_FORMATS = (parsing.ISO_UTC, "%Y-%m-%dT%H:%MZ")
 TEXT_COLUMNS = tuple(c for c in COST_REPORT_COLUMNS if c not in MONEY_COLUMNS + TIME_COLUMNS)
 
-REQUIRED_FOCUS_COLUMNS = (
-    "BilledCost",
-    "EffectiveCost",
-    "BillingAccountId",
-    "BillingCurrency",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargeCategory",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ServiceName",
-)
 
 _CANONICAL_BY_LOWER = {c.lower(): c for c in COST_REPORT_COLUMNS} | COST_REPORT_SYNONYMS
 
