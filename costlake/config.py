@@ -2,8 +2,8 @@
 
 A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
 the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
-and the demo AWS export in ``./demo-data/aws``. Secrets never go here: each cloud SDK finds its
-own credentials.
+and the demo exports in ``./demo-data/aws`` and ``./demo-data/azure``. Secrets never go here:
+each cloud SDK finds its own credentials.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ class Settings(BaseModel):
 
 def demo_settings() -> Settings:
     """The embedded default: the demo exports ``costlake demo`` writes, and ``./lake``."""
-    return Settings(aws=[ExportSource(name="demo", root="demo-data/aws")])
+    return Settings(
+        aws=[ExportSource(name="demo", root="demo-data/aws")],
+        azure=[ExportSource(name="demo", root="demo-data/azure")],
+    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -70,19 +70,25 @@ def run_nightly(periods: list[str], providers: list[str]) -> bool:
 
 @app.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="where the demo AWS export is written")] = Path(
-        "demo-data/aws"
+    data: Annotated[Path, typer.Option(help="where the demo exports are written")] = Path(
+        "demo-data"
     ),
 ) -> None:
-    """Generate the demo bills and run the whole nightly pipeline on them into ./lake."""
-    from connectors.aws_exports import find_aws_deliveries
+    """Generate the demo bills (AWS and Azure) and run the whole nightly pipeline into ./lake."""
     from connectors.filestore import LocalFileStore
+    from connectors.sources import FINDERS
     from costlake.demo_data import write_demo_aws_export
+    from costlake.demo_data_azure import write_demo_azure_export
 
-    manifests = write_demo_aws_export(data)
-    console.print(f"demo AWS export: {len(manifests)} billing periods in {data}/")
-    periods = sorted(find_aws_deliveries(LocalFileStore(data)))
-    ok = run_nightly(periods, ["aws"])
+    writers = {"aws": write_demo_aws_export, "azure": write_demo_azure_export}
+    ok = True
+    for provider, write in writers.items():
+        write(data / provider)
+        periods = sorted(FINDERS[provider](LocalFileStore(data / provider), ""))
+        console.print(
+            f"demo {provider} export: {len(periods)} billing periods in {data / provider}/"
+        )
+        ok &= run_nightly(periods, [provider])
     show_lake()
     console.print(
         "\nNext: [bold]make ui[/] opens the Dagster UI (lineage, runs, checks); "

@@ -239,3 +239,34 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, monkeypatch)
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.
     assert focus["BilledCost"].sum() == pytest.approx(55.286)
     assert focus.height == 10  # 7 rows and 3 credits
+
+
+def test_the_azure_demo_runs_through_the_nightly_job(tmp_path, monkeypatch):
+    from costlake.demo_data_azure import write_demo_azure_export
+
+    container = tmp_path / "azure"
+    manifests = write_demo_azure_export(container)
+    config = tmp_path / "costlake.yaml"
+    config.write_text(
+        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "azure": [{"root": str(container)}]})
+    )
+    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
+    job = defs.resolve_job_def("nightly")
+    result = job.execute_in_process(
+        partition_key=partition_key("2026-11", "azure"), instance=instance
+    )
+    assert result.success
+    # The newest November run is the delivery: sum its blobs' own cost column.
+    newest = max(
+        (m for m in manifests if "20261101" in str(m)),
+        key=lambda m: json.loads(m.read_text())["runInfo"]["submittedTime"],
+    )
+    expected = Decimal(0)
+    for blob in json.loads(newest.read_text())["blobs"]:
+        with gzip.open(container / blob["blobName"], "rt", encoding="utf-8-sig", newline="") as f:
+            expected += sum(Decimal(r["CostInBillingCurrency"]) for r in csv.DictReader(f))
+    focus = Lake(tmp_path / "lake").scan_partition("focus", "azure", "2026-11").collect()
+    assert set(focus["BillingCurrency"]) == {"EUR"}
+    assert focus["BilledCost"].sum() == pytest.approx(float(expected), abs=1e-6)
