@@ -175,24 +175,34 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
     assert [r.partition_key for r in nightly_schedule(context)] == ["2026-11|aws", "2026-12|aws"]
 
 
+@pytest.fixture
+def nightly(tmp_path, monkeypatch):
+    """``run(provider, root, period)``: the nightly job on one provider's export folder, with the
+    lake in ``tmp_path/lake`` and a throw-away Dagster instance; returns the run's result."""
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
+    job = defs.resolve_job_def("nightly")
+
+    def run(provider: str, root: Path, period: str = "2026-11"):
+        config = tmp_path / "costlake.yaml"
+        settings = {"lake_root": str(tmp_path / "lake"), provider: [{"root": str(root)}]}
+        config.write_text(yaml.safe_dump(settings))
+        monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+        key = partition_key(period, provider)
+        return job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+
+    return run
+
+
 def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_copy(
-    tmp_path, monkeypatch
+    tmp_path, nightly
 ):
     from conftest import HAND_CUR2, gzip_file, write_cur2_delivery
 
     bucket = tmp_path / "bucket"
     good = gzip_file(HAND_CUR2, tmp_path / "good.csv.gz")
     write_cur2_delivery(bucket, {"part-1.csv.gz": good}, "2026-11", "exec-good")
-    config = tmp_path / "costlake.yaml"
-    config.write_text(
-        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "aws": [{"root": str(bucket)}]})
-    )
-    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
-    job = defs.resolve_job_def("nightly")
-    key = partition_key("2026-11", "aws")
-    assert job.execute_in_process(partition_key=key, instance=instance).success
+    assert nightly("aws", bucket).success
     lake = Lake(tmp_path / "lake")
     before = lake.scan_partition("focus", "aws", "2026-11").collect()
     assert before["BilledCost"].sum() == pytest.approx(1217.5)  # hand_cur2.csv, summed by hand
@@ -200,7 +210,7 @@ def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_c
     truncated = tmp_path / "truncated.csv.gz"
     truncated.write_bytes(good.read_bytes()[:-40])
     write_cur2_delivery(bucket, {"part-1.csv.gz": truncated}, "2026-11", "exec-broken")
-    result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+    result = nightly("aws", bucket)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "exec-broken/part-1.csv.gz" in failure.step_failure_data.error.message
@@ -209,7 +219,7 @@ def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_c
     assert sorted(p.name for p in raw.iterdir()) == ["exec-broken", "exec-good"]
 
 
-def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, monkeypatch):
+def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
     """GCP's embedded form: one folder per invoice month under a folder named like the table."""
     from conftest import FIXTURES
 
@@ -217,17 +227,7 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, monkeypatch)
     month = bucket / "gcp_billing_export_resource_v1_01A2B3/invoice_month=202611"
     month.mkdir(parents=True)
     shutil.copyfile(FIXTURES / "gcp" / "hand_billing_export.jsonl", month / "export-000.jsonl")
-    config = tmp_path / "costlake.yaml"
-    config.write_text(
-        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "gcp": [{"root": str(bucket)}]})
-    )
-    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
-    job = defs.resolve_job_def("nightly")
-    result = job.execute_in_process(
-        partition_key=partition_key("2026-11", "gcp"), instance=instance
-    )
+    result = nightly("gcp", bucket)
     assert result.success
     checks = [
         e.asset_check_evaluation_data
@@ -241,22 +241,12 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, monkeypatch)
     assert focus.height == 10  # 7 rows and 3 credits
 
 
-def test_the_azure_demo_runs_through_the_nightly_job(tmp_path, monkeypatch):
+def test_the_azure_demo_runs_through_the_nightly_job(tmp_path, nightly):
     from costlake.demo_data_azure import write_demo_azure_export
 
     container = tmp_path / "azure"
     manifests = write_demo_azure_export(container)
-    config = tmp_path / "costlake.yaml"
-    config.write_text(
-        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "azure": [{"root": str(container)}]})
-    )
-    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
-    job = defs.resolve_job_def("nightly")
-    result = job.execute_in_process(
-        partition_key=partition_key("2026-11", "azure"), instance=instance
-    )
+    result = nightly("azure", container)
     assert result.success
     # The newest November run is the delivery: sum its blobs' own cost column.
     newest = max(
