@@ -32,6 +32,7 @@ from costlake.readers import ROW_COLUMN, scan_export, source_columns
 from costlake.sources import SourceDataset, source_datasets
 
 log = logging.getLogger(__name__)
+OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billing period
 
 
 @dataclass
@@ -51,6 +52,7 @@ class IngestReport:
     rows_written: int = 0
     rows_rejected: int = 0
     rejected_cost_rows: int = 0
+    rows_other_periods: int = 0  # left to their own period's delivery (``spans_periods``)
     bill_totals: dict[str, float] = field(default_factory=dict)
     reject_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -120,7 +122,11 @@ def normalized_rows(
         x_SourceFile=pl.lit(file_name),
         **{
             RAW_COST: pl.col(dataset.cost_column),
-            RAW_CURRENCY: pl.col(dataset.currency_column).cast(pl.String),
+            # ISO 4217 codes compare upper case ("usd" is USD); amounts are never converted.
+            RAW_CURRENCY: pl.col(dataset.currency_column)
+            .cast(pl.String)
+            .str.strip_chars()
+            .str.to_uppercase(),
         },
     )
     return dataset.normalize(raw)
@@ -129,14 +135,22 @@ def normalized_rows(
 def _file_plan(
     path: Path, file_name: str, delivery: Delivery, dataset: SourceDataset
 ) -> pl.LazyFrame:
-    """``normalized_rows``, with rows of another billing period than the delivery's rejected."""
+    """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period.
+
+    Such rows are rejected, except in datasets whose files span periods: there they belong to
+    their own period's delivery and this one leaves them out.
+    """
     period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
-    outside = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
+    other = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
+    rows = normalized_rows(path, file_name, delivery, dataset)
+    if dataset.spans_periods:
+        return rows.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
         f"BillingPeriodStart is not the start of the delivery's period {delivery.billing_period}"
     )
-    return normalized_rows(path, file_name, delivery, dataset).with_columns(
-        pl.when(outside).then(pl.lit(message)).otherwise(pl.col(REJECT_REASON)).alias(REJECT_REASON)
+    return rows.with_columns(
+        pl.when(other).then(pl.lit(message)).otherwise(pl.col(REJECT_REASON)).alias(REJECT_REASON),
+        pl.lit(False).alias(OTHER_PERIOD),
     )
 
 
@@ -150,14 +164,18 @@ def _ingest_file(
     report: IngestReport,
 ) -> None:
     """Stream one file into its focus and rejects parts, with the bill's totals on the side."""
-    focus = _file_plan(path, file_name, delivery, dataset)
+    plan = _file_plan(path, file_name, delivery, dataset)
     # The bill's totals come from its own cost and currency text, not from the mapped columns,
     # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
-    raw_cost = focus.collect_schema()[RAW_COST]
-    bill = focus.group_by(RAW_CURRENCY).agg(
-        parsing.number(RAW_COST, raw_cost).sum().alias("cost"),
+    raw_cost = plan.collect_schema()[RAW_COST]
+    in_period = ~pl.col(OTHER_PERIOD)
+    bill = plan.group_by(RAW_CURRENCY).agg(
+        parsing.number(RAW_COST, raw_cost).filter(in_period).sum().alias("cost"),
         pl.col(ROW_COLUMN).max().alias("rows"),
+        in_period.sum().alias("rows_in_period"),
+        pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
     )
+    focus = plan.filter(in_period).drop(OTHER_PERIOD)
     good = focus.filter(pl.col(REJECT_REASON).is_null()).drop(WORKING_COLUMNS)
     bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
         "x_Provider",
@@ -181,9 +199,11 @@ def _ingest_file(
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DeliveryError(f"{file_name}: cannot read the file: {exc}") from exc
-    for currency, cost, _ in totals.iter_rows():
-        report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost
+    for currency, cost, _, rows_in_period, _ in totals.iter_rows():
+        if rows_in_period:
+            report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost
     report.rows_read += int(totals["rows"].max() or 0)
+    report.rows_other_periods += int(totals["rows_other_periods"].sum())
     report.rows_written += pq.read_metadata(focus_path).num_rows
     _count_rejects(pl.read_parquet(rejects_path), report)
 

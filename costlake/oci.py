@@ -512,6 +512,7 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         normalize=cost_report_to_focus,
         cost_column=COST,
         currency_column=CURRENCY,
+        spans_periods=True,
     ),
     "oci_focus": SourceDataset(
         provider="oci",
@@ -520,5 +521,6 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         normalize=focus_report_to_focus,
         cost_column="BilledCost",
         currency_column="BillingCurrency",
+        spans_periods=True,
     ),
 }

@@ -25,6 +25,10 @@ class SourceDataset:
     currency_column: str  # after renaming
     # Newline-delimited JSON carries no schema of its own: the dataset names its columns' types.
     ndjson_schema: pl.Schema | None = None
+    # Files that are slices of a stream (OCI's reports) can hold rows of two billing periods:
+    # a delivery then takes the rows of its own period and leaves the others to theirs.
+    # Elsewhere a file belongs to one period and a row of another is rejected.
+    spans_periods: bool = False
 
 
 def same_names(columns: list[str]) -> dict[str, str]:

@@ -200,8 +200,10 @@ def test_oracle_focus_report_is_checked_and_repaired(tmp_path):
     september = [r for r in rows if r["BillingPeriodStart"].startswith("2024-09")]
     lake = Lake(tmp_path / "lake")
     report = normalize_file(OCI_FOCUS, lake, "oci_focus", "2024-09")
-    # One of the seven rows belongs to October's billing period: the engine rejects it.
-    assert (report.rows_read, report.rows_written, report.rows_rejected) == (7, 6, 1)
+    # One of the seven rows belongs to October's billing period: it is left to October's
+    # delivery (OCI report files can hold two periods), neither written nor rejected here.
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (7, 6, 0)
+    assert report.rows_other_periods == 1
     focus = _focus(lake)
     expected = sum(Decimal(r["BilledCost"]) for r in september)
     assert focus["BilledCost"].sum() == pytest.approx(float(expected), rel=1e-12)
@@ -224,6 +226,18 @@ def test_oracle_focus_report_is_checked_and_repaired(tmp_path):
     assert adjustment["ChargeCategory"] == "Adjustment"
     assert (adjustment["ConsumedQuantity"], adjustment["ConsumedUnit"]) == (None, None)
     assert adjustment["PricingUnit"] == "GB-Hours"  # "Gigabyte Per Hour"
+
+
+def test_a_file_holding_two_periods_feeds_each_its_own_rows(tmp_path):
+    rows = _rows(OCI_FOCUS)
+    october = [r for r in rows if r["BillingPeriodStart"].startswith("2024-10")]
+    lake = Lake(tmp_path / "lake")
+    normalize_file(OCI_FOCUS, lake, "oci_focus", "2024-09")
+    report = normalize_file(OCI_FOCUS, lake, "oci_focus", "2024-10")
+    assert (report.rows_written, report.rows_rejected, report.rows_other_periods) == (1, 0, 6)
+    assert report.bill_totals == {"USD": pytest.approx(float(october[0]["BilledCost"]))}
+    written = lake.scan("focus").group_by("billing_period").len().collect()
+    assert dict(written.iter_rows()) == {"2024-09": 6, "2024-10": 1}
 
 
 def test_focus_report_bad_values_become_rejects(tmp_path):
