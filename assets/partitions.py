@@ -7,7 +7,8 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
-PROVIDERS = ["aws", "azure", "gcp"]
+from costlake.config import PROVIDERS
+
 FIRST_PERIOD = "2023-01"
 
 billing_partitions = MultiPartitionsDefinition(
@@ -15,7 +16,7 @@ billing_partitions = MultiPartitionsDefinition(
         "billing_period": MonthlyPartitionsDefinition(
             start_date=FIRST_PERIOD, fmt="%Y-%m", end_offset=1
         ),
-        "provider": StaticPartitionsDefinition(PROVIDERS),
+        "provider": StaticPartitionsDefinition(list(PROVIDERS)),
     }
 )
 

@@ -8,6 +8,7 @@ from connectors.aws_exports import find_aws_deliveries
 from connectors.azure_exports import find_azure_deliveries
 from connectors.filestore import FileStore, LocalFileStore
 from connectors.gcp_exports import find_gcp_deliveries
+from connectors.oci_exports import find_oci_deliveries
 from costlake.config import ExportSource
 from costlake.deliveries import Delivery
 
@@ -15,6 +16,7 @@ FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
     "aws": find_aws_deliveries,
     "azure": find_azure_deliveries,
     "gcp": find_gcp_deliveries,
+    "oci": find_oci_deliveries,
 }
 
 

@@ -2,8 +2,8 @@
 
 A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
 the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
-and the demo exports in ``./demo-data/aws`` and ``./demo-data/azure``. Secrets never go here:
-each cloud SDK finds its own credentials.
+and the demo exports in ``./demo-data/<provider>`` for aws, azure, gcp and oci. Secrets never go
+here: each cloud SDK finds its own credentials.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
+PROVIDERS = ("aws", "azure", "gcp", "oci")
 DEFAULT_CONFIG_FILE = "costlake.yaml"
 
 
@@ -38,6 +39,7 @@ class Settings(BaseModel):
     aws: list[ExportSource] = Field(default_factory=list)
     azure: list[ExportSource] = Field(default_factory=list)
     gcp: list[ExportSource] = Field(default_factory=list)
+    oci: list[ExportSource] = Field(default_factory=list)
 
     def sources(self, provider: str) -> list[ExportSource]:
         """The configured export locations of one provider."""
@@ -45,15 +47,12 @@ class Settings(BaseModel):
 
     def providers(self) -> list[str]:
         """Providers with at least one export location: the ones a nightly run refreshes."""
-        return [p for p in ("aws", "azure", "gcp") if self.sources(p)]
+        return [p for p in PROVIDERS if self.sources(p)]
 
 
 def demo_settings() -> Settings:
     """The embedded default: the demo exports ``costlake demo`` writes, and ``./lake``."""
-    return Settings(
-        aws=[ExportSource(name="demo", root="demo-data/aws")],
-        azure=[ExportSource(name="demo", root="demo-data/azure")],
-    )
+    return Settings(**{p: [ExportSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS})
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
