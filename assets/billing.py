@@ -10,6 +10,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -20,6 +21,7 @@ from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from connectors.landing import land_delivery, landed_delivery
 from connectors.sources import deliveries_at, store_for
+from costlake.config import PROVIDERS
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import schema_problems
 from costlake.ingest import IngestReport, ingest_delivery
@@ -56,30 +58,54 @@ def _find_delivery(resource: CostlakeResource, provider: str, billing_period: st
     return found[0]
 
 
-@asset(
-    partitions_def=billing_partitions,
-    group_name="billing",
-    kinds={"python", "csv"},
-    description="The newest complete delivery of the period, landed unchanged in raw/.",
-)
-def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
-    billing_period, provider = _partition(context)
-    folder = _raw_folder(costlake.lake(), provider, billing_period)
-    try:
-        source, delivery = _find_delivery(costlake, provider, billing_period)
-        target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
-        land_delivery(store_for(source), delivery, target)
-    except DeliveryError as exc:
-        raise Failure(str(exc)) from exc
-    return MaterializeResult(
-        metadata={
-            "delivery_id": delivery.delivery_id,
-            "source_dataset": delivery.source_dataset,
-            "manifest": delivery.manifest_path,
-            "files": len(delivery.files),
-            "bytes": sum(f.size or 0 for f in delivery.files),
-        }
+# Dagster's kind tags that show each cloud's icon in the UI.
+PROVIDER_KINDS = {"aws": "aws", "azure": "azure", "gcp": "googlecloud", "oci": "oracle"}
+
+
+def raw_delivery_asset(provider: str) -> AssetsDefinition:
+    """The asset that lands one provider's newest complete delivery of a period in raw/.
+
+    It shares the (billing period × provider) partitions of ``focus`` so one run can land and
+    ingest a partition; the nightly job selects it only for its own provider's partitions.
+    """
+
+    @asset(
+        name=f"{provider}_delivery",
+        partitions_def=billing_partitions,
+        group_name="billing",
+        kinds={PROVIDER_KINDS[provider], "python"},
+        description=f"The newest complete {provider} delivery of the period, landed unchanged.",
     )
+    def _raw_delivery(
+        context: AssetExecutionContext, costlake: CostlakeResource
+    ) -> MaterializeResult:
+        billing_period, partition_provider = _partition(context)
+        if partition_provider != provider:
+            raise Failure(
+                f"{provider}_delivery lands {provider} deliveries only, "
+                f"not partition {billing_period}|{partition_provider}"
+            )
+        folder = _raw_folder(costlake.lake(), provider, billing_period)
+        try:
+            source, delivery = _find_delivery(costlake, provider, billing_period)
+            target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
+            land_delivery(store_for(source), delivery, target)
+        except DeliveryError as exc:
+            raise Failure(str(exc)) from exc
+        return MaterializeResult(
+            metadata={
+                "delivery_id": delivery.delivery_id,
+                "source_dataset": delivery.source_dataset,
+                "manifest": delivery.manifest_path,
+                "files": len(delivery.files),
+                "bytes": sum(f.size or 0 for f in delivery.files),
+            }
+        )
+
+    return _raw_delivery
+
+
+RAW_DELIVERIES = {provider: raw_delivery_asset(provider) for provider in PROVIDERS}
 
 
 def _landed(lake: Lake, provider: str, billing_period: str) -> tuple[Delivery, Path]:
@@ -87,7 +113,7 @@ def _landed(lake: Lake, provider: str, billing_period: str) -> tuple[Delivery, P
     folder = _raw_folder(lake, provider, billing_period)
     records = sorted(folder.glob("*/delivery.json"), key=lambda p: p.stat().st_mtime)
     if not records:
-        raise Failure(f"nothing landed in {folder}: materialize raw_delivery first")
+        raise Failure(f"nothing landed in {folder}: materialize {provider}_delivery first")
     newest = records[-1].parent
     delivery = landed_delivery(newest)
     assert delivery is not None
@@ -132,7 +158,7 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
 @asset(
     partitions_def=billing_partitions,
     group_name="billing",
-    deps=[raw_delivery],
+    deps=list(RAW_DELIVERIES.values()),
     kinds={"polars", "parquet"},
     description="The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole.",
     check_specs=[

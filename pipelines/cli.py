@@ -39,7 +39,7 @@ def dagster_instance() -> DagsterInstance:
 def run_nightly(periods: list[str], providers: list[str]) -> bool:
     """Run the nightly job once per (period, provider); True when every run and check passed."""
     from assets.partitions import partition_key
-    from pipelines.definitions import defs
+    from pipelines.definitions import assets_of, defs
 
     job = defs.resolve_job_def("nightly")
     instance = dagster_instance()
@@ -49,7 +49,11 @@ def run_nightly(periods: list[str], providers: list[str]) -> bool:
             key = partition_key(period, provider)
             console.print(f"[bold]nightly[/] {provider} {period} …")
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
+                partition_key=key,
+                asset_selection=assets_of(provider),
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET,
             )
             failed_checks = [
                 e.asset_check_evaluation_data.check_name

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance, build_schedule_context
+from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from assets.partitions import partition_key
 from costlake.demo_data import write_demo_aws_export
 from costlake.lake import Lake
 from costlake.schedule import periods_to_refresh
-from pipelines.definitions import defs, nightly_schedule
+from pipelines.definitions import assets_of, defs, nightly_schedule
 
 NO_TELEMETRY = {"telemetry": {"enabled": False}}
 
@@ -73,7 +73,10 @@ def demo_run(tmp_path_factory):
     job = defs.resolve_job_def("nightly")
     results = {
         period: job.execute_in_process(
-            partition_key=partition_key(period, "aws"), instance=instance, raise_on_error=False
+            partition_key=partition_key(period, "aws"),
+            asset_selection=assets_of("aws"),
+            instance=instance,
+            raise_on_error=False,
         )
         for period in ("2026-10", "2026-11")
     }
@@ -93,6 +96,30 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
         assert sorted(c.check_name for c in checks) == ["reconciles_to_bill", "schema_is_focus"]
         assert all(c.passed for c in checks)
     assert len(instance.get_runs()) == 2  # the run history is kept in the instance
+
+
+def test_the_job_shows_one_raw_delivery_asset_per_provider_feeding_focus():
+    job = defs.resolve_job_def("nightly")
+    graph = job.asset_layer.asset_graph
+    raw = ["aws_delivery", "azure_delivery", "gcp_delivery", "oci_delivery"]
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*raw, "focus"}
+    parents = graph.get(AssetKey("focus")).parent_keys
+    assert sorted(k.to_user_string() for k in parents) == raw
+
+
+def test_a_raw_delivery_asset_refuses_another_providers_partition(tmp_path, nightly):
+    bucket = tmp_path / "bucket"
+    write_demo_aws_export(bucket)
+    (tmp_path / "dagster2").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster2"), overrides=NO_TELEMETRY)
+    result = defs.resolve_job_def("nightly").execute_in_process(
+        partition_key=partition_key("2026-11", "azure"),
+        asset_selection=[AssetKey("aws_delivery")],
+        instance=instance,
+        raise_on_error=False,
+    )
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "aws_delivery lands aws deliveries only" in failure.step_failure_data.error.message
 
 
 @pytest.mark.parametrize("period", ["2026-10", "2026-11"])
@@ -163,12 +190,18 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
     context = build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 4, tzinfo=UTC))
     config = tmp_path / "costlake.yaml"
     monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
-    config.write_text(yaml.safe_dump({"aws": [{"root": "a"}], "azure": [{"root": "b"}]}))
-    assert [r.partition_key for r in nightly_schedule(context)] == [
+    config.write_text(yaml.safe_dump({"aws": [{"root": "a"}], "oci": [{"root": "b"}]}))
+    requests = list(nightly_schedule(context))
+    assert [r.partition_key for r in requests] == [
         "2026-11|aws",
-        "2026-11|azure",
+        "2026-11|oci",
         "2026-12|aws",
-        "2026-12|azure",
+        "2026-12|oci",
+    ]
+    # Each run lands its own provider's delivery, then rebuilds focus.
+    assert [[k.to_user_string() for k in r.asset_selection] for r in requests[:2]] == [
+        ["aws_delivery", "focus"],
+        ["oci_delivery", "focus"],
     ]
     # Only providers with an export location are refreshed.
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
@@ -189,7 +222,12 @@ def nightly(tmp_path, monkeypatch):
         config.write_text(yaml.safe_dump(settings))
         monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
         key = partition_key(period, provider)
-        return job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+        return job.execute_in_process(
+            partition_key=key,
+            asset_selection=assets_of(provider),
+            instance=instance,
+            raise_on_error=False,
+        )
 
     return run
 
