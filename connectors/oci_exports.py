@@ -12,7 +12,8 @@ A file is a slice of time and can hold rows of two billing periods (the last hou
 and the first of the next). So the delivery of a period is every file holding at least one of
 its rows, found by reading each file's usage-start (cost) or ``BillingPeriodStart`` (FOCUS)
 column; the ingest keeps each row in its own period. A file in which no row has a readable date
-belongs to the month it was written in, where its rows are rejected and counted. The delivery id
+(or that cannot be read at all) belongs to the month it was written in, where its rows are
+rejected and counted (or its ingest fails, naming it). The delivery id
 is a digest of the files' names and sizes, so a new report file makes a new delivery of each
 period it touches.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from datetime import UTC, datetime
 
 import polars as pl
@@ -37,7 +39,8 @@ MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
 def report_periods(data: bytes, dataset: str, name: str) -> set[str]:
-    """The billing periods (YYYY-MM) of a report file's rows whose date is readable."""
+    """The billing periods (YYYY-MM) of a report file's rows whose date is readable; none for a
+    file that cannot be read at all (its ingest then fails, naming it)."""
     try:
         header = pl.read_csv(data, n_rows=0, infer_schema=False).columns
         rename = source_datasets()[dataset].rename(header)
@@ -46,8 +49,8 @@ def report_periods(data: bytes, dataset: str, name: str) -> set[str]:
         if column not in header:
             raise DeliveryError(f"{name}: missing required column {PERIOD_COLUMN[dataset]}")
         months = pl.read_csv(data, columns=[column], infer_schema=False)[column].str.slice(0, 7)
-    except pl.exceptions.PolarsError as exc:
-        raise DeliveryError(f"{name}: cannot read the report: {exc}") from exc
+    except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error):
+        return set()
     return {m for m in months.drop_nulls().unique() if MONTH.match(m)}
 
 

@@ -332,6 +332,8 @@ def billing_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             "cost_type is not regular, tax, adjustment or rounding_error",
         ),
     ]
+    keys = _entries(schema, "labels").list.eval(pl.element().struct.field("key").is_null())
+    checks.append((keys.list.any().fill_null(False), "labels has an entry without a key"))
     if "cost_at_list" in schema:
         checks.append(
             (parsing.is_bad("cost_at_list", cost_at_list), "cost_at_list is not a number")

@@ -28,7 +28,13 @@ from costlake.focus_schema import (
     WORKING_COLUMNS,
 )
 from costlake.lake import Lake, StagedPeriod
-from costlake.readers import ROW_COLUMN, scan_export, source_columns
+from costlake.readers import (
+    ROW_COLUMN,
+    file_format,
+    ndjson_problem,
+    scan_export,
+    source_columns,
+)
 from costlake.sources import SourceDataset, source_datasets
 
 log = logging.getLogger(__name__)
@@ -198,7 +204,10 @@ def _ingest_file(
             engine="streaming",
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DeliveryError(f"{file_name}: cannot read the file: {exc}") from exc
+        where = ""
+        if file_format(file_name) == "ndjson" and dataset.ndjson_schema is not None:
+            where = ndjson_problem(path, dataset.ndjson_schema) or ""
+        raise DeliveryError(f"{file_name}: cannot read the file: {where or exc}") from exc
     for currency, cost, _, rows_in_period, _ in totals.iter_rows():
         if rows_in_period:
             report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost

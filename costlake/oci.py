@@ -375,7 +375,9 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     tags = parsed["Tags"]
     checks.append(
         (
-            tags.is_not_null() & ~(tags.str.starts_with("{") & tags.str.ends_with("}")),
+            # The JSON path match of "$" is null when the text is not valid JSON.
+            tags.is_not_null()
+            & ~tags.str.json_path_match("$").str.starts_with("{").fill_null(False),
             "Tags is not a JSON object",
         )
     )

@@ -7,13 +7,18 @@ later instead of a type-inference failure now; Parquet keeps its own types. Ever
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
 from costlake.deliveries import DeliveryError
 
 ROW_COLUMN = "x_SourceRow"
+NDJSON_SAMPLE_ROWS = 10_000
 
 
 def file_format(name: str) -> str:
@@ -54,10 +59,65 @@ def scan_export(path: Path, name: str, ndjson_schema: pl.Schema | None = None) -
 def source_columns(path: Path, name: str, ndjson_schema: pl.Schema | None = None) -> list[str]:
     """Column names of an export file, reading only its header or footer.
 
-    For JSON lines these are the dataset's declared columns: a JSON file has no header.
+    JSON lines have no header: their columns are the keys found in the first
+    ``NDJSON_SAMPLE_ROWS`` lines, so a field the provider renamed is missed, not read as null.
     """
     try:
+        if file_format(name) == "ndjson":
+            return _ndjson_keys(path, name, ndjson_schema)
         names = scan_export(path, name, ndjson_schema).collect_schema().names()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DeliveryError(f"{name}: cannot read the {file_format(name)} header: {exc}") from exc
     return [n for n in names if n != ROW_COLUMN]
+
+
+def _ndjson_keys(path: Path, name: str, schema: pl.Schema | None) -> list[str]:
+    """The keys found in the first lines of a JSON lines file; a line that is not JSON or has
+    a field of the wrong type is named."""
+    try:
+        sample = pl.read_ndjson(
+            path, n_rows=NDJSON_SAMPLE_ROWS, infer_schema_length=NDJSON_SAMPLE_ROWS
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        where = ndjson_problem(path, schema) if schema is not None else None
+        raise DeliveryError(f"{name}: cannot read the file: {where or exc}") from exc
+    return sample.columns
+
+
+def _json_kind(dtype: pl.DataType) -> tuple[type, ...]:
+    if isinstance(dtype, pl.List):
+        return (list,)
+    if isinstance(dtype, pl.Struct):
+        return (dict,)
+    if dtype.is_numeric():
+        return (int, float, str)  # BigQuery writes INT64 and NUMERIC as strings too
+    if dtype == pl.Boolean:
+        return (bool, str)
+    return (str, int, float)
+
+
+def ndjson_problem(path: Path, schema: pl.Schema) -> str | None:
+    """The first line of a JSON lines file that is not JSON or whose field has the wrong JSON
+    type for ``schema``, as "line N: ...". Run only after a read failed, to say where."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        return _first_bad_line(opener(path, "rt", encoding="utf-8"), schema)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        return None  # the bytes themselves are broken: the reader's own message says so
+
+
+def _first_bad_line(text: IO[str], schema: pl.Schema) -> str | None:
+    with text as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
+            for name, dtype in schema.items():
+                value = record.get(name)
+                if value is not None and not isinstance(value, _json_kind(dtype)):
+                    kind = type(value).__name__
+                    return f"line {number}: {name} is a JSON {kind}, expected {dtype}"
+    return None
