@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from costlake.readers import (
 from costlake.sources import SourceDataset, source_datasets
 
 log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 5.0  # at most one progress line this often, and one at the end
 OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billing period
 
 
@@ -105,11 +107,14 @@ def ingest_delivery(
         delivery.delivery_id,
         files=[f.path for f in delivery.files],
     )
+    next_progress = time.monotonic() + PROGRESS_SECONDS
     with lake.staged_period(delivery.provider, delivery.billing_period) as staged:
         for part, (delivery_file, name) in enumerate(zip(delivery.files, names, strict=True)):
             _ingest_file(landed / name, delivery_file.path, delivery, dataset, staged, part, report)
-            if progress:
-                progress(f"{delivery_file.path}: {report.rows_read:,} rows read so far")
+            done = part + 1
+            if progress and (time.monotonic() >= next_progress or done == len(names)):
+                progress(f"{done}/{len(names)} files, {report.rows_read:,} rows read so far")
+                next_progress = time.monotonic() + PROGRESS_SECONDS
         staged.write_text("ingests", "ingest.json", report.to_json())
     return report
 

@@ -78,13 +78,20 @@ def demo(
         "demo-data"
     ),
 ) -> None:
-    """Generate the demo bills (AWS and Azure) and run the whole nightly pipeline into ./lake."""
+    """Generate the demo bills of all four clouds and run the whole nightly pipeline into ./lake."""
     from connectors.filestore import LocalFileStore
     from connectors.sources import FINDERS
     from costlake.demo_data import write_demo_aws_export
     from costlake.demo_data_azure import write_demo_azure_export
+    from costlake.demo_data_gcp import write_demo_gcp_export
+    from costlake.demo_data_oci import write_demo_oci_export
 
-    writers = {"aws": write_demo_aws_export, "azure": write_demo_azure_export}
+    writers = {
+        "aws": write_demo_aws_export,
+        "azure": write_demo_azure_export,
+        "gcp": write_demo_gcp_export,
+        "oci": write_demo_oci_export,
+    }
     ok = True
     for provider, write in writers.items():
         write(data / provider)
