@@ -128,13 +128,15 @@ class Lake:
         try:
             yield staged
         except BaseException:
-            self.fs.delete_dir(self.path(staged.base))
+            if self.exists(staged.base):  # nothing is staged when the first file fails early
+                self.fs.delete_dir(self.path(staged.base))
             raise
         for table in TABLES:
             source = f"{staged.base}/{partition_dir(table, provider, billing_period)}"
             if self.exists(source):
                 self._swap_in(source, partition_dir(table, provider, billing_period))
-        self.fs.delete_dir(self.path(staged.base))
+        if self.exists(staged.base):
+            self.fs.delete_dir(self.path(staged.base))
 
     def _swap_in(self, staged: str, final: str) -> None:
         trash_id = uuid.uuid4().hex
