@@ -31,8 +31,7 @@ from costlake.focus_schema import (
 from costlake.lake import Lake, StagedPeriod
 from costlake.readers import (
     ROW_COLUMN,
-    file_format,
-    ndjson_problem,
+    parquet_copy,
     scan_export,
     source_columns,
 )
@@ -175,6 +174,20 @@ def _ingest_file(
     report: IngestReport,
 ) -> None:
     """Stream one file into its focus and rejects parts, with the bill's totals on the side."""
+    with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
+        _ingest_readable(readable, file_name, delivery, dataset, staged, part, report)
+
+
+def _ingest_readable(
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    staged: StagedPeriod,
+    part: int,
+    report: IngestReport,
+) -> None:
+    """Stream one readable file (a JSON lines file's Parquet copy) into its parts."""
     plan = _file_plan(path, file_name, delivery, dataset)
     # The bill's totals come from its own cost and currency text, not from the mapped columns,
     # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
@@ -209,10 +222,7 @@ def _ingest_file(
             engine="streaming",
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
-        where = ""
-        if file_format(file_name) == "ndjson" and dataset.ndjson_schema is not None:
-            where = ndjson_problem(path, dataset.ndjson_schema) or ""
-        raise DeliveryError(f"{file_name}: cannot read the file: {where or exc}") from exc
+        raise DeliveryError(f"{file_name}: cannot read the file: {exc}") from exc
     for currency, cost, _, rows_in_period, _ in totals.iter_rows():
         if rows_in_period:
             report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost
