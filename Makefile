@@ -40,6 +40,7 @@ ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 lint: $(VENV)/.test
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 
-## bench: normalize synthetic 1M- and 5M-row CUR 2.0 exports (CSV.gz and Parquet)
+## bench: AWS CUR 2.0 at 1M and 5M rows, then every provider at 1M rows
 bench: $(VENV)/.runtime
-	$(BIN)/python bench/bench_ingest.py --rows 1000000 5000000
+	$(BIN)/python bench/bench_ingest.py --rows 1000000 5000000 --providers aws
+	$(BIN)/python bench/bench_ingest.py --rows 1000000 --providers azure gcp oci
