@@ -1,6 +1,6 @@
 """The Parquet lake: Hive-partitioned tables replaced whole per (provider, billing period).
 
-Layout under one root (a local folder; see docs/lake.md on object storage)::
+Layout under one root (a local folder, or an object store URL such as ``s3://bucket/lake``)::
 
     focus/provider=aws/billing_period=2026-11/part-00000.parquet
     rejects/provider=aws/billing_period=2026-11/part-00000.parquet
@@ -11,11 +11,20 @@ A period is written aside under ``_staging/`` and then swapped into place. On a 
 the swap is two renames: the previous version is moved to ``_trash/`` (with a note saying where it
 belongs) and the new one renamed in. A crash between the two leaves the previous version in
 ``_trash/``, and the next ``Lake`` opened on that root puts it back, so readers never lose a period.
+
+Object stores have no rename, and an upload cut short still becomes an object. So on a remote
+root the period is staged in a local work folder, each table's parts are merged into one file
+uploaded beside its final name as ``.<name>.<id>.uploading``, and a server-side copy puts it in
+place: an object is replaced in
+one step, so readers see the old file or the new one, never a mix or a torn file. Raw landed
+deliveries stay in the work folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +33,9 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from costlake.focus_schema import focus_arrow_schema
 
@@ -42,6 +53,13 @@ REJECTS_SCHEMA = pa.schema(
 )
 
 
+HIVE = ds.partitioning(
+    pa.schema([("provider", pa.string()), ("billing_period", pa.string())]), flavor="hive"
+)
+DEFAULT_WORK_DIR = ".costlake/work"
+PUBLISHED_PART = "part-00000.parquet"  # a remote partition is one file, replaced in one step
+
+
 def partition_dir(table: str, provider: str, billing_period: str) -> str:
     """Relative folder of one (provider, billing period) of a table."""
     return f"{table}/provider={provider}/billing_period={billing_period}"
@@ -50,25 +68,29 @@ def partition_dir(table: str, provider: str, billing_period: str) -> str:
 class Lake:
     """Read and replace partitions of the lake at ``root``."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, work_dir: str | Path = DEFAULT_WORK_DIR) -> None:
         root = str(root)
-        if "://" in root:
-            raise ValueError(
-                f"lake {root}: only a local folder is supported yet (see docs/lake.md)"
-            )
-        self.fs: pafs.FileSystem = pafs.LocalFileSystem()
-        self.base = str(Path(root).resolve())
         self.root = root
-        self.fs.create_dir(self.base, recursive=True)
-        self.restore_interrupted_swaps()
+        self.remote = "://" in root
+        if self.remote:
+            self.fs, self.base = _remote_filesystem(root)
+            digest = hashlib.sha256(root.encode()).hexdigest()[:12]
+            self.work = Path(work_dir).resolve() / f"lake-{digest}"
+        else:
+            self.fs = pafs.LocalFileSystem()
+            self.base = str(Path(root).resolve())
+            self.work = Path(self.base)
+            self.fs.create_dir(self.base, recursive=True)
+            self.restore_interrupted_swaps()
 
     def path(self, relative: str) -> str:
         """Absolute path (within the filesystem) of a lake-relative path."""
         return f"{self.base}/{relative}"
 
     def local_path(self, relative: str) -> Path:
-        """The same as a local Path."""
-        return Path(self.path(relative))
+        """Where a lake-relative path is worked on locally: in the lake itself, or for a remote
+        lake in its local work folder (staging and raw landed deliveries)."""
+        return self.work / relative
 
     def exists(self, relative: str) -> bool:
         """Whether a file or folder exists in the lake."""
@@ -108,6 +130,11 @@ class Lake:
         files = self.files(table)
         if not files:
             raise FileNotFoundError(f"table {table!r} has no data in lake {self.root}")
+        if self.remote:
+            found = ds.dataset(
+                files, filesystem=self.fs, partitioning=HIVE, partition_base_dir=self.path(table)
+            )
+            return pl.scan_pyarrow_dataset(found)
         return pl.scan_parquet(files, hive_partitioning=True)
 
     def scan_partition(self, table: str, provider: str, billing_period: str) -> pl.LazyFrame:
@@ -116,6 +143,8 @@ class Lake:
         if not files:
             schema = focus_arrow_schema() if table == "focus" else REJECTS_SCHEMA
             return pl.from_arrow(schema.empty_table()).lazy()
+        if self.remote:
+            return pl.scan_pyarrow_dataset(ds.dataset(files, filesystem=self.fs))
         return pl.scan_parquet(files, hive_partitioning=False)
 
     @contextmanager
@@ -127,16 +156,38 @@ class Lake:
         staged = StagedPeriod(self, provider, billing_period)
         try:
             yield staged
-        except BaseException:
-            if self.exists(staged.base):  # nothing is staged when the first file fails early
-                self.fs.delete_dir(self.path(staged.base))
-            raise
-        for table in TABLES:
-            source = f"{staged.base}/{partition_dir(table, provider, billing_period)}"
-            if self.exists(source):
-                self._swap_in(source, partition_dir(table, provider, billing_period))
-        if self.exists(staged.base):
-            self.fs.delete_dir(self.path(staged.base))
+            for table in TABLES:
+                final = partition_dir(table, provider, billing_period)
+                if self.remote:
+                    self._publish(self.local_path(staged.table_dir(table)), final)
+                elif self.exists(staged.table_dir(table)):
+                    self._swap_in(staged.table_dir(table), final)
+        finally:
+            shutil.rmtree(self.local_path(staged.base), ignore_errors=True)
+
+    def _publish(self, staged: Path, final: str) -> None:
+        """Put a staged table partition in place on a remote lake: its Parquet parts merged
+        into one file (the ingest record as it is), uploaded aside, then copied over the old."""
+        if not staged.exists():
+            return
+        parts = sorted(staged.glob("*.parquet"))
+        names = [PUBLISHED_PART] if parts else sorted(p.name for p in staged.iterdir())
+        for name in names:
+            # Beside its final name, with a suffix no reader's *.parquet glob matches.
+            upload = self.path(f"{final}/.{name}.{uuid.uuid4().hex}.uploading")
+            try:
+                with self.fs.open_output_stream(upload) as stream:
+                    if parts:
+                        _merge_parquet(parts, stream)
+                    else:
+                        stream.write((staged / name).read_bytes())
+                self.fs.copy_file(upload, self.path(f"{final}/{name}"))
+            finally:
+                if self.fs.get_file_info(upload).is_file:
+                    self.fs.delete_file(upload)
+        for path in self.files(final, suffix=""):
+            if path.rsplit("/", 1)[-1] not in names and not path.endswith(".uploading"):
+                self.fs.delete_file(path)
 
     def _swap_in(self, staged: str, final: str) -> None:
         trash_id = uuid.uuid4().hex
@@ -201,4 +252,37 @@ class StagedPeriod:
 
     def write_text(self, table: str, name: str, text: str) -> None:
         """A small text file (such as the ingest record) in a staged table's partition."""
-        self.lake._write_text(f"{self.table_dir(table)}/{name}", text)
+        folder = self.lake.local_path(self.table_dir(table))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def _remote_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and base path of a lake URL; credentials come from the
+    filesystem's own chain (environment, profiles, roles), never from the URL."""
+    if "@" in root.split("://", 1)[1].split("/", 1)[0]:
+        raise ValueError(
+            "lake root: credentials in the URL are refused; use the cloud SDK's own "
+            "credential chain (environment variables, profiles, roles)"
+        )
+    try:
+        return pafs.FileSystem.from_uri(root)
+    except (pa.ArrowException, ValueError) as exc:
+        scheme = root.split("://", 1)[0]
+        raise ValueError(f"lake root: cannot open a {scheme}:// filesystem: {exc}") from exc
+
+
+def _merge_parquet(parts: list[Path], sink: pa.NativeFile) -> None:
+    """Parts with one schema written as one Parquet file, a row group at a time."""
+    writer = None
+    for part in parts:
+        source = pq.ParquetFile(part)
+        if writer is None:
+            # Keep the parts' key-value metadata (FOCUS version, table version).
+            kept = {k: v for k, v in (source.metadata.metadata or {}).items() if b"ARROW" not in k}
+            schema = source.schema_arrow.with_metadata(kept)
+            writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        for group in range(source.num_row_groups):
+            writer.write_table(source.read_row_group(group))
+    if writer is not None:
+        writer.close()
