@@ -571,6 +571,8 @@ def cost_details_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_UsageType=meter,
         x_Operation=text["MeterSubCategory"],
         x_InstanceType=text["AdditionalInfo"].str.extract(r'"ServiceType"\s*:\s*"([^"]+)"'),
+        x_CostInUsd=money["CostInUsd"],
+        x_ExchangeRatePricingToBilling=money["ExchangeRatePricingToBilling"],
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return conform_to_focus(focus)

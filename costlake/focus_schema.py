@@ -11,7 +11,9 @@ import polars as pl
 import pyarrow as pa
 
 FOCUS_VERSION = "1.2"
-FOCUS_TABLE_VERSION = "1"
+FOCUS_TABLE_VERSION = (
+    "2"  # 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels
+)
 
 MONEY = pa.float64()
 QUANTITY = pa.float64()
@@ -94,6 +96,12 @@ EXTENSION_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
     ("x_UsageType", STRING, True),
     ("x_Operation", STRING, True),
     ("x_InstanceType", STRING, True),
+    # Kept from one cloud's bill where FOCUS has no column for it.
+    ("x_CostInUsd", MONEY, True),  # Azure MCA costInUsd: the row's cost in USD
+    ("x_ExchangeRatePricingToBilling", QUANTITY, True),  # Azure MCA
+    ("x_CompartmentId", STRING, True),  # OCI compartment (also the sub account)
+    ("x_CompartmentName", STRING, True),
+    ("x_ProjectLabels", STRING, True),  # GCP project labels, a JSON object like Tags
 ]
 
 # Carried through normalization, never written to the focus table: why a row was rejected, and

@@ -201,13 +201,17 @@ def _ascii(text: pl.Expr) -> pl.Expr:
 
 def _entries(schema: pl.Schema, column: str) -> pl.Expr:
     """A key/value list column (labels) as ``List(Struct{key, value})`` in that field order."""
-    dtype = schema.get(column)
+    return _key_values(pl.col(column), schema.get(column))
+
+
+def _key_values(labels: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
+    """A key/value list as ``List(Struct{key, value})``; null when the export lacks it."""
     if dtype == _KEY_VALUE:
-        return pl.col(column)
+        return labels
     if not isinstance(dtype, pl.List):
         return pl.lit(None, dtype=_KEY_VALUE)
     element = pl.element().struct
-    return pl.col(column).list.eval(
+    return labels.list.eval(
         pl.struct(
             element.field("key").cast(pl.String).alias("key"),
             element.field("value").cast(pl.String).alias("value"),
@@ -229,6 +233,13 @@ def _tags_from_labels(labels: pl.Expr) -> pl.Expr:
         leftmost=True,
     )
     return pl.when(labels.list.len() > 0).then(text)
+
+
+def _project_labels(schema: pl.Schema) -> pl.Expr:
+    """``project.labels`` as a key/value list (null when the export lacks it)."""
+    project = schema.get("project")
+    fields = {f.name: f.dtype for f in project.fields} if isinstance(project, pl.Struct) else {}
+    return _key_values(pl.col("project").struct.field("labels"), fields.get("labels"))
 
 
 def _label_value(labels: pl.Expr, key: str) -> pl.Expr:
@@ -434,6 +445,7 @@ def billing_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         SubAccountName=pl.coalesce(project_name, project_id),
         SubAccountType=pl.when(project_id.is_not_null()).then(pl.lit("Project")),
         Tags=_tags_from_labels(_entries(schema, "labels")),
+        x_ProjectLabels=_tags_from_labels(_project_labels(schema)),
         x_LineItemType=cost_type,
         x_ProductCode=service_id,
         x_InstanceType=_text(_label_value(system_labels, MACHINE_SPEC_KEY)),

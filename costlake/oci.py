@@ -300,6 +300,8 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_ProductCode=service,
         x_UsageType=text["cost/billingUnitReadable"],
         x_InstanceType=shape,
+        x_CompartmentId=compartment,
+        x_CompartmentName=text["product/compartmentName"],
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return conform_to_focus(focus)

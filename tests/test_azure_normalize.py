@@ -286,6 +286,8 @@ def test_mca_openai_token_meter(tmp_path):
     assert row["BillingCurrency"] == "EUR"
     assert row["PricingCurrency"] == "USD"
     assert row["PricingCurrencyEffectiveCost"] == pytest.approx(3.75)
+    # MCA's USD columns are kept as x_: costInUsd 3.75, exchangeRatePricingToBilling 0.92.
+    assert (row["x_CostInUsd"], row["x_ExchangeRatePricingToBilling"]) == (3.75, 0.92)
     # Prices are per 1,000 tokens in USD; in EUR at the export's rate 0.92.
     assert row["PricingCurrencyContractedUnitPrice"] == pytest.approx(0.0025)
     assert row["ContractedUnitPrice"] == pytest.approx(0.0025 * 0.92)

@@ -180,6 +180,8 @@ def test_gpu_row_and_its_credit_rows(lake_and_report):
     november = datetime(2026, 11, 1, tzinfo=UTC)
     assert usage["ChargeCategory"] == "Usage"
     assert usage["ChargeClass"] is None
+    # project.labels of fixture row 1, as an x_ JSON object beside the row's own labels.
+    assert json.loads(usage["x_ProjectLabels"]) == {"cost-center": "cc-42"}
     assert usage["ChargeFrequency"] == "Usage-Based"
     assert (usage["BilledCost"], usage["EffectiveCost"], usage["ContractedCost"]) == (88, 88, 88)
     assert usage["ListCost"] == 96.0  # cost_at_list

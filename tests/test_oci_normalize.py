@@ -96,6 +96,8 @@ def test_first_cost_report_row_by_hand(tmp_path):
     assert (row["SkuId"], row["SkuMeter"]) == ("B92911", "Oracle APEX Application Development")
     assert row["ChargeDescription"] == "Oracle APEX Application Development"
     assert (row["SubAccountId"], row["SubAccountName"]) == (TENANCY, "platformpm2022")
+    # The compartment is kept as x_ too (here the root compartment, which is the tenancy).
+    assert (row["x_CompartmentId"], row["x_CompartmentName"]) == (TENANCY, "platformpm2022")
     assert row["ProviderName"] == row["InvoiceIssuerName"] == "Oracle"
     assert json.loads(row["Tags"]) == {
         "Oracle-Tags.CreatedBy": "default/phil.newman@oracle.com",
