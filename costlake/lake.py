@@ -37,7 +37,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from costlake.focus_schema import focus_arrow_schema
+from costlake.focus_schema import focus_arrow_schema, focus_polars_schema
 
 TABLES = ("focus", "rejects", "ingests")
 REJECTS_SCHEMA = pa.schema(
@@ -135,7 +135,12 @@ class Lake:
                 files, filesystem=self.fs, partitioning=HIVE, partition_base_dir=self.path(table)
             )
             return pl.scan_pyarrow_dataset(found)
-        return pl.scan_parquet(files, hive_partitioning=True)
+        # The contract's schema: periods written by an older table version lack the newer x_
+        # columns, which read as nulls until the period is rebuilt.
+        schema = focus_polars_schema() if table == "focus" else None
+        return pl.scan_parquet(
+            files, schema=schema, hive_partitioning=True, missing_columns="insert"
+        )
 
     def scan_partition(self, table: str, provider: str, billing_period: str) -> pl.LazyFrame:
         """A lazy view of one partition's files (without the Hive columns)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-from conftest import AWS_SAMPLE, gzip_file, write_legacy_delivery
+from conftest import AWS_SAMPLE, HAND_CUR2, gzip_file, write_legacy_delivery
 
 from connectors.aws_exports import find_aws_deliveries
 from connectors.filestore import LocalFileStore
@@ -160,3 +160,22 @@ def test_gzip_and_plain_csv_give_the_same_rows(tmp_path):
     normalize_file(gzip_file(AWS_SAMPLE, tmp_path / "s.csv.gz"), packed, "aws_cur_legacy", None)
     drop = ["x_SourceFile", "x_DeliveryId"]
     assert plain.scan().drop(drop).collect().equals(packed.scan().drop(drop).collect())
+
+
+def test_a_period_written_before_a_new_x_column_reads_it_as_null(tmp_path):
+    from costlake.focus_schema import focus_polars_schema
+    from costlake.single_file import normalize_file
+
+    lake = Lake(tmp_path / "lake")
+    normalize_file(HAND_CUR2, lake, "aws_cur2", "2026-11")
+    # An older table version's file of another period: the same rows without x_ProjectLabels.
+    old = lake.scan_partition("focus", "aws", "2026-11").collect().drop("x_ProjectLabels")
+    folder = lake.local_path("focus/provider=aws/billing_period=2026-10")
+    folder.mkdir(parents=True)
+    old.write_parquet(folder / "part-00000.parquet")
+    focus = lake.scan("focus").collect()
+    assert focus.schema["x_ProjectLabels"] == focus_polars_schema()["x_ProjectLabels"]
+    assert focus.group_by("billing_period").len().sort("billing_period").rows() == [
+        ("2026-10", old.height),
+        ("2026-11", old.height),
+    ]
