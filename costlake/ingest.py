@@ -32,12 +32,14 @@ from costlake.lake import Lake, StagedPeriod
 from costlake.readers import (
     ROW_COLUMN,
     parquet_copy,
+    parquet_slices,
     scan_export,
     source_columns,
 )
 from costlake.sources import SourceDataset, source_datasets
 
 log = logging.getLogger(__name__)
+SLICE_ROWS = 262_144  # rows per streaming run of a Parquet file, in whole row groups
 PROGRESS_SECONDS = 5.0  # at most one progress line this often, and one at the end
 OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billing period
 
@@ -119,11 +121,16 @@ def ingest_delivery(
 
 
 def normalized_rows(
-    path: Path, file_name: str, delivery: Delivery, dataset: SourceDataset
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    rows: tuple[int, int] | None = None,
 ) -> pl.LazyFrame:
-    """The FOCUS rows of one file with lineage, reject reasons and the bill's own cost and
-    currency as the source gave them (``WORKING_COLUMNS``), as one lazy streaming plan."""
-    raw = scan_export(path, file_name, dataset.ndjson_schema)
+    """The FOCUS rows of one file (or its ``rows`` slice) with lineage, reject reasons and the
+    bill's own cost and currency as the source gave them (``WORKING_COLUMNS``), as one lazy
+    streaming plan."""
+    raw = scan_export(path, file_name, dataset.ndjson_schema, rows)
     columns = [c for c in raw.collect_schema().names() if c != ROW_COLUMN]
     raw = raw.rename(dataset.rename(columns)).with_columns(
         x_Provider=pl.lit(delivery.provider),
@@ -143,7 +150,11 @@ def normalized_rows(
 
 
 def _file_plan(
-    path: Path, file_name: str, delivery: Delivery, dataset: SourceDataset
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    rows: tuple[int, int] | None,
 ) -> pl.LazyFrame:
     """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period.
 
@@ -152,13 +163,13 @@ def _file_plan(
     """
     period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
     other = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
-    rows = normalized_rows(path, file_name, delivery, dataset)
+    frame = normalized_rows(path, file_name, delivery, dataset, rows)
     if dataset.spans_periods:
-        return rows.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
+        return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
         f"BillingPeriodStart is not the start of the delivery's period {delivery.billing_period}"
     )
-    return rows.with_columns(
+    return frame.with_columns(
         pl.when(other).then(pl.lit(message)).otherwise(pl.col(REJECT_REASON)).alias(REJECT_REASON),
         pl.lit(False).alias(OTHER_PERIOD),
     )
@@ -173,9 +184,19 @@ def _ingest_file(
     part: int,
     report: IngestReport,
 ) -> None:
-    """Stream one file into its focus and rejects parts, with the bill's totals on the side."""
+    """Stream one file into its focus and rejects parts, with the bill's totals on the side.
+
+    A Parquet file (or a JSON lines file's Parquet copy) is read in slices of whole row groups,
+    one streaming run each: the engine keeps several decoded row groups of a file in flight, so
+    memory would otherwise grow with the file's row groups, not stay flat.
+    """
     with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
-        _ingest_readable(readable, file_name, delivery, dataset, staged, part, report)
+        slices = parquet_slices(readable, SLICE_ROWS) if readable.suffix == ".parquet" else [None]
+        for number, rows in enumerate(slices):
+            chunk = None if len(slices) == 1 else number
+            _ingest_readable(
+                readable, file_name, delivery, dataset, staged, (part, chunk), rows, report
+            )
 
 
 def _ingest_readable(
@@ -184,11 +205,13 @@ def _ingest_readable(
     delivery: Delivery,
     dataset: SourceDataset,
     staged: StagedPeriod,
-    part: int,
+    part: tuple[int, int | None],
+    rows: tuple[int, int] | None,
     report: IngestReport,
 ) -> None:
-    """Stream one readable file (a JSON lines file's Parquet copy) into its parts."""
-    plan = _file_plan(path, file_name, delivery, dataset)
+    """Stream one readable file, or the (offset, length) slice ``rows`` of it, into the parts
+    ``part`` (file number, slice number) of the focus and rejects tables."""
+    plan = _file_plan(path, file_name, delivery, dataset, rows)
     # The bill's totals come from its own cost and currency text, not from the mapped columns,
     # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
     raw_cost = plan.collect_schema()[RAW_COST]
@@ -210,12 +233,15 @@ def _ingest_readable(
         pl.col(REJECT_REASON).alias("reason"),
         pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
     )
-    focus_path = staged.part_path("focus", part)
-    rejects_path = staged.part_path("rejects", part)
+    focus_path = staged.part_path("focus", *part)
+    rejects_path = staged.part_path("rejects", *part)
     try:
         *_, totals = pl.collect_all(
             [
-                good.sink_parquet(focus_path, lazy=True, metadata=FOCUS_FILE_METADATA),
+                # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
+                good.sink_parquet(
+                    focus_path, lazy=True, metadata=FOCUS_FILE_METADATA, compression_level=1
+                ),
                 bad.sink_parquet(rejects_path, lazy=True),
                 bill,
             ],
@@ -226,7 +252,8 @@ def _ingest_readable(
     for currency, cost, _, rows_in_period, _ in totals.iter_rows():
         if rows_in_period:
             report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost
-    report.rows_read += int(totals["rows"].max() or 0)
+    # Row numbers are the file's, dense and 1-based: a slice holds (its last) - (its offset).
+    report.rows_read += int(totals["rows"].max() or 0) - (rows[0] if rows else 0)
     report.rows_other_periods += int(totals["rows_other_periods"].sum())
     report.rows_written += pq.read_metadata(focus_path).num_rows
     _count_rejects(pl.read_parquet(rejects_path), report)

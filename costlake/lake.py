@@ -249,11 +249,13 @@ class StagedPeriod:
         """Lake-relative staging folder of one table's partition."""
         return f"{self.base}/{partition_dir(table, self.provider, self.billing_period)}"
 
-    def part_path(self, table: str, part: int) -> str:
-        """Local path of ``part-<n>.parquet`` of a staged table (its folder is created)."""
+    def part_path(self, table: str, part: int, chunk: int | None = None) -> str:
+        """Local path of ``part-<n>.parquet`` of a staged table (its folder is created), or of
+        ``part-<n>-<chunk>.parquet`` for one slice of a file read in several."""
         folder = self.lake.local_path(self.table_dir(table))
         folder.mkdir(parents=True, exist_ok=True)
-        return str(folder / f"part-{part:05d}.parquet")
+        name = f"part-{part:05d}" if chunk is None else f"part-{part:05d}-{chunk:04d}"
+        return str(folder / f"{name}.parquet")
 
     def write_text(self, table: str, name: str, text: str) -> None:
         """A small text file (such as the ingest record) in a staged table's partition."""

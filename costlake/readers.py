@@ -43,8 +43,14 @@ def file_format(name: str) -> str:
     )
 
 
-def scan_export(path: Path, name: str, ndjson_schema: pl.Schema | None = None) -> pl.LazyFrame:
-    """A lazy, streaming scan of one export file with its row numbers.
+def scan_export(
+    path: Path,
+    name: str,
+    ndjson_schema: pl.Schema | None = None,
+    rows: tuple[int, int] | None = None,
+) -> pl.LazyFrame:
+    """A lazy, streaming scan of one export file with its row numbers; ``rows`` (offset,
+    length) reads only that slice of a Parquet file, numbered as in the whole file.
 
     The file on disk decides how it is read (a JSON lines file may be given as its Parquet copy,
     see ``parquet_copy``); ``name`` is the delivery's name for it, for messages.
@@ -55,6 +61,8 @@ def scan_export(path: Path, name: str, ndjson_schema: pl.Schema | None = None) -
     if fmt in ("parquet", "ndjson"):
         if fmt == "parquet":
             scan = pl.scan_parquet(path).with_row_index(ROW_COLUMN, offset=1)
+            if rows is not None:
+                scan = scan.slice(*rows)
         else:
             scan = pl.scan_ndjson(path, schema=ndjson_schema).with_row_index(ROW_COLUMN, offset=1)
         # FOCUS nulls are nulls: an empty string in a typed export means "no value".
@@ -64,6 +72,23 @@ def scan_export(path: Path, name: str, ndjson_schema: pl.Schema | None = None) -
     else:
         scan = pl.scan_csv(path, infer_schema=False, row_index_name=ROW_COLUMN, row_index_offset=1)
     return scan.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
+
+
+def parquet_slices(path: Path, target_rows: int) -> list[tuple[int, int]]:
+    """(offset, length) slices of a Parquet file along its row groups: whole row groups, at
+    most ``target_rows`` rows each unless one row group alone is larger."""
+    metadata = pq.read_metadata(path)
+    slices: list[tuple[int, int]] = []
+    offset = length = 0
+    for group in range(metadata.num_row_groups):
+        size = metadata.row_group(group).num_rows
+        if length and length + size > target_rows:
+            slices.append((offset, length))
+            offset, length = offset + length, 0
+        length += size
+    if length or not slices:
+        slices.append((offset, length))
+    return slices
 
 
 def _arrow_type(dtype: pl.DataType) -> pa.DataType:
