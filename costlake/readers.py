@@ -25,6 +25,7 @@ from costlake.deliveries import DeliveryError
 
 ROW_COLUMN = "x_SourceRow"
 NDJSON_SAMPLE_ROWS = 10_000
+COPY_ROW_GROUP_ROWS = 65_536  # row group size of a JSON lines file's Parquet copy
 
 
 def file_format(name: str) -> str:
@@ -122,8 +123,16 @@ def parquet_copy(path: Path, name: str, ndjson_schema: pl.Schema | None) -> Iter
                 pj.open_json(source, parse_options=options) as batches,
                 pq.ParquetWriter(target, schema, compression="lz4") as writer,
             ):
+                # The reader's batches are ~1 MiB of JSON; a row group per batch would leave
+                # thousands of them, whose footer metadata grows with the file.
+                pending: list[pa.RecordBatch] = []
                 for batch in batches:
-                    writer.write_batch(batch)
+                    pending.append(batch)
+                    if sum(b.num_rows for b in pending) >= COPY_ROW_GROUP_ROWS:
+                        writer.write_table(pa.Table.from_batches(pending))
+                        pending = []
+                if pending:
+                    writer.write_table(pa.Table.from_batches(pending))
         except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
             where = ndjson_problem(path, ndjson_schema)
             raise DeliveryError(f"{name}: cannot read the file: {where or exc}") from exc
