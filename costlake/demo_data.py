@@ -38,7 +38,7 @@ import io
 import json
 import random
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -211,6 +211,23 @@ def _close_gzip(stream: gzip.GzipFile) -> None:
     stream.close()
     if raw is not None:
         raw.close()
+
+
+def _write_csv_gzip(
+    path: Path, header: Sequence[str], rows: Iterable[dict[str, str]], encoding: str = "utf-8"
+) -> None:
+    """A gzip CSV as Azure and OCI write theirs: CRLF line ends, the header once, and (for
+    byte-identical reruns) no name or time in the gzip header. ``utf-8-sig`` adds Azure's BOM."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row[c] for c in header])
+    stream = _gzip_bytes_writer(path)
+    try:
+        stream.write(text.getvalue().encode(encoding))
+    finally:
+        _close_gzip(stream)
 
 
 def _write_manifest(

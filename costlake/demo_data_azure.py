@@ -27,8 +27,6 @@ manifest's ``blobName`` is relative to the container; ``endDate`` is the last da
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 import uuid
@@ -39,7 +37,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from costlake.demo_data import DEMO_TODAY, _close_gzip, _gzip_bytes_writer, _num, _Period, _period
+from costlake.demo_data import DEMO_TODAY, _num, _Period, _period, _write_csv_gzip
 
 __all__ = ["EA_COLUMNS", "demo_azure_rows", "write_demo_azure_export"]
 
@@ -619,19 +617,6 @@ def _runs(p: _Period, latest: bool, seed: int) -> list[_Run]:
     return runs
 
 
-def _write_part(path: Path, rows: list[dict[str, str]]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(EA_COLUMNS)
-    for row in rows:
-        writer.writerow([row[c] for c in EA_COLUMNS])
-    stream = _gzip_bytes_writer(path)
-    try:
-        stream.write(text.getvalue().encode("utf-8-sig"))
-    finally:
-        _close_gzip(stream)
-
-
 def _write_run(
     root: Path, container_path: str, export_name: str, run: _Run, seed: int, parts: int
 ) -> Path:
@@ -655,7 +640,7 @@ def _write_run(
     for part in range(parts):
         chunk = rows[part * per_part : (part + 1) * per_part]
         name = f"part_{part}_0001.csv.gz"
-        _write_part(folder / name, chunk)
+        _write_csv_gzip(folder / name, EA_COLUMNS, chunk, encoding="utf-8-sig")
         size = (folder / name).stat().st_size
         blobs.append(
             {"blobName": f"{relative}/{name}", "byteCount": size, "dataRowCount": len(chunk)}

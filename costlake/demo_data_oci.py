@@ -41,9 +41,7 @@ to Oracle's USD list prices.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +49,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from costlake.demo_data import _close_gzip, _gzip_bytes_writer, _Period, _period
+from costlake.demo_data import _Period, _period, _write_csv_gzip
 
 __all__ = ["COST_REPORT_HEADER", "write_demo_oci_export"]
 
@@ -382,19 +380,6 @@ def _closing_day(moment: datetime) -> date:
     return moment.date() + timedelta(days=1)
 
 
-def _write_report(path: Path, lines: list[_Line]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(COST_REPORT_HEADER)
-    for line in lines:
-        writer.writerow([line.row[c] for c in COST_REPORT_HEADER])
-    stream = _gzip_bytes_writer(path)
-    try:
-        stream.write(text.getvalue().encode("utf-8"))
-    finally:
-        _close_gzip(stream)
-
-
 def write_demo_oci_export(
     root: Path,
     periods: Sequence[str] = ("2026-10", "2026-11"),
@@ -426,6 +411,6 @@ def write_demo_oci_export(
     written = []
     for closing in sorted(by_file):
         path = folder / f"{_FILE_BASE + closing.toordinal():016d}.csv.gz"
-        _write_report(path, by_file[closing])
+        _write_csv_gzip(path, COST_REPORT_HEADER, [line.row for line in by_file[closing]])
         written.append(path)
     return written
