@@ -9,7 +9,7 @@ from connectors.azure_exports import find_azure_deliveries
 from connectors.filestore import FileStore, LocalFileStore
 from connectors.gcp_exports import find_gcp_deliveries
 from connectors.oci_exports import find_oci_deliveries
-from costlake.config import ExportSource
+from costlake.config import ExportSource, FolderSource
 from costlake.deliveries import Delivery
 
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
@@ -22,7 +22,9 @@ FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
 
 def store_for(source: ExportSource) -> FileStore:
     """The store behind a configured export location."""
-    return LocalFileStore(source.root)
+    if isinstance(source, FolderSource):
+        return LocalFileStore(source.root)
+    raise ValueError(f"source {source.name}: {source.kind} sources are not connected yet")
 
 
 def deliveries_at(provider: str, source: ExportSource) -> dict[str, Delivery]:

@@ -10,24 +10,85 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 DEFAULT_CONFIG_FILE = "costlake.yaml"
 
 
-class ExportSource(BaseModel):
-    """One export location: a local folder laid out like the bucket or container (the cloud
-    services themselves come with the connectors)."""
+class FolderSource(BaseModel):
+    """Exports in a local folder laid out like the bucket or container: the embedded default,
+    and a mirror made with ``aws s3 sync`` or ``azcopy``."""
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["folder"] = "folder"
     name: str = "default"
     root: str = Field(description="folder that stands for the bucket or container")
     prefix: str = Field("", description="key prefix of the export(s) inside it")
+
+
+class S3Source(BaseModel):
+    """AWS exports in an S3 bucket. Credentials come from boto3's chain (environment, shared
+    config and ``profile``, instance or task roles), never from this file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["s3"]
+    name: str = "default"
+    bucket: str
+    prefix: str = Field("", description="the export's S3 prefix")
+    region: str | None = None
+    profile: str | None = Field(None, description="a named profile of the AWS shared config")
+    endpoint_url: str | None = Field(None, description="an S3-compatible endpoint")
+
+
+class BlobSource(BaseModel):
+    """Azure exports in a storage container. Credentials come from ``DefaultAzureCredential``
+    (environment, managed identity, Azure CLI), or from a connection string held in the
+    environment variable named by ``connection_string_env`` (never the string itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["blob"]
+    name: str = "default"
+    container: str
+    prefix: str = Field("", description="the export's root folder in the container")
+    account_url: str | None = Field(None, description="https://<account>.blob.core.windows.net")
+    connection_string_env: str | None = Field(
+        None, description="name of the environment variable holding a connection string"
+    )
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> BlobSource:
+        if (self.account_url is None) == (self.connection_string_env is None):
+            raise ValueError("give exactly one of account_url and connection_string_env")
+        return self
+
+
+def _source_kind(value: object) -> str:
+    """Sources without a ``kind`` are folders, as before there were others."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "folder"))
+    return str(getattr(value, "kind", "folder"))
+
+
+FOLDER = Annotated[FolderSource, Tag("folder")]
+AwsSource = Annotated[FOLDER | Annotated[S3Source, Tag("s3")], Discriminator(_source_kind)]
+AzureSource = Annotated[FOLDER | Annotated[BlobSource, Tag("blob")], Discriminator(_source_kind)]
+ExportSource = FolderSource | S3Source | BlobSource
 
 
 class Settings(BaseModel):
@@ -36,10 +97,19 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lake_root: str = "lake"
-    aws: list[ExportSource] = Field(default_factory=list)
-    azure: list[ExportSource] = Field(default_factory=list)
-    gcp: list[ExportSource] = Field(default_factory=list)
-    oci: list[ExportSource] = Field(default_factory=list)
+    aws: list[AwsSource] = Field(default_factory=list)
+    azure: list[AzureSource] = Field(default_factory=list)
+    gcp: list[FolderSource] = Field(default_factory=list)
+    oci: list[FolderSource] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> Settings:
+        for provider in PROVIDERS:
+            names = [source.name for source in self.sources(provider)]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{provider}: source name(s) {', '.join(repeated)} used twice")
+        return self
 
     def sources(self, provider: str) -> list[ExportSource]:
         """The configured export locations of one provider."""
@@ -52,7 +122,7 @@ class Settings(BaseModel):
 
 def demo_settings() -> Settings:
     """The embedded default: the demo exports ``costlake demo`` writes, and ``./lake``."""
-    return Settings(**{p: [ExportSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS})
+    return Settings(**{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS})
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -66,4 +136,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         data = yaml.safe_load(Path(chosen).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{chosen}: cannot read costlake configuration: {exc}") from exc
-    return Settings.model_validate(data)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{chosen}: invalid costlake configuration: {exc}") from exc
