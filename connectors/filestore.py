@@ -23,7 +23,8 @@ class FileStore(Protocol):
     """Read-only access to an export bucket or folder."""
 
     def list(self, prefix: str) -> list[StoredObject]:
-        """Every object whose key starts with ``prefix``, recursively."""
+        """Every object under the folder ``prefix`` (``cur`` lists ``cur/…``, not ``cur2/…``),
+        recursively."""
         ...
 
     def open(self, key: str) -> BinaryIO:

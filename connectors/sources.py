@@ -9,7 +9,8 @@ from connectors.azure_exports import find_azure_deliveries
 from connectors.filestore import FileStore, LocalFileStore
 from connectors.gcp_exports import find_gcp_deliveries
 from connectors.oci_exports import find_oci_deliveries
-from costlake.config import ExportSource, FolderSource
+from connectors.s3_store import S3FileStore
+from costlake.config import ExportSource, FolderSource, S3Source
 from costlake.deliveries import Delivery
 
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
@@ -24,6 +25,13 @@ def store_for(source: ExportSource) -> FileStore:
     """The store behind a configured export location."""
     if isinstance(source, FolderSource):
         return LocalFileStore(source.root)
+    if isinstance(source, S3Source):
+        return S3FileStore(
+            source.bucket,
+            region=source.region,
+            profile=source.profile,
+            endpoint_url=source.endpoint_url,
+        )
     raise ValueError(f"source {source.name}: {source.kind} sources are not connected yet")
 
 
