@@ -27,8 +27,12 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/costlake demo
 
 ## test: install test dependencies (and the FOCUS validator's own venv) and run every test
-test: $(VENV)/.test validator-env
+test: $(VENV)/.test validator-env node_modules/.package-lock.json
 	$(BIN)/python -m pytest
+
+# Azurite, the Azure Blob stand-in the tests start on loopback (pinned in package-lock.json).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 validator-env:
 	bash scripts/setup_validator_env.sh

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from connectors.aws_exports import find_aws_deliveries
+from connectors.azure_blob_store import AzureBlobStore
 from connectors.azure_exports import find_azure_deliveries
 from connectors.filestore import FileStore, LocalFileStore
 from connectors.gcp_exports import find_gcp_deliveries
@@ -32,7 +33,9 @@ def store_for(source: ExportSource) -> FileStore:
             profile=source.profile,
             endpoint_url=source.endpoint_url,
         )
-    raise ValueError(f"source {source.name}: {source.kind} sources are not connected yet")
+    if source.connection_string_env:
+        return AzureBlobStore.from_connection_string(source.connection_string_env, source.container)
+    return AzureBlobStore.from_account(str(source.account_url), source.container)
 
 
 def deliveries_at(provider: str, source: ExportSource) -> dict[str, Delivery]:
