@@ -28,7 +28,7 @@ from costlake.focus_schema import (
     REJECT_REASON,
     WORKING_COLUMNS,
 )
-from costlake.lake import Lake, StagedPeriod
+from costlake.lake import Lake, StagedPeriod, partition_dir
 from costlake.readers import (
     ROW_COLUMN,
     parquet_copy,
@@ -64,6 +64,7 @@ class IngestReport:
     rows_other_periods: int = 0  # left to their own period's delivery (``spans_periods``)
     bill_totals: dict[str, float] = field(default_factory=dict)
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    ingested_at: str = ""  # UTC, ISO 8601: when this delivery replaced the period
 
     def to_json(self) -> str:
         """The ``ingest.json`` record of the period."""
@@ -107,6 +108,7 @@ def ingest_delivery(
         delivery.source_dataset,
         delivery.delivery_id,
         files=[f.path for f in delivery.files],
+        ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     next_progress = time.monotonic() + PROGRESS_SECONDS
     with lake.staged_period(delivery.provider, delivery.billing_period) as staged:
@@ -118,6 +120,12 @@ def ingest_delivery(
                 next_progress = time.monotonic() + PROGRESS_SECONDS
         staged.write_text("ingests", "ingest.json", report.to_json())
     return report
+
+
+def ingested_delivery_id(lake: Lake, provider: str, billing_period: str) -> str | None:
+    """The id of the delivery the lake holds for a period (its ``ingests`` record), if any."""
+    text = lake.read_text(f"{partition_dir('ingests', provider, billing_period)}/ingest.json")
+    return IngestReport.from_json(text).delivery_id if text else None
 
 
 def normalized_rows(

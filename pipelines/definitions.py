@@ -1,35 +1,24 @@
 """The Dagster code location: ``dagster dev`` and the ``costlake`` CLI both load ``defs``."""
 
+__all__ = ["assets_of", "defs", "nightly_job", "nightly_schedule"]
+
 from datetime import datetime
 
 from dagster import (
-    AssetKey,
-    AssetSelection,
     DefaultScheduleStatus,
     Definitions,
     RunRequest,
     ScheduleEvaluationContext,
-    define_asset_job,
     schedule,
 )
 
 from assets.billing import RAW_DELIVERIES, focus
-from assets.partitions import billing_partitions, partition_key
+from assets.partitions import partition_key
 from assets.resources import CostlakeResource
 from costlake.config import PROVIDERS, load_settings
 from costlake.schedule import periods_to_refresh
-
-nightly_job = define_asset_job(
-    "nightly",
-    selection=AssetSelection.assets(*RAW_DELIVERIES.values(), focus),
-    partitions_def=billing_partitions,
-    description="Land the newest deliveries and rebuild the FOCUS lake, one period per run.",
-)
-
-
-def assets_of(provider: str) -> list[AssetKey]:
-    """What a run of one (period, provider) partition materializes: its delivery, then focus."""
-    return [RAW_DELIVERIES[provider].key, focus.key]
+from pipelines.jobs import assets_of, nightly_job
+from pipelines.sensors import DELIVERY_SENSORS
 
 
 @schedule(
@@ -56,5 +45,6 @@ defs = Definitions(
     assets=[*RAW_DELIVERIES.values(), focus],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
+    sensors=DELIVERY_SENSORS,
     resources={"costlake": CostlakeResource()},
 )

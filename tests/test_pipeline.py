@@ -298,3 +298,64 @@ def test_the_azure_demo_runs_through_the_nightly_job(tmp_path, nightly):
     focus = Lake(tmp_path / "lake").scan_partition("focus", "azure", "2026-11").collect()
     assert set(focus["BillingCurrency"]) == {"EUR"}
     assert focus["BilledCost"].sum() == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_a_sensor_requests_each_new_delivery_once(tmp_path, monkeypatch):
+    from conftest import HAND_CUR2, gzip_file, write_cur2_delivery
+    from dagster import SkipReason, build_sensor_context
+
+    from connectors.aws_exports import find_aws_deliveries
+    from connectors.filestore import LocalFileStore
+    from costlake.ingest import ingest_delivery
+    from pipelines.sensors import new_deliveries_sensor
+
+    bucket = tmp_path / "bucket"
+    part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
+    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-10", "exec-oct-1")
+    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "exec-nov-1")
+    config = tmp_path / "costlake.yaml"
+    config.write_text(
+        yaml.safe_dump({"lake_root": str(tmp_path / "lake"), "aws": [{"root": str(bucket)}]})
+    )
+    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+    sensor = new_deliveries_sensor("aws")
+
+    def requested() -> list[tuple[str, str]]:
+        result = sensor(build_sensor_context())
+        return [(r.partition_key, r.run_key) for r in result if not isinstance(r, SkipReason)]
+
+    # An empty lake: both periods, keyed by the manifests' executionIds.
+    assert requested() == [
+        ("2026-10|aws", "aws|2026-10|exec-oct-1"),
+        ("2026-11|aws", "aws|2026-11|exec-nov-1"),
+    ]
+    # October ingested: only November is new.
+    store = LocalFileStore(bucket)
+    october = find_aws_deliveries(store)["2026-10"]
+    ingest_delivery(
+        october, store.local_path(october.files[0].path).parent, Lake(tmp_path / "lake")
+    )
+    assert requested() == [("2026-11|aws", "aws|2026-11|exec-nov-1")]
+    # AWS re-delivers the closed October (late credits): October is new again.
+    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-10", "exec-oct-2")
+    assert requested()[0] == ("2026-10|aws", "aws|2026-10|exec-oct-2")
+    # A cloud without a source is skipped, saying why.
+    (skip,) = new_deliveries_sensor("gcp")(build_sensor_context())
+    assert isinstance(skip, SkipReason) and "no gcp source" in skip.skip_message
+
+
+def test_the_lake_records_when_each_delivery_was_ingested(tmp_path):
+    from datetime import datetime
+
+    from conftest import HAND_CUR2
+
+    from costlake.ingest import IngestReport
+    from costlake.single_file import normalize_file
+
+    lake = Lake(tmp_path / "lake")
+    before = datetime.now(UTC).replace(microsecond=0)
+    normalize_file(HAND_CUR2, lake, "aws_cur2", "2026-11")
+    text = lake.read_text("ingests/provider=aws/billing_period=2026-11/ingest.json")
+    record = IngestReport.from_json(text)
+    assert record.delivery_id == "file:hand_cur2.csv"
+    assert before <= datetime.fromisoformat(record.ingested_at) <= datetime.now(UTC)
