@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from focus_validation import focus_validation_failures, validator_executable
 
 from costlake.lake import Lake
@@ -119,3 +120,41 @@ def write_azure_run(
         )
     )
     return manifest
+
+
+@pytest.fixture
+def nightly_run(tmp_path, monkeypatch):
+    """``run(settings, provider, period)``: the nightly job on one (period, provider) partition,
+    with ``settings`` written as the costlake.yaml in use and a throw-away Dagster instance;
+    returns the run's result."""
+    from dagster import DagsterInstance
+
+    from assets.partitions import partition_key
+    from pipelines.definitions import assets_of, defs
+
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(
+        str(tmp_path / "dagster"), overrides={"telemetry": {"enabled": False}}
+    )
+
+    def run(settings: dict, provider: str, period: str = "2026-11"):
+        config = tmp_path / "costlake.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+        return defs.resolve_job_def("nightly").execute_in_process(
+            partition_key=partition_key(period, provider),
+            asset_selection=assets_of(provider),
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    return run
+
+
+def check_verdicts(result) -> dict[str, bool]:
+    """Each asset check evaluated in a run: its name → whether it passed."""
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }

@@ -24,6 +24,7 @@ from azure.storage.blob import (
     generate_account_sas,
 )
 from azurite import ACCOUNT, ACCOUNT_KEY, connection_string, running_azurite
+from conftest import check_verdicts
 
 from connectors.azure_blob_store import AzureBlobStore
 from connectors.azure_exports import find_azure_deliveries
@@ -297,40 +298,17 @@ def test_a_busy_service_is_retried(monkeypatch):
 
 
 def test_the_nightly_job_reads_a_blob_source_from_the_configuration(
-    tmp_path, demo, container, monkeypatch
+    tmp_path, demo, container, nightly_run
 ):
-    import yaml
-    from dagster import DagsterInstance
-
-    from assets.partitions import partition_key
-    from pipelines.definitions import assets_of, defs
-
     source = {
         "kind": "blob",
         "container": container.container_name,
         "prefix": PREFIX,
         "connection_string_env": CONN_ENV,
     }
-    settings = {"lake_root": str(tmp_path / "lake"), "azure": [source]}
-    (tmp_path / "costlake.yaml").write_text(yaml.safe_dump(settings))
-    monkeypatch.setenv("COSTLAKE_CONFIG", str(tmp_path / "costlake.yaml"))
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(
-        str(tmp_path / "dagster"), overrides={"telemetry": {"enabled": False}}
-    )
-    result = defs.resolve_job_def("nightly").execute_in_process(
-        partition_key=partition_key("2026-11", "azure"),
-        asset_selection=assets_of("azure"),
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = nightly_run({"lake_root": str(tmp_path / "lake"), "azure": [source]}, "azure")
     assert result.success
-    checks = [
-        e.asset_check_evaluation_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
-    assert [c.passed for c in checks] == [True, True]
+    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
     # The newest November run's own cost column, read from its blobs in Azurite.
     delivery = newest_november(store_of(container))
     expected = Decimal(0)

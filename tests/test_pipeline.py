@@ -209,25 +209,13 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
 
 
 @pytest.fixture
-def nightly(tmp_path, monkeypatch):
+def nightly(tmp_path, nightly_run):
     """``run(provider, root, period)``: the nightly job on one provider's export folder, with the
-    lake in ``tmp_path/lake`` and a throw-away Dagster instance; returns the run's result."""
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=NO_TELEMETRY)
-    job = defs.resolve_job_def("nightly")
+    lake in ``tmp_path/lake``; returns the run's result."""
 
     def run(provider: str, root: Path, period: str = "2026-11"):
-        config = tmp_path / "costlake.yaml"
         settings = {"lake_root": str(tmp_path / "lake"), provider: [{"root": str(root)}]}
-        config.write_text(yaml.safe_dump(settings))
-        monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
-        key = partition_key(period, provider)
-        return job.execute_in_process(
-            partition_key=key,
-            asset_selection=assets_of(provider),
-            instance=instance,
-            raise_on_error=False,
-        )
+        return nightly_run(settings, provider, period)
 
     return run
 

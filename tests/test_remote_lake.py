@@ -10,9 +10,7 @@ from decimal import Decimal
 import boto3
 import pyarrow.parquet as pq
 import pytest
-import yaml
-from conftest import HAND_CUR2, gzip_file, write_cur2_delivery
-from dagster import DagsterInstance
+from conftest import HAND_CUR2, check_verdicts, gzip_file, write_cur2_delivery
 
 from connectors.aws_exports import find_aws_deliveries
 from connectors.filestore import LocalFileStore
@@ -139,37 +137,15 @@ def test_a_broken_delivery_leaves_the_remote_version(tmp_path, bucket, root, s3)
     assert s3.get_object(Bucket=BUCKET, Key=FOCUS_KEY)["Body"].read() == before
 
 
-def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root, s3, monkeypatch):
-    from assets.partitions import partition_key
-    from pipelines.definitions import assets_of, defs
-
-    write_cur2_delivery(
-        bucket, {"a.csv.gz": gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")}, "2026-11", "e1"
-    )
-    config = tmp_path / "costlake.yaml"
-    config.write_text(yaml.safe_dump({"lake_root": root, "aws": [{"root": str(bucket)}]}))
-    monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
+def test_the_nightly_job_writes_and_checks_a_remote_lake(
+    tmp_path, bucket, root, s3, monkeypatch, nightly_run
+):
+    part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
+    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "e1")
     monkeypatch.chdir(tmp_path)  # the work folder (.costlake/work) is relative to it
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(
-        str(tmp_path / "dagster"), overrides={"telemetry": {"enabled": False}}
-    )
-    result = defs.resolve_job_def("nightly").execute_in_process(
-        partition_key=partition_key("2026-11", "aws"),
-        asset_selection=assets_of("aws"),
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = nightly_run({"lake_root": root, "aws": [{"root": str(bucket)}]}, "aws")
     assert result.success
-    checks = [
-        e.asset_check_evaluation_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
-    assert sorted((c.check_name, c.passed) for c in checks) == [
-        ("reconciles_to_bill", True),
-        ("schema_is_focus", True),
-    ]
+    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
     assert sum(billed_cost_of_object(s3, FOCUS_KEY)) == pytest.approx(float(hand_cost()))
     # The raw delivery is landed in the local work folder, not in the bucket.
     assert not [k for k in keys(s3) if "/raw/" in k]

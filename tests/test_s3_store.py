@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import boto3
 import pyarrow.parquet as pq
 import pytest
-from conftest import HAND_CUR2, gzip_file, write_cur2_delivery
+from conftest import HAND_CUR2, check_verdicts, gzip_file, write_cur2_delivery
 
 from connectors.aws_exports import find_aws_deliveries
 from connectors.filestore import LocalFileStore
@@ -357,42 +357,16 @@ def test_a_connection_cut_mid_download_fails_landing_and_leaves_nothing(faulty_s
 
 
 def test_the_nightly_job_reads_an_s3_source_from_the_configuration(
-    s3, s3_endpoint, bucket, tmp_path, monkeypatch
+    s3, s3_endpoint, bucket, tmp_path, nightly_run
 ):
-    import yaml
-    from dagster import DagsterInstance
-
-    from assets.partitions import partition_key
-    from pipelines.definitions import assets_of, defs
-
     client, name = s3
     part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
     write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "exec-1")
     upload_tree(client, name, bucket)
-    source = {"kind": "s3", "name": "payer", "bucket": name, "prefix": "cur2"}
-    settings = {
-        "lake_root": str(tmp_path / "lake"),
-        "aws": [source | {"endpoint_url": s3_endpoint}],
-    }
-    (tmp_path / "costlake.yaml").write_text(yaml.safe_dump(settings))
-    monkeypatch.setenv("COSTLAKE_CONFIG", str(tmp_path / "costlake.yaml"))
-    (tmp_path / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(
-        str(tmp_path / "dagster"), overrides={"telemetry": {"enabled": False}}
-    )
-    result = defs.resolve_job_def("nightly").execute_in_process(
-        partition_key=partition_key("2026-11", "aws"),
-        asset_selection=assets_of("aws"),
-        instance=instance,
-        raise_on_error=False,
-    )
+    source = {"kind": "s3", "bucket": name, "prefix": "cur2", "endpoint_url": s3_endpoint}
+    result = nightly_run({"lake_root": str(tmp_path / "lake"), "aws": [source]}, "aws")
     assert result.success
-    checks = [
-        e.asset_check_evaluation_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
-    assert [c.passed for c in checks] == [True, True]
+    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
     lake = Lake(tmp_path / "lake")
     billed = lake.scan_partition("focus", "aws", "2026-11").collect()["BilledCost"].sum()
     assert billed == pytest.approx(float(hand_cost()))
