@@ -10,8 +10,9 @@ from connectors.azure_exports import find_azure_deliveries
 from connectors.filestore import FileStore, LocalFileStore
 from connectors.gcp_exports import find_gcp_deliveries
 from connectors.oci_exports import find_oci_deliveries
+from connectors.oci_object_store import OciObjectStore
 from connectors.s3_store import S3FileStore
-from costlake.config import ExportSource, FolderSource, S3Source
+from costlake.config import ExportSource, FolderSource, ObjectStorageSource, S3Source
 from costlake.deliveries import Delivery
 
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
@@ -32,6 +33,19 @@ def store_for(source: ExportSource) -> FileStore:
             region=source.region,
             profile=source.profile,
             endpoint_url=source.endpoint_url,
+        )
+    if isinstance(source, ObjectStorageSource):
+        if source.auth == "instance_principal":
+            return OciObjectStore.with_instance_principals(
+                source.bucket, source.namespace, source.region, source.service_endpoint
+            )
+        return OciObjectStore.from_config_file(
+            source.bucket,
+            source.namespace,
+            source.profile,
+            source.config_file,
+            source.region,
+            source.service_endpoint,
         )
     if source.connection_string_env:
         return AzureBlobStore.from_connection_string(source.connection_string_env, source.container)

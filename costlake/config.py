@@ -78,6 +78,24 @@ class BlobSource(BaseModel):
         return self
 
 
+class ObjectStorageSource(BaseModel):
+    """OCI reports in the usage-report bucket (namespace ``bling``, bucket = tenancy OCID).
+    Credentials come from OCI's config file (``profile``) or from instance principals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["object_storage"]
+    name: str = "default"
+    bucket: str = Field(description="the tenancy OCID")
+    namespace: str = "bling"
+    prefix: str = Field("", description="one report folder: reports/cost-csv/ or FOCUS Reports/")
+    auth: Literal["config_file", "instance_principal"] = "config_file"
+    profile: str = "DEFAULT"
+    config_file: str | None = None
+    region: str | None = Field(None, description="the tenancy's home region")
+    service_endpoint: str | None = None
+
+
 def _source_kind(value: object) -> str:
     """Sources without a ``kind`` are folders, as before there were others."""
     if isinstance(value, dict):
@@ -88,7 +106,10 @@ def _source_kind(value: object) -> str:
 FOLDER = Annotated[FolderSource, Tag("folder")]
 AwsSource = Annotated[FOLDER | Annotated[S3Source, Tag("s3")], Discriminator(_source_kind)]
 AzureSource = Annotated[FOLDER | Annotated[BlobSource, Tag("blob")], Discriminator(_source_kind)]
-ExportSource = FolderSource | S3Source | BlobSource
+OciSource = Annotated[
+    FOLDER | Annotated[ObjectStorageSource, Tag("object_storage")], Discriminator(_source_kind)
+]
+ExportSource = FolderSource | S3Source | BlobSource | ObjectStorageSource
 
 
 class Settings(BaseModel):
@@ -100,7 +121,7 @@ class Settings(BaseModel):
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
     gcp: list[FolderSource] = Field(default_factory=list)
-    oci: list[FolderSource] = Field(default_factory=list)
+    oci: list[OciSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> Settings:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from costlake.config import BlobSource, FolderSource, S3Source, load_settings
+from costlake.config import (
+    BlobSource,
+    FolderSource,
+    ObjectStorageSource,
+    S3Source,
+    load_settings,
+)
 
 CONFIG = """
 lake_root: s3://finops-lake/costlake
@@ -30,6 +36,13 @@ azure:
     container: mca
 gcp:
   - root: /data/gcp-billing
+oci:
+  - name: tenancy
+    kind: object_storage
+    bucket: ocid1.tenancy.oc1..aaaaexample
+    prefix: reports/cost-csv/
+    region: uk-london-1
+    auth: instance_principal
 """
 
 
@@ -54,7 +67,14 @@ def test_sources_of_every_kind_load_into_their_models(tmp_path):
     ea, mca = settings.azure
     assert isinstance(ea, BlobSource) and ea.account_url.endswith(".blob.core.windows.net")
     assert mca.connection_string_env == "MCA_EXPORTS_CONNECTION_STRING"
-    assert settings.providers() == ["aws", "azure", "gcp"]  # oci has no source: not refreshed
+    (tenancy,) = settings.oci
+    assert isinstance(tenancy, ObjectStorageSource)
+    assert (tenancy.namespace, tenancy.auth, tenancy.profile) == (
+        "bling",  # OCI's usage-report namespace, the default
+        "instance_principal",
+        "DEFAULT",
+    )
+    assert settings.providers() == ["aws", "azure", "gcp", "oci"]
 
 
 def test_without_a_file_the_demo_folders_of_all_four_clouds(tmp_path, monkeypatch):
@@ -79,6 +99,7 @@ def test_the_environment_names_the_file(tmp_path, monkeypatch):
     ("text", "where", "what"),
     [
         ("azure: [{kind: s3, bucket: b}]", "azure.0", "does not match any of the expected tags"),
+        ("oci: [{kind: object_storage, bucket: b, auth: keys}]", "oci.0.object_storage.auth", ""),
         ("aws: [{kind: s3}]", "aws.0.s3.bucket", "Field required"),
         ("azure: [{kind: blob, container: c}]", "azure.0.blob", "exactly one of account_url"),
         ("aws: [{root: a, bucket: b}]", "aws.0.folder.bucket", "Extra inputs are not permitted"),
