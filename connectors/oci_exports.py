@@ -21,9 +21,11 @@ period it touches.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -69,11 +71,30 @@ def _written_month(obj: StoredObject) -> str:
     return datetime.fromtimestamp(obj.modified, UTC).strftime("%Y-%m")
 
 
-def find_oci_deliveries(store: FileStore, prefix: str = "") -> dict[str, Delivery]:
+def _load_periods(cache: Path | None) -> dict[str, list[str]]:
+    if cache is None or not cache.exists():
+        return {}
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}  # a damaged cache only costs reading the files again
+
+
+def _save_periods(cache: Path, known: dict[str, list[str]]) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_name(cache.name + ".partial")
+    partial.write_text(json.dumps(known, indent=0, sort_keys=True))
+    partial.replace(cache)
+
+
+def find_oci_deliveries(
+    store: FileStore, prefix: str = "", cache: Path | None = None
+) -> dict[str, Delivery]:
     """Every billing period's report files found under ``prefix`` (one kind of report).
 
-    Each file is read once per call to learn its periods: fine for a local mirror; the cloud
-    connector will remember them with its incremental state.
+    A file is read to learn its periods. With ``cache`` (a JSON file), what was learnt is kept
+    by store, key and size, so a run reads only the report files it has not seen before: OCI
+    never rewrites a report, it adds new ones.
     """
     listed = [(obj, _report_folder(obj.key)) for obj in store.list(prefix)]
     reports = [(obj, folder) for obj, folder in listed if folder]
@@ -87,12 +108,18 @@ def find_oci_deliveries(store: FileStore, prefix: str = "") -> dict[str, Deliver
         )
     (folder,) = folders
     dataset = next(d for f, d in REPORT_FOLDERS.items() if folder.endswith(f.rstrip("/")))
+    known = _load_periods(cache)
     by_period: dict[str, list[StoredObject]] = {}
     for obj, _ in reports:
-        with store.open(obj.key) as stream:
-            periods = report_periods(stream.read(), dataset, obj.key)
-        for period in periods or {_written_month(obj)}:
+        remembered = f"{store.describe()}|{obj.key}|{obj.size}"
+        if remembered not in known:
+            with store.open(obj.key) as stream:
+                periods = report_periods(stream.read(), dataset, obj.key)
+            known[remembered] = sorted(periods or {_written_month(obj)})
+        for period in known[remembered]:
             by_period.setdefault(period, []).append(obj)
+    if cache is not None:
+        _save_periods(cache, known)
     deliveries = {}
     for period, objects in sorted(by_period.items()):
         objects.sort(key=lambda o: o.key)

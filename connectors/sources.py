@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 from connectors.aws_exports import find_aws_deliveries
 from connectors.azure_blob_store import AzureBlobStore
@@ -15,11 +17,14 @@ from connectors.s3_store import S3FileStore
 from costlake.config import ExportSource, FolderSource, ObjectStorageSource, S3Source
 from costlake.deliveries import Delivery
 
+# What each OCI report file holds, remembered so a run reads only new report files.
+OCI_REPORT_PERIODS = Path(".costlake/work/oci-report-periods.json")
+
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
     "aws": find_aws_deliveries,
     "azure": find_azure_deliveries,
     "gcp": find_gcp_deliveries,
-    "oci": find_oci_deliveries,
+    "oci": partial(find_oci_deliveries, cache=OCI_REPORT_PERIODS),
 }
 
 

@@ -122,3 +122,40 @@ def test_cost_and_focus_reports_under_one_prefix_are_refused(bucket):
     # A prefix picks one kind.
     focus = find_oci_deliveries(LocalFileStore(root), "FOCUS Reports/")
     assert {d.source_dataset for d in focus.values()} == {"oci_focus"}
+
+
+class CountingStore(LocalFileStore):
+    """A local store that counts the files it was asked to read."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.opened: list[str] = []
+
+    def open(self, key: str):
+        self.opened.append(key)
+        return super().open(key)
+
+
+def test_with_a_cache_each_report_file_is_read_once(tmp_path, bucket):
+    root, _ = bucket
+    cache = tmp_path / "work" / "oci-report-periods.json"
+    store = CountingStore(root)
+    first = find_oci_deliveries(store, cache=cache)
+    assert sorted(store.opened) == [
+        "reports/cost-csv/0000000030000269.csv.gz",
+        "reports/cost-csv/0000000030000270.csv.gz",
+    ]
+    store.opened.clear()
+    assert find_oci_deliveries(store, cache=cache) == first  # nothing read again
+    assert store.opened == []
+    # A new report is the only file read; the others' periods come from the cache.
+    header, hand = _rows(HAND)
+    _write(root / "reports/cost-csv/0000000030000271.csv.gz", header, hand[2:3])  # 2026-11
+    after = find_oci_deliveries(store, cache=cache)
+    assert store.opened == ["reports/cost-csv/0000000030000271.csv.gz"]
+    assert sorted(after) == ["2023-11", "2023-12", "2026-11"]
+    # A damaged cache costs a re-read, never a wrong answer.
+    cache.write_text("{not json")
+    store.opened.clear()
+    assert find_oci_deliveries(store, cache=cache) == after
+    assert len(store.opened) == 3
