@@ -125,8 +125,8 @@ def write_azure_run(
 @pytest.fixture
 def nightly_run(tmp_path, monkeypatch):
     """``run(settings, provider, period)``: the nightly job on one (period, provider) partition,
-    with ``settings`` written as the costlake.yaml in use and a throw-away Dagster instance;
-    returns the run's result."""
+    with ``settings`` written as the costlake.yaml in use, a throw-away Dagster instance and the
+    test's folder as the working folder; returns the run's result."""
     from dagster import DagsterInstance
 
     from assets.partitions import partition_key
@@ -136,6 +136,7 @@ def nightly_run(tmp_path, monkeypatch):
     instance = DagsterInstance.local_temp(
         str(tmp_path / "dagster"), overrides={"telemetry": {"enabled": False}}
     )
+    monkeypatch.chdir(tmp_path)  # working state (.costlake/work) stays in the test's folder
 
     def run(settings: dict, provider: str, period: str = "2026-11"):
         config = tmp_path / "costlake.yaml"

@@ -137,12 +137,9 @@ def test_a_broken_delivery_leaves_the_remote_version(tmp_path, bucket, root, s3)
     assert s3.get_object(Bucket=BUCKET, Key=FOCUS_KEY)["Body"].read() == before
 
 
-def test_the_nightly_job_writes_and_checks_a_remote_lake(
-    tmp_path, bucket, root, s3, monkeypatch, nightly_run
-):
+def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root, s3, nightly_run):
     part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
     write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "e1")
-    monkeypatch.chdir(tmp_path)  # the work folder (.costlake/work) is relative to it
     result = nightly_run({"lake_root": root, "aws": [{"root": str(bucket)}]}, "aws")
     assert result.success
     assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
