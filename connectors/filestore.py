@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from costlake.deliveries import DeliveryError, DeliveryFile
 
@@ -100,3 +103,43 @@ def listed_files(
             )
         files.append(DeliveryFile(key, listed[key]))
     return tuple(files)
+
+
+class GuardedStream(io.RawIOBase):
+    """A cloud object's streaming body whose connection errors are OSErrors naming the object,
+    so readers that handle a failed read (landing, manifest reading) handle a broken download.
+
+    ``source`` has ``readinto``; ``errors`` are what it raises when the connection breaks;
+    ``close`` gives the connection back (or drops it if the body was not read to the end).
+    """
+
+    def __init__(
+        self, source: Any, uri: str, errors: tuple[type[Exception], ...], close: Callable[[], Any]
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._uri = uri
+        self._errors = errors
+        self._close = close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._source.readinto(buffer)
+        except self._errors as exc:
+            raise OSError(f"{self._uri}: connection lost while reading: {exc}") from exc
+
+    def close(self) -> None:
+        if not self.closed:
+            self._close()
+        super().close()
+
+
+def url_without_userinfo(url: str) -> str:
+    """``url`` without any ``user:password@`` part, so it is safe to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

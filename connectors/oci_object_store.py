@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 from typing import Any, BinaryIO, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import oci
 import urllib3
@@ -21,7 +20,7 @@ from circuitbreaker import CircuitBreakerError
 from oci.exceptions import ServiceError
 from oci.object_storage import ObjectStorageClient
 
-from connectors.filestore import StoredObject, safe_key
+from connectors.filestore import GuardedStream, StoredObject, safe_key, url_without_userinfo
 from costlake.deliveries import DeliveryError
 
 # The SDK's default strategy, spelled out because the client only applies it when asked: up to
@@ -181,38 +180,15 @@ class OciObjectStore:
             raise OSError(f"{uri}: cannot fetch: {exc}") from exc
         # response.data is the HTTP response, body unread; .raw is its undecoded urllib3 stream,
         # so the bytes are the object's as stored (the sizes the listing gave).
-        raw = _ObjectBody(response.data, uri)
+        body = response.data  # give the connection back on close
+        raw = GuardedStream(body.raw, uri, STREAM_ERRORS, body.close)
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=BUFFER_BYTES))
 
     def describe(self) -> str:
         """``oci://bucket@namespace``, and the endpoint if one was given; never credentials."""
         if not self.endpoint:
             return f"oci://{self.bucket}@{self.namespace}"
-        return f"oci://{self.bucket}@{self.namespace} at {_without_userinfo(self.endpoint)}"
-
-
-class _ObjectBody(io.RawIOBase):
-    """An object's streaming body whose connection errors are OSErrors naming the object, so
-    readers that handle a failed read (landing, the delivery finder) handle a broken download."""
-
-    def __init__(self, response: Any, uri: str) -> None:
-        super().__init__()
-        self._response = response
-        self._uri = uri
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            return self._response.raw.readinto(buffer)
-        except STREAM_ERRORS as exc:
-            raise OSError(f"{self._uri}: connection lost while reading: {exc}") from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            self._response.close()  # gives the connection back, or drops it if unread
-        super().close()
+        return f"oci://{self.bucket}@{self.namespace} at {url_without_userinfo(self.endpoint)}"
 
 
 def _folder(prefix: str) -> str:
@@ -224,11 +200,3 @@ def _service_error(exc: ServiceError) -> str:
     """Status, code and message of a service error, without the request details the SDK's own
     text carries."""
     return f"{exc.status} {exc.code}: {exc.message}"
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without any ``user:password@`` part, so it is safe to print."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -6,16 +6,14 @@ task role, SSO): this module never takes keys, so none end up in configuration o
 
 from __future__ import annotations
 
-import io
 from typing import Any, BinaryIO, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from connectors.filestore import StoredObject, safe_key
+from connectors.filestore import GuardedStream, StoredObject, safe_key, url_without_userinfo
 from costlake.deliveries import DeliveryError
 
 # botocore retries throttling (503 SlowDown, 429) and 5xx answers, and connection errors before a
@@ -102,51 +100,11 @@ class S3FileStore:
         except BotoCoreError as exc:
             raise OSError(f"{uri}: cannot fetch: {exc}") from exc
         # A file-like object: read(n), readinto, close and `with` are what readers use.
-        return cast(BinaryIO, _GuardedBody(response["Body"], uri))
+        body = response["Body"]
+        return cast(BinaryIO, GuardedStream(body, uri, STREAM_ERRORS, body.close))
 
     def describe(self) -> str:
         """``s3://bucket``, and the endpoint if not AWS's; never credentials."""
         if not self.endpoint_url:
             return f"s3://{self.bucket}"
-        return f"s3://{self.bucket} at {_without_userinfo(self.endpoint_url)}"
-
-
-class _GuardedBody(io.RawIOBase):
-    """An object's streaming body whose connection errors are OSErrors naming the object, so
-    readers that handle a failed read (landing, manifest reading) handle a broken download too."""
-
-    def __init__(self, body: Any, uri: str) -> None:
-        super().__init__()
-        self._body = body
-        self._uri = uri
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        try:
-            return self._body.read(None if size is None or size < 0 else size)
-        except STREAM_ERRORS as exc:
-            raise OSError(f"{self._uri}: connection lost while reading: {exc}") from exc
-
-    def readall(self) -> bytes:
-        return self.read()
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            return self._body.readinto(buffer)
-        except STREAM_ERRORS as exc:
-            raise OSError(f"{self._uri}: connection lost while reading: {exc}") from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without any ``user:password@`` part, so it is safe to print."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        return f"s3://{self.bucket} at {url_without_userinfo(self.endpoint_url)}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from decimal import Decimal
 
 import boto3
@@ -23,25 +22,13 @@ BUCKET = "costlake-lake"
 FOCUS_KEY = "lake/focus/provider=aws/billing_period=2026-11/part-00000.parquet"
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(s3_server, monkeypatch):
+def s3(s3_endpoint, monkeypatch):
     """A fresh bucket; credentials only in the environment, as the SDK chain finds them."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("s3", endpoint_url=f"http://{s3_server}")
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket=BUCKET)
     yield client
     for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
@@ -50,8 +37,9 @@ def s3(s3_server, monkeypatch):
 
 
 @pytest.fixture
-def root(s3_server, s3) -> str:
-    return f"s3://{BUCKET}/lake?endpoint_override={s3_server}&scheme=http&region=us-east-1"
+def root(s3_endpoint, s3) -> str:
+    host = s3_endpoint.removeprefix("http://")
+    return f"s3://{BUCKET}/lake?endpoint_override={host}&scheme=http&region=us-east-1"
 
 
 def keys(client) -> list[str]:
