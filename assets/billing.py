@@ -1,5 +1,6 @@
 """Raw deliveries and the FOCUS table, per (billing period, provider) partition."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -20,11 +21,11 @@ from dagster import (
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from connectors.landing import land_delivery, landed_delivery
-from connectors.sources import deliveries_at, store_for
-from costlake.config import PROVIDERS
+from connectors.sources import deliveries_by_period, store_for
+from costlake.config import PROVIDERS, ExportSource
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import schema_problems
-from costlake.ingest import IngestReport, ingest_delivery
+from costlake.ingest import IngestReport, combined_delivery_id, ingest_deliveries
 from costlake.lake import Lake, partition_dir
 from costlake.reconcile import reconcile, totals_by_currency
 from costlake.summary import cost_by_category_markdown
@@ -39,23 +40,20 @@ def _raw_folder(lake: Lake, provider: str, billing_period: str) -> Path:
     return lake.local_path(partition_dir("raw", provider, billing_period))
 
 
-def _find_delivery(resource: CostlakeResource, provider: str, billing_period: str):
-    """The one delivery of the period among the provider's configured export locations."""
+# The record of which landed folders (one per source) make up the period's newest deliveries.
+LANDED_RECORD = "landed.json"
+
+
+def _period_deliveries(
+    resource: CostlakeResource, provider: str, billing_period: str
+) -> list[tuple[ExportSource, Delivery]]:
+    """The period's newest delivery from each of the provider's configured export locations."""
     sources = resource.settings().sources(provider)
-    found = [
-        (source, d)
-        for source in sources
-        if (d := deliveries_at(provider, source).get(billing_period)) is not None
-    ]
+    found = deliveries_by_period(provider, sources).get(billing_period)
     if not found:
         places = ", ".join(store_for(s).describe() for s in sources) or f"no {provider} source"
         raise Failure(f"no {provider} delivery for billing period {billing_period} in {places}")
-    if len(found) > 1:
-        names = ", ".join(s.name for s, _ in found)
-        raise Failure(
-            f"several {provider} sources ({names}) deliver {billing_period}: use one per lake"
-        )
-    return found[0]
+    return found
 
 
 # Dagster's kind tags that show each cloud's icon in the UI.
@@ -74,7 +72,10 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
         partitions_def=billing_partitions,
         group_name="billing",
         kinds={PROVIDER_KINDS[provider], "python"},
-        description=f"The newest complete {provider} delivery of the period, landed unchanged.",
+        description=(
+            f"The newest complete {provider} delivery of the period from each configured "
+            "source, landed unchanged."
+        ),
     )
     def _raw_delivery(
         context: AssetExecutionContext, costlake: CostlakeResource
@@ -86,19 +87,26 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
                 f"not partition {billing_period}|{partition_provider}"
             )
         folder = _raw_folder(costlake.lake(), provider, billing_period)
+        landed = []
         try:
-            source, delivery = _find_delivery(costlake, provider, billing_period)
-            target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
-            land_delivery(store_for(source), delivery, target)
+            found = _period_deliveries(costlake, provider, billing_period)
+            for source, delivery in found:
+                safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
+                target = folder / source.name / safe_id
+                land_delivery(store_for(source), delivery, target)
+                landed.append(target.relative_to(folder).as_posix())
         except DeliveryError as exc:
             raise Failure(str(exc)) from exc
+        (folder / LANDED_RECORD).write_text(json.dumps(landed, indent=2))
+        deliveries = [delivery for _, delivery in found]
         return MaterializeResult(
             metadata={
-                "delivery_id": delivery.delivery_id,
-                "source_dataset": delivery.source_dataset,
-                "manifest": delivery.manifest_path,
-                "files": len(delivery.files),
-                "bytes": sum(f.size or 0 for f in delivery.files),
+                "delivery_id": combined_delivery_id(deliveries),
+                "sources": ", ".join(source.name for source, _ in found),
+                "source_dataset": ", ".join(sorted({d.source_dataset for d in deliveries})),
+                "manifests": ", ".join(d.manifest_path for d in deliveries),
+                "files": sum(len(d.files) for d in deliveries),
+                "bytes": sum(f.size or 0 for d in deliveries for f in d.files),
             }
         )
 
@@ -108,23 +116,32 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
 RAW_DELIVERIES = {provider: raw_delivery_asset(provider) for provider in PROVIDERS}
 
 
-def _landed(lake: Lake, provider: str, billing_period: str) -> tuple[Delivery, Path]:
-    """The most recently landed delivery of the period (older ones stay until it is ingested)."""
+def _landed(lake: Lake, provider: str, billing_period: str) -> list[tuple[Delivery, Path]]:
+    """The deliveries the last landing of the period recorded, one per source, with their
+    folders (older landings stay until these are ingested)."""
     folder = _raw_folder(lake, provider, billing_period)
-    records = sorted(folder.glob("*/delivery.json"), key=lambda p: p.stat().st_mtime)
-    if not records:
+    record = folder / LANDED_RECORD
+    if not record.exists():
         raise Failure(f"nothing landed in {folder}: materialize {provider}_delivery first")
-    newest = records[-1].parent
-    delivery = landed_delivery(newest)
-    assert delivery is not None
-    return delivery, newest
+    landed = []
+    for relative in json.loads(record.read_text()):
+        delivery = landed_delivery(folder / relative)
+        if delivery is None:
+            raise Failure(f"{folder / relative}: the landing record names an incomplete landing")
+        landed.append((delivery, folder / relative))
+    return landed
 
 
-def _drop_older_deliveries(current: Path) -> None:
-    """Once a delivery is in the lake, the raw copies it superseded can go."""
-    for older in current.parent.iterdir():
-        if older != current:
-            shutil.rmtree(older)
+def _drop_superseded(folder: Path, kept: list[Path]) -> None:
+    """Once the period's deliveries are in the lake, the raw copies they superseded can go."""
+    kept_sources = {path.parent for path in kept}
+    for child in folder.iterdir():
+        if child.is_dir() and child not in kept_sources:
+            shutil.rmtree(child)
+    for source_folder in kept_sources:
+        for child in source_folder.iterdir():
+            if child not in kept:
+                shutil.rmtree(child)
 
 
 def _schema_check(lake: Lake, provider: str, billing_period: str) -> AssetCheckResult:
@@ -178,12 +195,12 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
 def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
     billing_period, provider = _partition(context)
     lake = costlake.lake()
-    delivery, folder = _landed(lake, provider, billing_period)
+    landed = _landed(lake, provider, billing_period)
     try:
-        report = ingest_delivery(delivery, folder, lake, progress=context.log.info)
+        report = ingest_deliveries(landed, lake, progress=context.log.info)
     except DeliveryError as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
-    _drop_older_deliveries(folder)
+    _drop_superseded(_raw_folder(lake, provider, billing_period), [path for _, path in landed])
     if report.rows_rejected:
         context.log.warning(
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"

@@ -15,7 +15,7 @@ from connectors.oci_exports import find_oci_deliveries
 from connectors.oci_object_store import OciObjectStore
 from connectors.s3_store import S3FileStore
 from costlake.config import ExportSource, FolderSource, ObjectStorageSource, S3Source
-from costlake.deliveries import Delivery
+from costlake.deliveries import Delivery, DeliveryError
 
 # What each OCI report file holds, remembered so a run reads only new report files.
 OCI_REPORT_PERIODS = Path(".costlake/work/oci-report-periods.json")
@@ -57,6 +57,39 @@ def store_for(source: ExportSource) -> FileStore:
     return AzureBlobStore.from_account(str(source.account_url), source.container)
 
 
-def deliveries_at(provider: str, source: ExportSource) -> dict[str, Delivery]:
-    """Every billing period's newest delivery at one export location of a provider."""
-    return FINDERS[provider](store_for(source), source.prefix)
+def deliveries_at(
+    provider: str, source: ExportSource, read_only: bool = False
+) -> dict[str, Delivery]:
+    """Every billing period's newest delivery at one export location of a provider.
+
+    ``read_only`` leaves every local record as it was (OCI's cache of report periods).
+    """
+    store = store_for(source)
+    if provider == "oci" and read_only:
+        return find_oci_deliveries(store, source.prefix, OCI_REPORT_PERIODS, update_cache=False)
+    return FINDERS[provider](store, source.prefix)
+
+
+def deliveries_by_period(
+    provider: str, sources: list[ExportSource]
+) -> dict[str, list[tuple[ExportSource, Delivery]]]:
+    """Each billing period's newest delivery from every export location of a provider: the
+    accounts that together make up the period in the lake.
+
+    Two locations delivering the very same export are refused: its rows would count twice.
+    """
+    periods: dict[str, list[tuple[ExportSource, Delivery]]] = {}
+    for source in sources:
+        for period, delivery in deliveries_at(provider, source).items():
+            periods.setdefault(period, []).append((source, delivery))
+    for period, found in periods.items():
+        seen: dict[str, str] = {}
+        for source, delivery in found:
+            if delivery.delivery_id in seen:
+                raise DeliveryError(
+                    f"{provider} sources {seen[delivery.delivery_id]} and {source.name} both "
+                    f"deliver {delivery.delivery_id} for {period}: its rows would count twice; "
+                    "give each account its own export location"
+                )
+            seen[delivery.delivery_id] = source.name
+    return periods

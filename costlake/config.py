@@ -26,6 +26,8 @@ from pydantic import (
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 DEFAULT_CONFIG_FILE = "costlake.yaml"
+# A source's name also names its folder in raw/, so it is kept to safe file-name characters.
+SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
 class FolderSource(BaseModel):
@@ -35,7 +37,7 @@ class FolderSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["folder"] = "folder"
-    name: str = "default"
+    name: SourceName = "default"
     root: str = Field(description="folder that stands for the bucket or container")
     prefix: str = Field("", description="key prefix of the export(s) inside it")
 
@@ -47,7 +49,7 @@ class S3Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["s3"]
-    name: str = "default"
+    name: SourceName = "default"
     bucket: str
     prefix: str = Field("", description="the export's S3 prefix")
     region: str | None = None
@@ -63,7 +65,7 @@ class BlobSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["blob"]
-    name: str = "default"
+    name: SourceName = "default"
     container: str
     prefix: str = Field("", description="the export's root folder in the container")
     account_url: str | None = Field(None, description="https://<account>.blob.core.windows.net")
@@ -85,7 +87,7 @@ class ObjectStorageSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["object_storage"]
-    name: str = "default"
+    name: SourceName = "default"
     bucket: str = Field(description="the tenancy OCID")
     namespace: str = "bling"
     prefix: str = Field("", description="one report folder: reports/cost-csv/ or FOCUS Reports/")

@@ -1,4 +1,4 @@
-"""Turn one landed delivery into FOCUS Parquet for its (provider, billing period).
+"""Turn a period's landed deliveries into FOCUS Parquet for its (provider, billing period).
 
 Each file is one lazy polars plan run by the streaming engine: the scan is read once and feeds
 three outputs, the FOCUS rows and the rejected rows (both streamed into staged Parquet parts)
@@ -46,7 +46,7 @@ OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billi
 
 @dataclass
 class IngestReport:
-    """What one delivery became: counts and money, recorded beside the period in the lake.
+    """What a period's deliveries became: counts and money, recorded beside the period in the lake.
 
     ``rows_read`` counts source rows; ``rows_written`` counts FOCUS rows, which can be more
     (an unused commitment becomes a row of its own).
@@ -82,18 +82,66 @@ def ingest_delivery(
     lake: Lake,
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Normalize every file of a landed delivery and replace its period in the lake.
+    """Normalize every file of a landed delivery and replace its period in the lake."""
+    return ingest_deliveries([(delivery, landed)], lake, progress)
 
-    ``landed`` is the folder holding the delivery's files under their base names. Any unreadable
-    file or missing column fails the whole delivery and leaves the lake's previous version.
+
+def combined_delivery_id(deliveries: list[Delivery]) -> str:
+    """The id of a period built from one delivery per account: theirs, joined in a fixed order,
+    so the period changes whenever any account's delivery does."""
+    return "+".join(sorted(d.delivery_id for d in deliveries))
+
+
+def ingest_deliveries(
+    landed: list[tuple[Delivery, Path]],
+    lake: Lake,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Normalize every file of the period's landed deliveries (one per configured account) and
+    replace the period in the lake with all of them at once.
+
+    Each ``(delivery, folder)`` pair names the folder holding that delivery's files under their
+    base names. Any unreadable file or missing column fails the whole period and leaves the
+    lake's previous version.
     """
+    deliveries = [delivery for delivery, _ in landed]
+    if len({(d.provider, d.billing_period) for d in deliveries}) != 1:
+        raise DeliveryError("deliveries of different providers or periods cannot share a period")
+    plans = [(delivery, folder, _checked_dataset(delivery, folder)) for delivery, folder in landed]
+    first = deliveries[0]
+    report = IngestReport(
+        first.provider,
+        first.billing_period,
+        "+".join(sorted({d.source_dataset for d in deliveries})),
+        combined_delivery_id(deliveries),
+        files=[f.path for d in deliveries for f in d.files],
+        ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    total = len(report.files)
+    next_progress = time.monotonic() + PROGRESS_SECONDS
+    part = 0
+    with lake.staged_period(first.provider, first.billing_period) as staged:
+        for delivery, folder, dataset in plans:
+            for delivery_file in delivery.files:
+                path = folder / Path(delivery_file.path).name
+                _ingest_file(path, delivery_file.path, delivery, dataset, staged, part, report)
+                part += 1
+                if progress and (time.monotonic() >= next_progress or part == total):
+                    progress(f"{part}/{total} files, {report.rows_read:,} rows read so far")
+                    next_progress = time.monotonic() + PROGRESS_SECONDS
+        staged.write_text("ingests", "ingest.json", report.to_json())
+    return report
+
+
+def _checked_dataset(delivery: Delivery, landed: Path) -> SourceDataset:
+    """The delivery's dataset, once every landed file has the columns it needs: checked before
+    anything is written."""
     dataset = source_datasets().get(delivery.source_dataset)
     if dataset is None:
         raise DeliveryError(f"{delivery.manifest_path}: unknown dataset {delivery.source_dataset}")
     names = [Path(f.path).name for f in delivery.files]
     if len(set(names)) != len(names):
         raise DeliveryError(f"{delivery.manifest_path}: two data files share a base name")
-    # Check every file's columns before writing anything.
     for delivery_file, name in zip(delivery.files, names, strict=True):
         columns = source_columns(landed / name, delivery_file.path, dataset.ndjson_schema)
         missing = dataset.required(columns)
@@ -102,24 +150,7 @@ def ingest_delivery(
                 f"{delivery_file.path}: missing required column(s) {', '.join(missing)} "
                 f"for {delivery.source_dataset}"
             )
-    report = IngestReport(
-        delivery.provider,
-        delivery.billing_period,
-        delivery.source_dataset,
-        delivery.delivery_id,
-        files=[f.path for f in delivery.files],
-        ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    next_progress = time.monotonic() + PROGRESS_SECONDS
-    with lake.staged_period(delivery.provider, delivery.billing_period) as staged:
-        for part, (delivery_file, name) in enumerate(zip(delivery.files, names, strict=True)):
-            _ingest_file(landed / name, delivery_file.path, delivery, dataset, staged, part, report)
-            done = part + 1
-            if progress and (time.monotonic() >= next_progress or done == len(names)):
-                progress(f"{done}/{len(names)} files, {report.rows_read:,} rows read so far")
-                next_progress = time.monotonic() + PROGRESS_SECONDS
-        staged.write_text("ingests", "ingest.json", report.to_json())
-    return report
+    return dataset
 
 
 def ingested_delivery_id(lake: Lake, provider: str, billing_period: str) -> str | None:

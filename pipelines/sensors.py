@@ -2,9 +2,10 @@
 
 The schedule refreshes the current (and, early in a month, the previous) period every night; a
 sensor also catches what the schedule does not: a closed month re-delivered with late credits,
-or a delivery that lands during the day. A delivery is new when its id differs from the one the
-lake's ``ingests`` record holds for that period, so the lake itself is the durable state, and
-the run key (provider, period, delivery id) makes Dagster request each delivery once.
+or a delivery that lands during the day. A period is new when its id (the ids of its deliveries,
+one per configured account, joined) differs from the one the lake's ``ingests`` record holds,
+so the lake itself is the durable state, and the run key (provider, period, id) makes Dagster
+request each change once.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dagster import (
 )
 
 from assets.partitions import FIRST_PERIOD, partition_key
-from connectors.sources import deliveries_at
+from connectors.sources import deliveries_by_period
 from costlake.config import PROVIDERS, load_settings
 from costlake.deliveries import DeliveryError
-from costlake.ingest import ingested_delivery_id
+from costlake.ingest import combined_delivery_id, ingested_delivery_id
 from costlake.lake import Lake
 from pipelines.jobs import assets_of, nightly_job
 
@@ -45,25 +46,23 @@ def new_deliveries_sensor(provider: str) -> SensorDefinition:
             yield SkipReason(f"no {provider} source in the configuration")
             return
         lake = Lake(settings.lake_root)
+        try:
+            periods = deliveries_by_period(provider, settings.sources(provider))
+        except DeliveryError as exc:
+            yield SkipReason(f"{provider}: {exc}")
+            return
         requested = 0
-        for source in settings.sources(provider):
-            try:
-                found = deliveries_at(provider, source)
-            except DeliveryError as exc:
-                context.log.warning(f"{provider} source {source.name}: {exc}")
+        for period, found in sorted(periods.items()):
+            delivery_id = combined_delivery_id([delivery for _, delivery in found])
+            if period < FIRST_PERIOD or ingested_delivery_id(lake, provider, period) == delivery_id:
                 continue
-            for period, delivery in sorted(found.items()):
-                if period < FIRST_PERIOD:
-                    continue
-                if ingested_delivery_id(lake, provider, period) == delivery.delivery_id:
-                    continue
-                requested += 1
-                yield RunRequest(
-                    run_key=f"{provider}|{period}|{delivery.delivery_id}",
-                    partition_key=partition_key(period, provider),
-                    asset_selection=assets_of(provider),
-                    tags={"costlake/delivery_id": delivery.delivery_id},
-                )
+            requested += 1
+            yield RunRequest(
+                run_key=f"{provider}|{period}|{delivery_id}",
+                partition_key=partition_key(period, provider),
+                asset_selection=assets_of(provider),
+                tags={"costlake/delivery_id": delivery_id},
+            )
         if not requested:
             yield SkipReason(f"every {provider} delivery is in the lake")
 

@@ -241,7 +241,7 @@ def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_c
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "exec-broken/part-1.csv.gz" in failure.step_failure_data.error.message
     assert lake.scan_partition("focus", "aws", "2026-11").collect().equals(before)
-    raw = tmp_path / "lake/raw/provider=aws/billing_period=2026-11"
+    raw = tmp_path / "lake/raw/provider=aws/billing_period=2026-11/default"
     assert sorted(p.name for p in raw.iterdir()) == ["exec-broken", "exec-good"]
 
 
