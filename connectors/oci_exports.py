@@ -88,13 +88,14 @@ def _save_periods(cache: Path, known: dict[str, list[str]]) -> None:
 
 
 def find_oci_deliveries(
-    store: FileStore, prefix: str = "", cache: Path | None = None
+    store: FileStore, prefix: str = "", cache: Path | None = None, update_cache: bool = True
 ) -> dict[str, Delivery]:
     """Every billing period's report files found under ``prefix`` (one kind of report).
 
     A file is read to learn its periods. With ``cache`` (a JSON file), what was learnt is kept
     by store, key and size, so a run reads only the report files it has not seen before: OCI
-    never rewrites a report, it adds new ones.
+    never rewrites a report, it adds new ones. ``update_cache=False`` reads the cache but
+    leaves it as it was.
     """
     listed = [(obj, _report_folder(obj.key)) for obj in store.list(prefix)]
     reports = [(obj, folder) for obj, folder in listed if folder]
@@ -118,7 +119,7 @@ def find_oci_deliveries(
             known[remembered] = sorted(periods or {_written_month(obj)})
         for period in known[remembered]:
             by_period.setdefault(period, []).append(obj)
-    if cache is not None:
+    if cache is not None and update_cache:
         _save_periods(cache, known)
     deliveries = {}
     for period, objects in sorted(by_period.items()):

@@ -68,7 +68,11 @@ def partition_dir(table: str, provider: str, billing_period: str) -> str:
 class Lake:
     """Read and replace partitions of the lake at ``root``."""
 
-    def __init__(self, root: str | Path, work_dir: str | Path = DEFAULT_WORK_DIR) -> None:
+    def __init__(
+        self, root: str | Path, work_dir: str | Path = DEFAULT_WORK_DIR, read_only: bool = False
+    ) -> None:
+        """``read_only`` opens the lake for reading alone: no folder is created and no
+        interrupted swap is restored (``costlake sources check`` promises to write nothing)."""
         root = str(root)
         self.root = root
         self.remote = "://" in root
@@ -80,8 +84,9 @@ class Lake:
             self.fs = pafs.LocalFileSystem()
             self.base = str(Path(root).resolve())
             self.work = Path(self.base)
-            self.fs.create_dir(self.base, recursive=True)
-            self.restore_interrupted_swaps()
+            if not read_only:
+                self.fs.create_dir(self.base, recursive=True)
+                self.restore_interrupted_swaps()
 
     def path(self, relative: str) -> str:
         """Absolute path (within the filesystem) of a lake-relative path."""

@@ -260,3 +260,45 @@ def costs(
             f"{totals['x_ConvertedEffectiveCost'].sum():,.2f}",
         )
     console.print(table)
+
+
+sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("check")
+def check_sources(
+    config: Annotated[
+        Path | None, typer.Option(help="costlake.yaml to check (default: $COSTLAKE_CONFIG)")
+    ] = None,
+) -> None:
+    """Say whether each source can be reached and read, and which deliveries a run would
+    ingest, without writing anything."""
+    from rich.markup import escape
+
+    from connectors.source_check import source_checks
+
+    try:
+        settings = load_settings(config)
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
+    checks = source_checks(settings)
+    actions = {"new": "ingest (new)", "changed": "ingest (replaces the lake's)", "in lake": "skip"}
+    for check in checks:
+        heading = f"[bold]{check.provider} {check.name}[/] · {escape(check.where)}"
+        if check.error:
+            console.print(f"{heading}: [red]cannot read: {escape(check.error)}[/]", soft_wrap=True)
+            continue
+        found = f"{len(check.periods)} billing period(s)" if check.periods else "no delivery"
+        console.print(f"{heading}: [green]readable[/], {found}", soft_wrap=True)
+        for period in check.periods:
+            console.print(
+                f"  {period.billing_period}  {escape(period.delivery_id)}  {period.files} file(s)"
+                f"  {period.bytes / 2**20:,.1f} MiB  → {actions[period.state]}",
+                soft_wrap=True,
+            )
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(checks)} source(s) cannot be read[/]")
+    raise typer.Exit(1 if failed else 0)

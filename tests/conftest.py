@@ -161,6 +161,28 @@ def check_verdicts(result) -> dict[str, bool]:
     }
 
 
+def upload_tree(client, bucket: str, root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` put in the bucket under its relative path; the bytes by key."""
+    uploaded = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        key = path.relative_to(root).as_posix()
+        uploaded[key] = path.read_bytes()
+        client.put_object(Bucket=bucket, Key=key, Body=uploaded[key])
+    return uploaded
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """Credentials only in the environment, as boto3's chain finds them; no real profile."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """``http://127.0.0.1:<port>`` of moto's S3 server, started once for the test session."""

@@ -23,11 +23,8 @@ FOCUS_KEY = "lake/focus/provider=aws/billing_period=2026-11/part-00000.parquet"
 
 
 @pytest.fixture
-def s3(s3_endpoint, monkeypatch):
+def s3(s3_endpoint, aws_env):
     """A fresh bucket; credentials only in the environment, as the SDK chain finds them."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket=BUCKET)
     yield client

@@ -17,13 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import unquote
 
 import boto3
 import pyarrow.parquet as pq
 import pytest
-from conftest import HAND_CUR2, check_verdicts, gzip_file, write_cur2_delivery
+from conftest import HAND_CUR2, check_verdicts, gzip_file, upload_tree, write_cur2_delivery
 
 from connectors.aws_exports import find_aws_deliveries
 from connectors.filestore import LocalFileStore
@@ -33,17 +32,7 @@ from costlake.deliveries import Delivery, DeliveryError, DeliveryFile
 from costlake.ingest import ingest_delivery
 from costlake.lake import Lake
 
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path):
-    """Credentials only in the environment, as boto3's chain finds them; no real profile."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("aws_env")
 
 
 @pytest.fixture
@@ -63,16 +52,6 @@ def s3(s3_endpoint):
 @pytest.fixture
 def store(s3, s3_endpoint) -> S3FileStore:
     return S3FileStore(s3[1], endpoint_url=s3_endpoint)
-
-
-def upload_tree(client, bucket: str, root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` put in the bucket under its relative path; the bytes by key."""
-    uploaded = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        key = path.relative_to(root).as_posix()
-        uploaded[key] = path.read_bytes()
-        client.put_object(Bucket=bucket, Key=key, Body=uploaded[key])
-    return uploaded
 
 
 def hand_cost() -> Decimal:
