@@ -72,6 +72,11 @@ class BlobSource(BaseModel):
     connection_string_env: str | None = Field(
         None, description="name of the environment variable holding a connection string"
     )
+    scope: str | None = Field(
+        None,
+        description="the Cost Management scope whose exports write here (/subscriptions/<id>, "
+        "a billing account, ...), for `costlake azure exports | run-export | history`",
+    )
 
     @model_validator(mode="after")
     def _one_way_in(self) -> BlobSource:
