@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
 
-.PHONY: demo test ui lint bench validator-env
+.PHONY: demo test ui lint bench validator-env bqemulator-env
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/costlake demo
 
-## test: install test dependencies (and the FOCUS validator's own venv) and run every test
-test: $(VENV)/.test validator-env node_modules/.package-lock.json
+## test: install test dependencies (and the FOCUS validator's and bqemulator's own venvs) and run every test
+test: $(VENV)/.test validator-env bqemulator-env node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 # Azurite, the Azure Blob stand-in the tests start on loopback (pinned in package-lock.json).
@@ -36,6 +36,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 validator-env:
 	bash scripts/setup_validator_env.sh
+
+# bqemulator, the BigQuery stand-in, in its own venv: it pins DuckDB 1.5.5, the project uses 2.x.
+bqemulator-env:
+	bash scripts/setup_bqemulator_env.sh
 
 ## ui: the Dagster UI on http://127.0.0.1:3000 (lineage, runs, checks)
 ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml

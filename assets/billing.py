@@ -1,7 +1,6 @@
 """Raw deliveries and the FOCUS table, per (billing period, provider) partition."""
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from dagster import (
 
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
-from connectors.landing import land_delivery, landed_delivery
-from connectors.sources import deliveries_by_period, store_for
+from connectors.landing import landed_delivery
+from connectors.sources import deliveries_by_period, describe, land_from
 from costlake.config import PROVIDERS, ExportSource
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import schema_problems
@@ -51,7 +50,7 @@ def _period_deliveries(
     sources = resource.settings().sources(provider)
     found = deliveries_by_period(provider, sources).get(billing_period)
     if not found:
-        places = ", ".join(store_for(s).describe() for s in sources) or f"no {provider} source"
+        places = ", ".join(describe(s) for s in sources) or f"no {provider} source"
         raise Failure(f"no {provider} delivery for billing period {billing_period} in {places}")
     return found
 
@@ -91,9 +90,7 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
         try:
             found = _period_deliveries(costlake, provider, billing_period)
             for source, delivery in found:
-                safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
-                target = folder / source.name / safe_id
-                land_delivery(store_for(source), delivery, target)
+                target = land_from(source, delivery, folder / source.name)
                 landed.append(target.relative_to(folder).as_posix())
         except DeliveryError as exc:
             raise Failure(str(exc)) from exc

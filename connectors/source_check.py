@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from connectors.sources import deliveries_at, store_for
+from connectors.sources import deliveries_at, describe
 from costlake.config import Settings
 from costlake.ingest import ingested_delivery_id
 from costlake.lake import Lake
@@ -49,7 +49,7 @@ def source_checks(settings: Settings) -> list[SourceCheck]:
         for source in settings.sources(provider):
             check = SourceCheck(provider, source.name)
             try:
-                check.where = store_for(source).describe()
+                check.where = describe(source)
                 found = deliveries_at(provider, source, read_only=True)
             except Exception as exc:  # noqa: BLE001 - any failure is the verdict, shown whole
                 check.error = f"{type(exc).__name__}: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -9,16 +10,30 @@ from pathlib import Path
 from connectors.aws_exports import find_aws_deliveries
 from connectors.azure_blob_store import AzureBlobStore
 from connectors.azure_exports import find_azure_deliveries
+from connectors.bigquery_export import (
+    bigquery_client,
+    land_bigquery_delivery,
+    remembered_bigquery_deliveries,
+)
 from connectors.filestore import FileStore, LocalFileStore
 from connectors.gcp_exports import find_gcp_deliveries
+from connectors.landing import land_delivery, landed_delivery
 from connectors.oci_exports import find_oci_deliveries
 from connectors.oci_object_store import OciObjectStore
 from connectors.s3_store import S3FileStore
-from costlake.config import ExportSource, FolderSource, ObjectStorageSource, S3Source
+from costlake.config import (
+    BigQuerySource,
+    ExportSource,
+    FolderSource,
+    ObjectStorageSource,
+    S3Source,
+)
 from costlake.deliveries import Delivery, DeliveryError
 
 # What each OCI report file holds, remembered so a run reads only new report files.
 OCI_REPORT_PERIODS = Path(".costlake/work/oci-report-periods.json")
+# What each BigQuery export table held at its last listing, so a run lists only recent days.
+BIGQUERY_LISTINGS = Path(".costlake/work/bigquery-listings.json")
 
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
     "aws": find_aws_deliveries,
@@ -29,7 +44,9 @@ FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
 
 
 def store_for(source: ExportSource) -> FileStore:
-    """The store behind a configured export location."""
+    """The store behind a configured export location of files (every kind but BigQuery)."""
+    if isinstance(source, BigQuerySource):
+        raise TypeError(f"source {source.name} is a BigQuery table, not a store of files")
     if isinstance(source, FolderSource):
         return LocalFileStore(source.root)
     if isinstance(source, S3Source):
@@ -62,8 +79,10 @@ def deliveries_at(
 ) -> dict[str, Delivery]:
     """Every billing period's newest delivery at one export location of a provider.
 
-    ``read_only`` leaves every local record as it was (OCI's cache of report periods).
+    ``read_only`` leaves every local record as it was (OCI's report periods, BigQuery listings).
     """
+    if isinstance(source, BigQuerySource):
+        return remembered_bigquery_deliveries(source, BIGQUERY_LISTINGS, update_cache=not read_only)
     store = store_for(source)
     if provider == "oci" and read_only:
         return find_oci_deliveries(store, source.prefix, OCI_REPORT_PERIODS, update_cache=False)
@@ -93,3 +112,27 @@ def deliveries_by_period(
                 )
             seen[delivery.delivery_id] = source.name
     return periods
+
+
+def describe(source: ExportSource) -> str:
+    """Where a source points, for messages (never with credentials)."""
+    if isinstance(source, BigQuerySource):
+        return f"bigquery://{source.project}.{source.dataset}.{source.table}"
+    return store_for(source).describe()
+
+
+def land_from(source: ExportSource, delivery: Delivery, folder: Path) -> Path:
+    """Land ``delivery`` from ``source`` under ``folder`` (the source's raw folder for the
+    period); the folder holding it.
+
+    Files land in a folder named for the delivery, so the one landed before stays whole until
+    the new one is complete. A BigQuery month lands in one lasting folder instead, where only
+    the partition days that changed are queried again.
+    """
+    if isinstance(source, BigQuerySource):
+        target = folder / "bigquery"
+        previous = landed_delivery(target)
+        client = bigquery_client(source)
+        return land_bigquery_delivery(client, source, delivery, target, previous)
+    target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
+    return land_delivery(store_for(source), delivery, target)

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PositiveInt,
     Tag,
     ValidationError,
     model_validator,
@@ -85,6 +86,44 @@ class BlobSource(BaseModel):
         return self
 
 
+# BigQuery names are written into SQL (values never are), so only plain identifiers pass.
+BIGQUERY_PROJECT = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+BIGQUERY_NAME = r"^[A-Za-z0-9_]+$"
+BIGQUERY_COLUMN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class BigQuerySource(BaseModel):
+    """The GCP billing export table in BigQuery. Credentials come from Google's application
+    default credentials; queries run (and are billed) in ``project``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["bigquery"]
+    name: SourceName = "default"
+    project: str = Field(pattern=BIGQUERY_PROJECT, description="the project holding the dataset")
+    dataset: str = Field(pattern=BIGQUERY_NAME)
+    table: str = Field(
+        pattern=BIGQUERY_NAME,
+        description="gcp_billing_export_v1_<ACCOUNT> or gcp_billing_export_resource_v1_<ACCOUNT>",
+    )
+    location: str | None = Field(None, description="the dataset's location, e.g. US or EU")
+    maximum_bytes_billed: PositiveInt = Field(
+        10 * 1024**3, description="a query that would bill more bytes fails instead"
+    )
+    trailing_days: PositiveInt = Field(
+        10, description="partition days re-checked each run: GCP keeps rewriting recent days"
+    )
+    backfill_months: PositiveInt = Field(
+        3, description="on a first run, the months before the current one that are listed"
+    )
+    partition_column: str = Field(
+        "_PARTITIONTIME",
+        pattern=BIGQUERY_COLUMN,
+        description="_PARTITIONTIME, or the TIMESTAMP column of a copy partitioned on one",
+    )
+    endpoint_url: str | None = Field(None, description="a BigQuery emulator's REST endpoint")
+
+
 class ObjectStorageSource(BaseModel):
     """OCI reports in the usage-report bucket (namespace ``bling``, bucket = tenancy OCID).
     Credentials come from OCI's config file (``profile``) or from instance principals."""
@@ -113,10 +152,13 @@ def _source_kind(value: object) -> str:
 FOLDER = Annotated[FolderSource, Tag("folder")]
 AwsSource = Annotated[FOLDER | Annotated[S3Source, Tag("s3")], Discriminator(_source_kind)]
 AzureSource = Annotated[FOLDER | Annotated[BlobSource, Tag("blob")], Discriminator(_source_kind)]
+GcpSource = Annotated[
+    FOLDER | Annotated[BigQuerySource, Tag("bigquery")], Discriminator(_source_kind)
+]
 OciSource = Annotated[
     FOLDER | Annotated[ObjectStorageSource, Tag("object_storage")], Discriminator(_source_kind)
 ]
-ExportSource = FolderSource | S3Source | BlobSource | ObjectStorageSource
+ExportSource = FolderSource | S3Source | BlobSource | BigQuerySource | ObjectStorageSource
 
 
 class Settings(BaseModel):
@@ -127,7 +169,7 @@ class Settings(BaseModel):
     lake_root: str = "lake"
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
-    gcp: list[FolderSource] = Field(default_factory=list)
+    gcp: list[GcpSource] = Field(default_factory=list)
     oci: list[OciSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
