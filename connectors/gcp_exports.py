@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from connectors.filestore import FileStore, listed_files
-from costlake.deliveries import Delivery, DeliveryError
+from connectors.filestore import FileStore, safe_key
+from costlake.deliveries import Delivery, DeliveryError, DeliveryFile
 
 MONTH_FOLDER = re.compile(
     r"(?:^|/)gcp_billing_export_(resource_)?v1_[^/]+/invoice_month=(\d{4})(\d{2})/[^/]+$"
@@ -54,6 +54,6 @@ def find_gcp_deliveries(store: FileStore, prefix: str = "") -> dict[str, Deliver
             billing_period=period,
             delivery_id=f"{period}-{digest}",
             manifest_path=folder,
-            files=listed_files(store, [o.key for o in objects], folder),
+            files=tuple(DeliveryFile(safe_key(o.key), o.size) for o in objects),
         )
     return deliveries

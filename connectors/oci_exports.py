@@ -29,8 +29,8 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.filestore import FileStore, StoredObject, listed_files
-from costlake.deliveries import Delivery, DeliveryError
+from connectors.filestore import FileStore, StoredObject, safe_key
+from costlake.deliveries import Delivery, DeliveryError, DeliveryFile
 from costlake.sources import source_datasets
 
 REPORT_FOLDERS = {"reports/cost-csv/": "oci_cost", "FOCUS Reports/": "oci_focus"}
@@ -87,17 +87,41 @@ def _save_periods(cache: Path, known: dict[str, list[str]]) -> None:
     partial.replace(cache)
 
 
+def _report_objects(
+    store: FileStore, prefix: str, known: dict[str, list[str]]
+) -> list[StoredObject]:
+    """The report files under ``prefix``: those remembered in ``known`` and, on a store that
+    can list from a name on (``list_after``), only the files written after the newest of them.
+
+    OCI names its reports in increasing order and never rewrites one, so the service lists
+    only the new files (``start=<last name>``) instead of a year of reports every run.
+    """
+    list_after = getattr(store, "list_after", None)
+    folder = prefix.strip("/")
+    remembered = []
+    for entry in known:
+        where, key, size = entry.rsplit("|", 2)
+        if where == store.describe() and (not folder or key.startswith(folder + "/")):
+            remembered.append(StoredObject(key, int(size), 0.0))
+    if list_after is None or not remembered:
+        return store.list(prefix)
+    newest = max(obj.key for obj in remembered)
+    return remembered + list_after(prefix, newest)
+
+
 def find_oci_deliveries(
     store: FileStore, prefix: str = "", cache: Path | None = None, update_cache: bool = True
 ) -> dict[str, Delivery]:
     """Every billing period's report files found under ``prefix`` (one kind of report).
 
     A file is read to learn its periods. With ``cache`` (a JSON file), what was learnt is kept
-    by store, key and size, so a run reads only the report files it has not seen before: OCI
-    never rewrites a report, it adds new ones. ``update_cache=False`` reads the cache but
-    leaves it as it was.
+    by store, key and size, so a run reads, and on Object Storage lists, only the report files
+    written since: OCI never rewrites a report, it adds new ones. (Reports are kept for a year;
+    a period whose remembered files have expired fails to land, naming them, rather than being
+    rebuilt from what is left.) ``update_cache=False`` reads the cache but leaves it as it was.
     """
-    listed = [(obj, _report_folder(obj.key)) for obj in store.list(prefix)]
+    known = _load_periods(cache)
+    listed = [(obj, _report_folder(obj.key)) for obj in _report_objects(store, prefix, known)]
     reports = [(obj, folder) for obj, folder in listed if folder]
     folders = {folder for _, folder in reports}
     if not folders:
@@ -109,7 +133,6 @@ def find_oci_deliveries(
         )
     (folder,) = folders
     dataset = next(d for f, d in REPORT_FOLDERS.items() if folder.endswith(f.rstrip("/")))
-    known = _load_periods(cache)
     by_period: dict[str, list[StoredObject]] = {}
     for obj, _ in reports:
         remembered = f"{store.describe()}|{obj.key}|{obj.size}"
@@ -133,6 +156,6 @@ def find_oci_deliveries(
             billing_period=period,
             delivery_id=f"{period}-{digest}",
             manifest_path=folder,
-            files=listed_files(store, [o.key for o in objects], folder),
+            files=tuple(DeliveryFile(safe_key(o.key), o.size) for o in objects),
         )
     return deliveries

@@ -212,6 +212,26 @@ def test_the_demo_export_is_found_as_in_a_local_folder(demo, server, store):
     assert len(shared) == 1
 
 
+def test_a_remembered_listing_asks_only_for_reports_after_the_newest(tmp_path, demo, server, store):
+    cache = tmp_path / "periods.json"
+    first = find_oci_deliveries(store, PREFIX, cache)
+    newest = max(server.objects)
+    server.list_queries.clear()
+    assert find_oci_deliveries(store, PREFIX, cache) == first
+    assert [q.get("start") for q in server.list_queries] == [newest]
+
+    # A new report with a November row: November's delivery gains it, October's is unchanged.
+    october = {f.path for f in first["2026-10"].files}
+    november = next(f.path for f in first["2026-11"].files if f.path not in october)
+    later = PREFIX + "0000000099999999.csv.gz"
+    server.put(later, server.objects[november])
+    again = find_oci_deliveries(store, PREFIX, cache)
+    assert again["2026-10"] == first["2026-10"]
+    assert [f.path for f in again["2026-11"].files] == [f.path for f in first["2026-11"].files] + [
+        later
+    ]
+
+
 def test_landing_streams_the_bytes_and_each_period_reconciles(tmp_path, demo, server, store):
     # Each period's rows and their own cost, read from the served CSVs by hand: a row belongs to
     # the month its usage interval starts in, whichever file holds it.
