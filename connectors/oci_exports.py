@@ -157,5 +157,6 @@ def find_oci_deliveries(
             delivery_id=f"{period}-{digest}",
             manifest_path=folder,
             files=tuple(DeliveryFile(safe_key(o.key), o.size) for o in objects),
+            extra={"files_immutable": True},  # OCI adds report files, never rewrites one
         )
     return deliveries

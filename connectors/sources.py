@@ -126,8 +126,9 @@ def land_from(source: ExportSource, delivery: Delivery, folder: Path) -> Path:
     period); the folder holding it.
 
     Files land in a folder named for the delivery, so the one landed before stays whole until
-    the new one is complete. A BigQuery month lands in one lasting folder instead, where only
-    the partition days that changed are queried again.
+    the new one is complete; files that never change are linked from it, not fetched again. A
+    BigQuery month lands in one lasting folder instead, where only the partition days that
+    changed are queried again.
     """
     if isinstance(source, BigQuerySource):
         target = folder / "bigquery"
@@ -135,4 +136,5 @@ def land_from(source: ExportSource, delivery: Delivery, folder: Path) -> Path:
         client = bigquery_client(source)
         return land_bigquery_delivery(client, source, delivery, target, previous)
     target = folder / re.sub(r"[^A-Za-z0-9._-]", "_", delivery.delivery_id)
-    return land_delivery(store_for(source), delivery, target)
+    earlier = tuple(p for p in folder.iterdir() if p != target) if folder.exists() else ()
+    return land_delivery(store_for(source), delivery, target, earlier)

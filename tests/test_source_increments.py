@@ -545,7 +545,7 @@ def test_a_run_with_nothing_new_downloads_nothing(cloud, nightly_run, tmp_path, 
         assert sorted(remembered) == sorted(cloud.sent)
 
 
-def test_a_restated_month_replaces_the_old_one(cloud, nightly_run, tmp_path):
+def test_a_restated_month_replaces_the_old_one(cloud, nightly_run, tmp_path, opens):
     lake = tmp_path / "lake"
     first = cloud.november()
     run_ok(nightly_run, cloud.settings(lake), cloud.provider, NOVEMBER)
@@ -554,7 +554,10 @@ def test_a_restated_month_replaces_the_old_one(cloud, nightly_run, tmp_path):
     restated = cloud.restate_november()
     cloud.sync()
     assert restated.delivery_id != first.delivery_id and restated.bill != first.bill
+    opens.clear()
     run_ok(nightly_run, cloud.settings(lake), cloud.provider, NOVEMBER)
+    if cloud.provider == "oci":  # reports are never rewritten: only the new one is downloaded
+        assert sorted(opens.landing) == sorted(set(restated.files) - set(first.files))
 
     assert_holds(lake, cloud.provider, NOVEMBER, restated)  # no row of the old delivery is left
     # raw/ keeps only the new delivery's landing (<source name>/<delivery id>/...).
