@@ -30,7 +30,8 @@ from costlake.reconcile import reconcile, totals_by_currency
 from costlake.summary import cost_by_category_markdown
 
 
-def _partition(context: AssetExecutionContext) -> tuple[str, str]:
+def partition_of(context: AssetExecutionContext) -> tuple[str, str]:
+    """(billing period, provider) of the run's partition."""
     keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
     return keys["billing_period"], keys["provider"]
 
@@ -79,7 +80,7 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
     def _raw_delivery(
         context: AssetExecutionContext, costlake: CostlakeResource
     ) -> MaterializeResult:
-        billing_period, partition_provider = _partition(context)
+        billing_period, partition_provider = partition_of(context)
         if partition_provider != provider:
             raise Failure(
                 f"{provider}_delivery lands {provider} deliveries only, "
@@ -190,11 +191,11 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
     ],
 )
 def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
-    billing_period, provider = _partition(context)
+    billing_period, provider = partition_of(context)
     lake = costlake.lake()
     landed = _landed(lake, provider, billing_period)
     try:
-        report = ingest_deliveries(landed, lake, progress=context.log.info)
+        report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
     except DeliveryError as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
     _drop_superseded(_raw_folder(lake, provider, billing_period), [path for _, path in landed])

@@ -4,6 +4,7 @@ from dagster import ConfigurableResource
 
 from costlake.config import Settings, load_settings
 from costlake.lake import Lake
+from costlake.tags import TagRules, load_tag_rules
 
 
 class CostlakeResource(ConfigurableResource):
@@ -18,3 +19,7 @@ class CostlakeResource(ConfigurableResource):
     def lake(self) -> Lake:
         """The lake the settings point at."""
         return Lake(self.settings().lake_root)
+
+    def tag_rules(self) -> TagRules:
+        """The tag rules the settings name, or the shipped default."""
+        return load_tag_rules(self.settings().tags)

@@ -161,12 +161,25 @@ OciSource = Annotated[
 ExportSource = FolderSource | S3Source | BlobSource | BigQuerySource | ObjectStorageSource
 
 
+class UntaggedShare(BaseModel):
+    """Levels of the untagged share of taggable cost at which the tag check warns and errs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warn: float = Field(0.10, ge=0, le=1)
+    error: float = Field(0.25, ge=0, le=1)
+
+
 class Settings(BaseModel):
     """The whole configuration of one costlake deployment."""
 
     model_config = ConfigDict(extra="forbid")
 
     lake_root: str = "lake"
+    tags: str | None = Field(
+        None, description="tag rules YAML (default: the shipped costlake/data/tags.yaml)"
+    )
+    untagged_share: UntaggedShare = Field(default_factory=UntaggedShare)
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
     gcp: list[GcpSource] = Field(default_factory=list)

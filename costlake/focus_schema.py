@@ -12,7 +12,7 @@ import pyarrow as pa
 
 FOCUS_VERSION = "1.2"
 FOCUS_TABLE_VERSION = (
-    "2"  # 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels
+    "3"  # 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels; 3: tags
 )
 
 MONEY = pa.float64()
@@ -102,6 +102,25 @@ EXTENSION_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
     ("x_CompartmentId", STRING, True),  # OCI compartment (also the sub account)
     ("x_CompartmentName", STRING, True),
     ("x_ProjectLabels", STRING, True),  # GCP project labels, a JSON object like Tags
+]
+# The cost-allocation tags, normalized across clouds by ``costlake.tags`` (mandatory, then
+# recommended). Each has its canonical value and where it came from (tag, alias, rule:<name>,
+# account_default, invalid); ``Tags`` keeps what the provider gave.
+TAG_KEYS = (
+    "project",
+    "environment",
+    "cost_center",
+    "workload_type",
+    "model",
+    "team",
+    "owner",
+    "budget_code",
+)
+EXTENSION_COLUMNS += [
+    (column, STRING, True) for key in TAG_KEYS for column in (f"x_tag_{key}", f"x_tag_{key}_source")
+] + [
+    ("x_TagsInvalid", STRING, True),  # JSON object: key → a value outside the allowed set
+    ("x_Untaggable", pa.bool_(), True),  # tax, support, credits, marketplace, commitment fees
 ]
 
 # Carried through normalization, never written to the focus table: why a row was rejected, and

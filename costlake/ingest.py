@@ -37,6 +37,7 @@ from costlake.readers import (
     source_columns,
 )
 from costlake.sources import SourceDataset, source_datasets
+from costlake.tags import TagRules, load_tag_rules, with_tag_columns
 
 log = logging.getLogger(__name__)
 SLICE_ROWS = 262_144  # rows per streaming run of a Parquet file, in whole row groups
@@ -81,9 +82,10 @@ def ingest_delivery(
     landed: Path,
     lake: Lake,
     progress: Callable[[str], None] | None = None,
+    tag_rules: TagRules | None = None,
 ) -> IngestReport:
     """Normalize every file of a landed delivery and replace its period in the lake."""
-    return ingest_deliveries([(delivery, landed)], lake, progress)
+    return ingest_deliveries([(delivery, landed)], lake, progress, tag_rules)
 
 
 def combined_delivery_id(deliveries: list[Delivery]) -> str:
@@ -96,14 +98,17 @@ def ingest_deliveries(
     landed: list[tuple[Delivery, Path]],
     lake: Lake,
     progress: Callable[[str], None] | None = None,
+    tag_rules: TagRules | None = None,
 ) -> IngestReport:
     """Normalize every file of the period's landed deliveries (one per configured account) and
     replace the period in the lake with all of them at once.
 
     Each ``(delivery, folder)`` pair names the folder holding that delivery's files under their
     base names. Any unreadable file or missing column fails the whole period and leaves the
-    lake's previous version.
+    lake's previous version. ``tag_rules`` (default: the shipped ``costlake/data/tags.yaml``)
+    fill the ``x_tag_*`` columns.
     """
+    rules = tag_rules or load_tag_rules()
     deliveries = [delivery for delivery, _ in landed]
     if len({(d.provider, d.billing_period) for d in deliveries}) != 1:
         raise DeliveryError("deliveries of different providers or periods cannot share a period")
@@ -124,7 +129,9 @@ def ingest_deliveries(
         for delivery, folder, dataset in plans:
             for delivery_file in delivery.files:
                 path = folder / Path(delivery_file.path).name
-                _ingest_file(path, delivery_file.path, delivery, dataset, staged, part, report)
+                _ingest_file(
+                    path, delivery_file.path, delivery, dataset, staged, part, report, rules
+                )
                 part += 1
                 if progress and (time.monotonic() >= next_progress or part == total):
                     progress(f"{part}/{total} files, {report.rows_read:,} rows read so far")
@@ -194,6 +201,7 @@ def _file_plan(
     delivery: Delivery,
     dataset: SourceDataset,
     rows: tuple[int, int] | None,
+    rules: TagRules,
 ) -> pl.LazyFrame:
     """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period.
 
@@ -202,7 +210,7 @@ def _file_plan(
     """
     period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
     other = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
-    frame = normalized_rows(path, file_name, delivery, dataset, rows)
+    frame = with_tag_columns(normalized_rows(path, file_name, delivery, dataset, rows), rules)
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
@@ -222,6 +230,7 @@ def _ingest_file(
     staged: StagedPeriod,
     part: int,
     report: IngestReport,
+    rules: TagRules,
 ) -> None:
     """Stream one file into its focus and rejects parts, with the bill's totals on the side.
 
@@ -234,7 +243,7 @@ def _ingest_file(
         for number, rows in enumerate(slices):
             chunk = None if len(slices) == 1 else number
             _ingest_readable(
-                readable, file_name, delivery, dataset, staged, (part, chunk), rows, report
+                readable, file_name, delivery, dataset, staged, (part, chunk), rows, report, rules
             )
 
 
@@ -247,10 +256,11 @@ def _ingest_readable(
     part: tuple[int, int | None],
     rows: tuple[int, int] | None,
     report: IngestReport,
+    rules: TagRules,
 ) -> None:
     """Stream one readable file, or the (offset, length) slice ``rows`` of it, into the parts
     ``part`` (file number, slice number) of the focus and rejects tables."""
-    plan = _file_plan(path, file_name, delivery, dataset, rows)
+    plan = _file_plan(path, file_name, delivery, dataset, rows, rules)
     # The bill's totals come from its own cost and currency text, not from the mapped columns,
     # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
     raw_cost = plan.collect_schema()[RAW_COST]

@@ -158,15 +158,18 @@ class Lake:
         return pl.scan_parquet(files, hive_partitioning=False)
 
     @contextmanager
-    def staged_period(self, provider: str, billing_period: str) -> Iterator[StagedPeriod]:
-        """Write a period aside; on a clean exit swap every table written into place.
+    def staged_period(
+        self, provider: str, billing_period: str, tables: tuple[str, ...] = TABLES
+    ) -> Iterator[StagedPeriod]:
+        """Write a period of ``tables`` aside; on a clean exit swap every table written into
+        place (an ingest writes focus, rejects and ingests; a mart build writes its marts).
 
         On an exception the staged files are deleted and the lake is left as it was.
         """
         staged = StagedPeriod(self, provider, billing_period)
         try:
             yield staged
-            for table in TABLES:
+            for table in tables:
                 final = partition_dir(table, provider, billing_period)
                 if self.remote:
                     self._publish(self.local_path(staged.table_dir(table)), final)

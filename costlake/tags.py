@@ -18,7 +18,6 @@ a bill repeats each resource's tags on all its line items.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from importlib import resources
@@ -37,6 +36,7 @@ from pydantic import (
 )
 
 from costlake.config import PROVIDERS
+from costlake.focus_schema import TAG_KEYS
 
 DEFAULT_RULES = "data/tags.yaml"
 
@@ -50,7 +50,6 @@ RULE_SOURCE_PREFIX = "rule:"  # rule:<name>
 INVALID_COLUMN = "x_TagsInvalid"
 UNTAGGABLE_COLUMN = "x_Untaggable"
 
-KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OneOrMore = str | list[str]
 
 
@@ -166,8 +165,11 @@ def rule_problems(rules: TagRules) -> Iterator[tuple[tuple[str | int, ...], str]
 def _key_problems(rules: TagRules) -> Iterator[tuple[tuple[str | int, ...], str]]:
     aliases: dict[str, str] = {}
     for key, spec in rules.keys.items():
-        if not KEY_NAME.match(key):
-            yield ("keys", key), f"tag key '{key}' must be lower case letters, digits and '_'"
+        if key not in TAG_KEYS:
+            yield (
+                ("keys", key),
+                (f"tag key '{key}' has no column in the lake: use one of {', '.join(TAG_KEYS)}"),
+            )
         for number, alias in enumerate(spec.aliases):
             name = normal_key(alias)
             loc = ("keys", key, "aliases", number)

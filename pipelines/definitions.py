@@ -15,6 +15,7 @@ from dagster import (
 from assets.billing import RAW_DELIVERIES, focus
 from assets.partitions import partition_key
 from assets.resources import CostlakeResource
+from assets.tags import tag_marts
 from costlake.config import PROVIDERS, load_settings
 from costlake.schedule import periods_to_refresh
 from pipelines.jobs import assets_of, nightly_job
@@ -42,7 +43,7 @@ def nightly_schedule(context: ScheduleEvaluationContext):
 
 
 defs = Definitions(
-    assets=[*RAW_DELIVERIES.values(), focus],
+    assets=[*RAW_DELIVERIES.values(), focus, tag_marts],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
     sensors=DELIVERY_SENSORS,

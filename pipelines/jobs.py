@@ -4,15 +4,17 @@ from dagster import AssetKey, AssetSelection, define_asset_job
 
 from assets.billing import RAW_DELIVERIES, focus
 from assets.partitions import billing_partitions
+from assets.tags import tag_marts
 
 nightly_job = define_asset_job(
     "nightly",
-    selection=AssetSelection.assets(*RAW_DELIVERIES.values(), focus),
+    selection=AssetSelection.assets(*RAW_DELIVERIES.values(), focus, tag_marts),
     partitions_def=billing_partitions,
-    description="Land the newest deliveries and rebuild the FOCUS lake, one period per run.",
+    description="Land new deliveries, rebuild the FOCUS lake and tag marts, one period a run.",
 )
 
 
 def assets_of(provider: str) -> list[AssetKey]:
-    """What a run of one (period, provider) partition materializes: its delivery, then focus."""
-    return [RAW_DELIVERIES[provider].key, focus.key]
+    """What a run of one (period, provider) partition materializes: its delivery, focus, then
+    the tag marts."""
+    return [RAW_DELIVERIES[provider].key, focus.key, tag_marts.key]

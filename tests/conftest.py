@@ -152,12 +152,13 @@ def nightly_run(tmp_path, monkeypatch):
     return run
 
 
-def check_verdicts(result) -> dict[str, bool]:
-    """Each asset check evaluated in a run: its name → whether it passed."""
+def check_verdicts(result, asset: str = "focus") -> dict[str, bool]:
+    """Each check of ``asset`` evaluated in a run: its name → whether it passed."""
     return {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.asset_key.path == [asset]
     }
 
 

@@ -93,8 +93,12 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
             for e in result.all_events
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
-        assert sorted(c.check_name for c in checks) == ["reconciles_to_bill", "schema_is_focus"]
-        assert all(c.passed for c in checks)
+        assert sorted(c.check_name for c in checks) == [
+            "reconciles_to_bill",
+            "schema_is_focus",
+            "untagged_share_under_threshold",  # a governance check: the demo's share is high
+        ]
+        assert all(c.passed for c in checks if c.asset_key.path == ["focus"])
     assert len(instance.get_runs()) == 2  # the run history is kept in the instance
 
 
@@ -102,9 +106,10 @@ def test_the_job_shows_one_raw_delivery_asset_per_provider_feeding_focus():
     job = defs.resolve_job_def("nightly")
     graph = job.asset_layer.asset_graph
     raw = ["aws_delivery", "azure_delivery", "gcp_delivery", "oci_delivery"]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*raw, "focus"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*raw, "focus", "tag_marts"}
     parents = graph.get(AssetKey("focus")).parent_keys
     assert sorted(k.to_user_string() for k in parents) == raw
+    assert graph.get(AssetKey("tag_marts")).parent_keys == {AssetKey("focus")}
 
 
 def test_a_raw_delivery_asset_refuses_another_providers_partition(tmp_path, nightly):
@@ -198,10 +203,10 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
         "2026-12|aws",
         "2026-12|oci",
     ]
-    # Each run lands its own provider's delivery, then rebuilds focus.
+    # Each run lands its own provider's delivery, then rebuilds focus and the tag marts.
     assert [[k.to_user_string() for k in r.asset_selection] for r in requests[:2]] == [
-        ["aws_delivery", "focus"],
-        ["oci_delivery", "focus"],
+        ["aws_delivery", "focus", "tag_marts"],
+        ["oci_delivery", "focus", "tag_marts"],
     ]
     # Only providers with an export location are refreshed.
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
@@ -247,7 +252,7 @@ def test_a_broken_redelivery_fails_the_run_and_keeps_the_lake_and_the_good_raw_c
 
 def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
     """GCP's embedded form: one folder per invoice month under a folder named like the table."""
-    from conftest import FIXTURES
+    from conftest import FIXTURES, check_verdicts
 
     bucket = tmp_path / "gcp"
     month = bucket / "gcp_billing_export_resource_v1_01A2B3/invoice_month=202611"
@@ -255,12 +260,7 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
     shutil.copyfile(FIXTURES / "gcp" / "hand_billing_export.jsonl", month / "export-000.jsonl")
     result = nightly("gcp", bucket)
     assert result.success
-    checks = [
-        e.asset_check_evaluation_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
-    assert all(c.passed for c in checks) and len(checks) == 2
+    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.
     assert focus["BilledCost"].sum() == pytest.approx(55.286)

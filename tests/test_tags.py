@@ -480,13 +480,24 @@ def test_alias_claimed_by_two_keys_names_the_line(tmp_path):
         "keys:\n"  # 1
         "  cost_center:\n"  # 2
         "    aliases: [cc, costcentre]\n"  # 3
-        "  cost_code:\n"  # 4
+        "  budget_code:\n"  # 4
         "    aliases:\n"  # 5
         "      - code\n"  # 6
         "      - CC\n"  # 7
     )
     assert _error(tmp_path, text) == (
-        "line 7: alias 'CC' is claimed by both cost_center and cost_code"
+        "line 7: alias 'CC' is claimed by both cost_center and budget_code"
+    )
+
+
+def test_a_key_without_a_lake_column_names_the_line(tmp_path):
+    text = (
+        "keys:\n"  # 1
+        "  project: {}\n"  # 2
+        "  cost_code: {}\n"  # 3
+    )
+    assert _error(tmp_path, text).startswith(
+        "line 3: tag key 'cost_code' has no column in the lake: use one of project, environment"
     )
 
 

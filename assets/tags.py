@@ -1,0 +1,94 @@
+"""The tag marts of each (billing period, provider): coverage and untagged spend, for BI."""
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.billing import focus, partition_of
+from assets.partitions import billing_partitions
+from assets.resources import CostlakeResource
+from costlake.tag_marts import tag_coverage, untagged_share, untagged_spend
+
+TAG_MARTS = ("marts/tag_coverage", "marts/untagged_spend")
+TOP_SPENDERS = 10
+
+
+def _share_check(shares: pl.DataFrame, warn: float, error: float) -> AssetCheckResult:
+    """Fails at WARN above ``warn``, at ERROR above ``error``, per currency's untagged share."""
+    worst = float(shares["untagged_share"].max() or 0.0)
+    severity = AssetCheckSeverity.ERROR if worst > error else AssetCheckSeverity.WARN
+    lines = [
+        f"- {currency}: {untagged:,.2f} of {taggable:,.2f} taggable cost untagged ({share:.1%})"
+        for currency, taggable, untagged, share in shares.fill_null(0.0).iter_rows()
+    ]
+    return AssetCheckResult(
+        check_name="untagged_share_under_threshold",
+        passed=worst <= warn,
+        severity=severity,
+        metadata={
+            "untagged_share": worst,
+            "thresholds": f"warn above {warn:.0%}, error above {error:.0%}",
+            "by_currency": MetadataValue.md("\n".join(lines) or "no taggable cost"),
+        },
+    )
+
+
+def _top_spenders_markdown(spend: pl.DataFrame) -> str:
+    """The largest untagged resources of the period, summed over its days."""
+    top = (
+        spend.group_by("BillingCurrency", "ServiceName", "ResourceId", "missing_tags")
+        .agg(pl.col("EffectiveCost").sum())
+        .sort("EffectiveCost", descending=True)
+        .head(TOP_SPENDERS)
+    )
+    rows = [
+        f"| {cost:,.2f} {currency} | {service} | {resource or '(no resource id)'} | {missing} |"
+        for currency, service, resource, missing, cost in top.iter_rows()
+    ]
+    header = "| cost | service | resource | missing tags |\n| ---: | --- | --- | --- |"
+    return "\n".join([header, *rows]) if rows else "no untagged spend"
+
+
+@asset(
+    partitions_def=billing_partitions,
+    group_name="tags",
+    deps=[focus],
+    kinds={"polars", "parquet"},
+    description=(
+        "Tag coverage (share of cost carrying each mandatory tag, per account and service) and "
+        "untagged spend (per day and resource, ranked by cost), as marts/ Parquet."
+    ),
+    check_specs=[
+        AssetCheckSpec(
+            "untagged_share_under_threshold",
+            asset="tag_marts",
+            description="The untagged share of taggable cost stays under the configured levels.",
+        )
+    ],
+)
+def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+    billing_period, provider = partition_of(context)
+    lake = costlake.lake()
+    settings = costlake.settings()
+    rules = costlake.tag_rules()
+    rows = lake.scan_partition("focus", provider, billing_period)
+    with lake.staged_period(provider, billing_period, TAG_MARTS) as staged:
+        tag_coverage(rows, rules).sink_parquet(staged.part_path("marts/tag_coverage", 0))
+        untagged_spend(rows, rules).sink_parquet(staged.part_path("marts/untagged_spend", 0))
+    spend = lake.scan_partition("marts/untagged_spend", provider, billing_period).collect()
+    shares = untagged_share(rows, rules)
+    limits = settings.untagged_share
+    return MaterializeResult(
+        metadata={
+            "untagged_rows": spend.height,
+            "top_untagged": MetadataValue.md(_top_spenders_markdown(spend)),
+        },
+        check_results=[_share_check(shares, limits.warn, limits.error)],
+    )
