@@ -83,7 +83,7 @@ def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource) -> Mat
         tag_coverage(rows, rules).sink_parquet(staged.part_path("marts/tag_coverage", 0))
         untagged_spend(rows, rules).sink_parquet(staged.part_path("marts/untagged_spend", 0))
     spend = lake.scan_partition("marts/untagged_spend", provider, billing_period).collect()
-    shares = untagged_share(rows, rules)
+    shares = untagged_share(lake.scan_partition("marts/tag_coverage", provider, billing_period))
     limits = settings.untagged_share
     return MaterializeResult(
         metadata={

@@ -103,15 +103,14 @@ def untagged_spend(focus: pl.LazyFrame, rules: TagRules) -> pl.LazyFrame:
     )
 
 
-def untagged_share(focus: pl.LazyFrame, rules: TagRules) -> pl.DataFrame:
-    """Per currency: taggable cost, the part of it missing a mandatory tag, and that share."""
-    untagged = missing_mandatory(rules).list.len() > 0
+def untagged_share(coverage: pl.LazyFrame) -> pl.DataFrame:
+    """Per currency, from the ``tag_coverage`` mart: taggable cost, the part of it missing a
+    mandatory tag (taggable less fully tagged), and that share."""
     return (
-        focus.filter(_taggable())
-        .group_by("BillingCurrency")
+        coverage.group_by("BillingCurrency")
         .agg(
-            pl.col(COST).sum().alias("taggable_cost"),
-            pl.col(COST).filter(untagged).sum().alias("untagged_cost"),
+            pl.col("taggable_cost").sum(),
+            (pl.col("taggable_cost") - pl.col("fully_tagged_cost")).sum().alias("untagged_cost"),
         )
         .with_columns(
             pl.when(pl.col("taggable_cost") != 0)

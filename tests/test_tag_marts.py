@@ -77,7 +77,7 @@ def test_untagged_spend_lists_resources_by_day_and_missing_keys_ranked_by_cost(f
 
 
 def test_the_untagged_share_is_per_currency_of_taggable_cost(focus):
-    shares = untagged_share(focus, load_tag_rules())
+    shares = untagged_share(tag_coverage(focus, load_tag_rules()))
     assert shares.rows() == [
         ("EUR", 10.0, 10.0, 1.0),
         ("USD", 220.0, 120.0, pytest.approx(120 / 220)),  # 50 + 30 + 40 of 220
