@@ -80,8 +80,16 @@ def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource) -> Mat
     rules = costlake.tag_rules()
     rows = lake.scan_partition("focus", provider, billing_period)
     with lake.staged_period(provider, billing_period, TAG_MARTS) as staged:
-        tag_coverage(rows, rules).sink_parquet(staged.part_path("marts/tag_coverage", 0))
-        untagged_spend(rows, rules).sink_parquet(staged.part_path("marts/untagged_spend", 0))
+        # One streaming run writes both marts from the period's rows.
+        coverage_path = staged.part_path("marts/tag_coverage", 0)
+        spend_path = staged.part_path("marts/untagged_spend", 0)
+        pl.collect_all(
+            [
+                tag_coverage(rows, rules).sink_parquet(coverage_path, lazy=True),
+                untagged_spend(rows, rules).sink_parquet(spend_path, lazy=True),
+            ],
+            engine="streaming",
+        )
     spend = lake.scan_partition("marts/untagged_spend", provider, billing_period).collect()
     shares = untagged_share(lake.scan_partition("marts/tag_coverage", provider, billing_period))
     limits = settings.untagged_share
