@@ -1,0 +1,1446 @@
+"""GPU telemetry from four samplers into one ``gpu_samples`` table, and busy time per GPU-hour.
+
+Readers (each returns a :class:`TelemetryRead`: the samples as a LazyFrame of
+:data:`GPU_SAMPLES_SCHEMA` plus the problems found in the file):
+
+- :func:`read_nvidia_smi_query_csv`: ``nvidia-smi --query-gpu=… --format=csv [-lms N]``;
+- :func:`read_nvidia_smi_dmon`: ``nvidia-smi dmon -s pucm -o T`` (or ``-o DT``);
+- :func:`read_nvml_samples_csv`: one row per NVML reading (``unix_time, gpu_uuid,
+  utilization_gpu_pct, …``), as the capture in ``tests/fixtures/gpu_telemetry`` has it;
+- :func:`read_dcgm_prometheus`: Prometheus text as scraped from dcgm-exporter, one scrape or
+  many concatenated (each sample line then carries its timestamp in milliseconds).
+
+:func:`gpu_samples` reads any mix of them (:func:`detect_telemetry_format`) and fills
+``resource_id`` from a mapping (:func:`read_gpu_mapping`). :func:`busy_by_gpu_hour` turns
+samples into time-weighted busy seconds per GPU and hour; :func:`busy_ratio_between` gives the
+time-weighted busy ratio over any interval.
+
+``busy`` is a fraction 0–1: DCGM ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` when the GPU has it, else
+``DCGM_FI_DEV_GPU_UTIL``/100; nvidia-smi ``utilization.gpu``/100; NVML utilization/100; dmon
+``sm``/100. ``busy_source`` names the metric.
+
+Values are screened the same way everywhere. A value the sampler marks as unavailable
+(``[N/A]``, ``[Not Supported]``, dmon ``-``, an empty NVML field), NaN or infinite, a sentinel
+(≥ 2147483632: DCGM's "blank" values and 4294967295, the uint32 form of -1 that
+``DCGM_FI_DEV_GPU_UTIL`` sometimes reports) or a negative value becomes null: it is not a
+reading, and clamping 4294967295 % to 100 % would call an idle GPU fully busy. A value a little
+above the metric's range (utilization > 100, a ratio > 1) is clamped to the maximum. Each kind is
+counted per file and column in :class:`TelemetryProblem` rows, never dropped silently. A line
+that does not parse at all raises :class:`TelemetryFormatError` naming file, row and column, or
+with ``on_bad_line="skip"`` is dropped and counted.
+
+Sample-interval convention (see :func:`busy_by_gpu_hour`): every sampler here reports
+utilization as the share of time "over the past sample period" a kernel ran, so by default a
+sample's value describes the interval that *ends* at the sample, back to the previous sample of
+the same GPU (capped at ``max_gap``). The real H100 capture bears this out: the first reading
+after a load starts still shows the idle past (nvidia-smi at 18:52:33.611, 0.37 s into the
+load, reads 0 %; the next reads 100 %), and the first reading after a load stops still shows it
+busy (18:53:13.296, 0.05 s after the end, reads 100 %). Holding values forward instead moves
+about half a sample period of busy time into the following phase: with 0.5 s samples the idle
+phase after the matmul reads 3.7 % busy instead of 0.3 %. ``value_describes="following"``
+gives the forward convention for sources that stamp an interval at its start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import polars as pl
+
+UTC_MICROS = pl.Datetime("us", "UTC")
+
+GPU_SAMPLES_SCHEMA = pl.Schema(
+    {
+        "time": UTC_MICROS,
+        "host": pl.String,
+        "gpu_uuid": pl.String,
+        "gpu_index": pl.Int32,
+        "gpu_model": pl.String,
+        "busy": pl.Float64,
+        "busy_source": pl.String,
+        "memory_used_mib": pl.Float64,
+        "memory_total_mib": pl.Float64,
+        "power_w": pl.Float64,
+        "resource_id": pl.String,
+        "source_format": pl.String,
+        "source_file": pl.String,
+        "source_row": pl.Int64,
+    }
+)
+
+NVIDIA_SMI_QUERY_CSV = "nvidia_smi_query_csv"
+NVIDIA_SMI_DMON = "nvidia_smi_dmon"
+NVML_SAMPLES_CSV = "nvml_samples_csv"
+DCGM_PROMETHEUS = "dcgm_prometheus"
+TELEMETRY_FORMATS = (NVIDIA_SMI_QUERY_CSV, NVIDIA_SMI_DMON, NVML_SAMPLES_CSV, DCGM_PROMETHEUS)
+
+GR_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+FB_USED = "DCGM_FI_DEV_FB_USED"
+FB_FREE = "DCGM_FI_DEV_FB_FREE"
+FB_RESERVED = "DCGM_FI_DEV_FB_RESERVED"
+POWER_USAGE = "DCGM_FI_DEV_POWER_USAGE"
+_DCGM_METRICS = (GR_ENGINE_ACTIVE, GPU_UTIL, FB_USED, FB_FREE, FB_RESERVED, POWER_USAGE)
+# Labels that name the billed resource, first present wins (dcgm-exporter with Kubernetes adds pod).
+RESOURCE_LABELS = ("resource_id", "instance_id", "pod")
+
+# DCGM_INT32_BLANK is 0x7ffffff0; the int64 and fp64 blanks and 4294967295 are larger still.
+SENTINEL_MIN = 2_147_483_632.0
+
+OnBadLine = Literal["raise", "skip"]
+ValueDescribes = Literal["preceding", "following"]
+
+_HOUR_US = 3_600_000_000
+
+# Why a value is not taken as it stands (UInt8 codes while parsing, text in problems).
+_NOT_AVAILABLE, _NOT_A_NUMBER, _SENTINEL, _NEGATIVE, _CLAMPED, _MALFORMED, _NO_TIME = range(1, 8)
+_REASONS = {
+    _NOT_AVAILABLE: "not available in the source ([N/A], [Not Supported], '-', empty): null",
+    _NOT_A_NUMBER: "NaN or infinite: null",
+    _SENTINEL: "sentinel value >= 2147483632 (e.g. 4294967295), not a reading: null",
+    _NEGATIVE: "negative: null",
+    _CLAMPED: "above the metric's range: clamped to its maximum",
+    _MALFORMED: "malformed: row skipped",
+    _NO_TIME: "no timestamp and no scrape_time given: row skipped",
+}
+_SKIPPED = (_MALFORMED, _NO_TIME)
+
+
+class TelemetryFormatError(ValueError):
+    """A telemetry or mapping file that cannot be read as it stands, with where it went wrong."""
+
+    def __init__(
+        self,
+        file: str | Path,
+        row: int | None,
+        column: str | None,
+        message: str,
+        bad_rows: int = 1,
+    ) -> None:
+        self.file = str(file)
+        self.row = row
+        self.column = column
+        self.bad_rows = bad_rows
+        where = self.file
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column}"
+        more = f" ({bad_rows} such rows in the file)" if bad_rows > 1 else ""
+        super().__init__(f"{where}: {message}{more}")
+
+
+@dataclass(frozen=True)
+class TelemetryProblem:
+    """Rows of one file whose value in one column was not taken as it stands, counted."""
+
+    file: str
+    column: str
+    reason: str
+    rows: int
+    first_row: int
+    example: str | None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}, column {self.column}: {self.rows} row(s) {self.reason} "
+            f"(first at row {self.first_row}: {self.example!r})"
+        )
+
+
+class TelemetryRead(NamedTuple):
+    """Samples (a LazyFrame of :data:`GPU_SAMPLES_SCHEMA`) and the problems found reading them.
+
+    The file is parsed when the reader is called, so that ``problems`` is complete; the frame is
+    lazy so it composes with further queries.
+    """
+
+    samples: pl.LazyFrame
+    problems: list[TelemetryProblem]
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _scan_lines(path: Path) -> pl.LazyFrame:
+    """Every line of a text file as ``line`` (empty lines null) with its 1-based ``source_row``."""
+    return pl.scan_csv(
+        path,
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        schema={"line": pl.String},
+    ).with_row_index("source_row", offset=1)
+
+
+def _screen(value: pl.Expr, maximum: float | None) -> pl.Expr:
+    """Reason code for a parsed number (null: take it as it stands)."""
+    code = (
+        pl.when(value.is_nan() | value.is_infinite())
+        .then(pl.lit(_NOT_A_NUMBER, pl.UInt8))
+        .when(value >= SENTINEL_MIN)
+        .then(pl.lit(_SENTINEL, pl.UInt8))
+        .when(value < 0)
+        .then(pl.lit(_NEGATIVE, pl.UInt8))
+    )
+    if maximum is not None:
+        code = code.when(value > maximum).then(pl.lit(_CLAMPED, pl.UInt8))
+    return code.otherwise(pl.lit(None, pl.UInt8))
+
+
+def _apply_screen(value: pl.Expr, why: pl.Expr, maximum: float | None) -> pl.Expr:
+    """The value to keep given its reason code: clamped, null, or as it stands."""
+    kept = pl.when(why.is_null()).then(value)
+    if maximum is not None:
+        kept = kept.when(why == _CLAMPED).then(pl.lit(maximum))
+    return kept.otherwise(None)
+
+
+def _text_number(
+    raw: str, out: str, *, unit: str | None = None, maximum: float | None = None, empty_na: bool
+) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Three steps to ``__num_<out>`` (Float64) and ``__why_<out>`` from text like ``45 %``.
+
+    Apply them with one ``with_columns`` each (an expression used twice in one step is
+    evaluated twice). A bracketed value (nvidia-smi's ``[N/A]``, ``[Not Supported]``, …) and
+    dmon's ``-`` are unavailable; so is an empty field when ``empty_na`` (else it is malformed).
+    """
+    text = pl.col(raw).str.strip_chars()
+    bare = text.str.strip_suffix(unit).str.strip_chars_end() if unit else text
+    number = pl.col(f"__text_{out}").cast(pl.Float64, strict=False)
+    # Only where no number came out is the text looked at again (few rows, cheap).
+    odd = pl.when(pl.col(f"__num_{out}").is_null()).then(pl.col(f"__text_{out}"))
+    empty = odd.is_null() | (odd == "")
+    unavailable = (odd.str.starts_with("[") & odd.str.ends_with("]")) | (odd == "-")
+    why = (
+        pl.when(pl.col(f"__num_{out}").is_not_null())
+        .then(_screen(pl.col(f"__num_{out}"), maximum))
+        .when(empty)
+        .then(pl.lit(_NOT_AVAILABLE if empty_na else _MALFORMED, pl.UInt8))
+        .when(unavailable)
+        .then(pl.lit(_NOT_AVAILABLE, pl.UInt8))
+        .otherwise(pl.lit(_MALFORMED, pl.UInt8))
+    )
+    return bare.alias(f"__text_{out}"), number.alias(f"__num_{out}"), why.alias(f"__why_{out}")
+
+
+def _with_steps(frame: pl.LazyFrame, steps: list[tuple[pl.Expr, ...]]) -> pl.LazyFrame:
+    """``frame`` with the i-th expression of every step tuple added in the i-th pass."""
+    for i in range(max((len(s) for s in steps), default=0)):
+        frame = frame.with_columns([s[i] for s in steps if len(s) > i])
+    return frame
+
+
+def _finish_numbers(outs: Mapping[str, float | None]) -> list[pl.Expr]:
+    return [
+        _apply_screen(pl.col(f"__num_{o}"), pl.col(f"__why_{o}"), m).alias(o)
+        for o, m in outs.items()
+    ]
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One column's reason codes in a parsed frame: ``why`` column, source column, example."""
+
+    why: str
+    column: str
+    example: str
+
+
+def _example(value: object) -> str | None:
+    return None if value is None else str(value).strip()
+
+
+def _problems_and_bad_rows(
+    df: pl.DataFrame, file: str, checks: list[_Check], on_bad_line: OnBadLine, messages: dict
+) -> tuple[pl.DataFrame, list[TelemetryProblem]]:
+    """Count every reason code per column; raise on (or drop and count) malformed rows.
+
+    A row that cannot be used is counted once, under the first check (in ``checks`` order)
+    that fails; the other reasons are counted over the rows that are kept.
+    """
+    problems: list[TelemetryProblem] = []
+    if not checks or df.height == 0:
+        return df, problems
+    failing = [pl.col(c.why).is_in(_SKIPPED).fill_null(False) for c in checks]
+    first_failing = pl.coalesce(
+        [pl.when(f).then(pl.lit(i, pl.UInt16)) for i, f in enumerate(failing)]
+    )
+    df = df.with_columns(__bad_check=first_failing)
+    bad = df.filter(pl.col("__bad_check").is_not_null()).sort("source_row")
+    if bad.height and on_bad_line == "raise":
+        first = bad.row(0, named=True)
+        check = checks[first["__bad_check"]]
+        code = first[check.why]
+        message = messages.get((check.column, code)) or messages.get(code, "malformed")
+        raise TelemetryFormatError(
+            file,
+            first["source_row"],
+            check.column,
+            f"{message}: {_example(first[check.example])!r}",
+            bad.height,
+        )
+    for index, check in enumerate(checks):
+        rows = bad.filter(pl.col("__bad_check") == index)
+        if rows.height:
+            first = rows.row(0, named=True)
+            problems.append(
+                TelemetryProblem(
+                    file,
+                    check.column,
+                    _REASONS[first[check.why]],
+                    rows.height,
+                    first["source_row"],
+                    _example(first[check.example]),
+                )
+            )
+    kept = df.filter(pl.col("__bad_check").is_null()).drop("__bad_check") if bad.height else df
+    for check in checks:
+        counted = (
+            kept.lazy()
+            .filter(pl.col(check.why).is_not_null())
+            .group_by(check.why)
+            .agg(
+                rows=pl.len(),
+                first_row=pl.col("source_row").min(),
+                example=pl.col(check.example)
+                .sort_by("source_row")
+                .first()
+                .cast(pl.String)
+                .str.strip_chars(),
+            )
+            .sort(check.why)
+            .collect()
+        )
+        for why, rows, first_row, example in counted.iter_rows():
+            problems.append(
+                TelemetryProblem(file, check.column, _REASONS[why], rows, first_row, example)
+            )
+    return kept.drop("__bad_check", strict=False), problems
+
+
+def _to_schema(df: pl.DataFrame, **constants: str | None) -> pl.DataFrame:
+    """``df`` with exactly the columns of :data:`GPU_SAMPLES_SCHEMA`, missing ones null."""
+    columns = []
+    for name, dtype in GPU_SAMPLES_SCHEMA.items():
+        if name in constants:
+            columns.append(pl.lit(constants[name], dtype).alias(name))
+        elif name in df.columns:
+            columns.append(pl.col(name).cast(dtype))
+        else:
+            columns.append(pl.lit(None, dtype).alias(name))
+    return df.select(columns)
+
+
+def _epoch_to_utc(epoch: pl.Expr, time_unit: Literal["ms", "us"]) -> pl.Expr:
+    """Integer time since 1970 as UTC microseconds."""
+    return (
+        pl.from_epoch(epoch, time_unit=time_unit)
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone("UTC")
+    )
+
+
+def _local_to_utc(naive: pl.Expr, time_zone: str) -> pl.Expr:
+    """A naive wall-clock time in ``time_zone`` as UTC microseconds."""
+    if time_zone == "UTC":
+        return naive.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return (
+        naive.cast(pl.Datetime("us"))
+        .dt.replace_time_zone(time_zone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def _first_line(path: Path) -> str:
+    return _header_line(path)[1]
+
+
+def _header_line(path: Path) -> tuple[int, str]:
+    """The first non-empty line of a text file and its 1-based number (0, "" if none)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                return number, line.rstrip("\r\n")
+    return 0, ""
+
+
+# --------------------------------------------------------------------------------------------
+# nvidia-smi --query-gpu CSV
+
+_QUERY_TIME_FORMAT = "%Y/%m/%d %H:%M:%S%.f"
+_QUERY_FIELDS = {
+    # query field → (output column, maximum)
+    "utilization.gpu": ("busy_pct", 100.0),
+    "memory.used": ("memory_used_mib", None),
+    "memory.total": ("memory_total_mib", None),
+    "power.draw": ("power_w", None),
+    "power.draw.instant": ("power_w", None),
+    "power.draw.average": ("power_w", None),
+}
+
+
+def _query_header(path: Path) -> tuple[int, list[tuple[str, str | None]]]:
+    header_row, header = _header_line(path)
+    fields = []
+    for name in header.split(","):
+        match = re.fullmatch(r"\s*([^\[]*?)\s*(?:\[(.*)\])?\s*", name)
+        key, unit = (match.group(1), match.group(2)) if match else (name.strip(), None)
+        fields.append((key, unit))
+    keys = [k for k, _ in fields]
+    for needed in ("timestamp", "utilization.gpu"):
+        if needed not in keys:
+            raise TelemetryFormatError(
+                path,
+                header_row or 1,
+                needed,
+                f"nvidia-smi query CSV header lacks {needed!r} (header: {header[:200]!r}); "
+                "was it written with --format=csv,noheader?",
+            )
+    return header_row, fields
+
+
+def read_nvidia_smi_query_csv(
+    path: str | Path,
+    host: str | None = None,
+    *,
+    time_zone: str = "UTC",
+    on_bad_line: OnBadLine = "raise",
+) -> TelemetryRead:
+    """Samples from ``nvidia-smi --query-gpu=timestamp,index,uuid,name,… --format=csv``.
+
+    Units inside values (``45 %``, ``81559 MiB``, ``118.76 W``) are read per the header's
+    ``[unit]``; ``--format=csv,nounits`` works too. Bracketed values (``[N/A]``,
+    ``[Not Supported]``) are null and counted. Timestamps ``YYYY/MM/DD HH:MM:SS.mmm`` are the
+    sampling machine's wall clock, ``time_zone`` (UTC unless said). A header line repeated
+    mid-file (output appended by several runs) is skipped. nvidia-smi does not name the machine:
+    ``host`` fills that column.
+    """
+    path = Path(path)
+    file = str(path)
+    header_row, fields = _query_header(path)
+    keys = [k for k, _ in fields]
+    n = len(fields)
+    cols = [f"__f{i}" for i in range(n)]
+    split = pl.col("line").str.splitn(",", n + 1)
+    lines = (
+        _scan_lines(path)
+        .filter(pl.col("source_row") > header_row)
+        .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0)
+        .select(
+            "source_row",
+            "line",
+            *(split.struct.field(f"field_{i}").alias(c) for i, c in enumerate(cols)),
+            __extra=split.struct.field(f"field_{n}"),
+        )
+        # The header again (several runs appended to one file).
+        .filter(pl.col(cols[keys.index("timestamp")]).str.strip_chars().ne_missing("timestamp"))
+    )
+    exprs: list[pl.Expr] = []
+    steps: list[tuple[pl.Expr, ...]] = []
+    numbers: dict[str, float | None] = {}
+    seen_outputs = set()
+    col_of = dict(zip(keys, cols, strict=True))
+    for key, unit in fields:
+        if key in _QUERY_FIELDS and _QUERY_FIELDS[key][0] not in seen_outputs:
+            out, maximum = _QUERY_FIELDS[key]
+            seen_outputs.add(out)
+            numbers[out] = maximum
+            steps.append(
+                _text_number(
+                    col_of[key],
+                    out,
+                    unit=f" {unit}" if unit else None,
+                    maximum=maximum,
+                    empty_na=False,
+                )
+            )
+    time_text = pl.col(col_of["timestamp"]).str.strip_chars()
+    naive = time_text.str.to_datetime(_QUERY_TIME_FORMAT, time_unit="us", strict=False)
+    steps.append(
+        (
+            _local_to_utc(naive, time_zone).alias("time"),
+            pl.when(pl.col("time").is_null())
+            .then(pl.lit(_MALFORMED, pl.UInt8))
+            .alias("__why_time"),
+        )
+    )
+    exprs += [
+        pl.when(pl.col(cols[-1]).is_null() | pl.col("__extra").is_not_null())
+        .then(pl.lit(_MALFORMED, pl.UInt8))
+        .alias("__why_fields"),
+    ]
+    if "index" in col_of:
+        index = pl.col(col_of["index"]).str.strip_chars().cast(pl.Int32, strict=False)
+        steps.append(
+            (
+                index.alias("gpu_index"),
+                pl.when(pl.col("gpu_index").is_null())
+                .then(pl.lit(_MALFORMED, pl.UInt8))
+                .alias("__why_index"),
+            )
+        )
+    for key, out in (("uuid", "gpu_uuid"), ("name", "gpu_model")):
+        if key in col_of:
+            exprs.append(pl.col(col_of[key]).str.strip_chars().alias(out))
+    parsed = _with_steps(lines.with_columns(exprs), steps).collect(engine="streaming")
+
+    checks = [_Check("__why_fields", "(row)", "line"), _Check("__why_time", "timestamp", "line")]
+    if "index" in col_of:
+        checks.append(_Check("__why_index", "index", col_of["index"]))
+    for key, unit in fields:
+        if key in _QUERY_FIELDS and f"__why_{_QUERY_FIELDS[key][0]}" not in {c.why for c in checks}:
+            label = f"{key} [{unit}]" if unit else key
+            checks.append(_Check(f"__why_{_QUERY_FIELDS[key][0]}", label, col_of[key]))
+    messages = {
+        ("(row)", _MALFORMED): f"expected {n} comma-separated fields as in the header",
+        ("timestamp", _MALFORMED): "timestamp is not YYYY/MM/DD HH:MM:SS.mmm",
+        _MALFORMED: "not a number",
+    }
+    parsed, problems = _problems_and_bad_rows(parsed, file, checks, on_bad_line, messages)
+    parsed = parsed.with_columns(_finish_numbers(numbers)).with_columns(
+        busy=pl.col("busy_pct") / 100
+    )
+    out = _to_schema(
+        parsed,
+        host=host,
+        busy_source="utilization.gpu",
+        source_format=NVIDIA_SMI_QUERY_CSV,
+        source_file=file,
+    )
+    return TelemetryRead(out.lazy(), problems)
+
+
+# --------------------------------------------------------------------------------------------
+# nvidia-smi dmon
+
+_DMON_FIELDS = {
+    "sm": ("busy_pct", 100.0),
+    "fb": ("memory_used_mib", None),
+    "pwr": ("power_w", None),
+}
+
+
+def read_nvidia_smi_dmon(
+    path: str | Path,
+    day: date | None,
+    host: str | None = None,
+    gpu_uuid: str | Mapping[int, str] | None = None,
+    *,
+    time_zone: str = "UTC",
+    second_offset: timedelta = timedelta(milliseconds=500),
+    on_bad_line: OnBadLine = "raise",
+) -> TelemetryRead:
+    """Samples from ``nvidia-smi dmon -s pucm -o T`` (fixed width, ``#`` header lines).
+
+    ``-o T`` prints only ``HH:MM:SS``: ``day`` is the date of the first line (in ``time_zone``),
+    and a time more than 12 hours earlier than the line before is the next day (midnight
+    rollover). With ``-o DT`` the ``Date`` column (``YYYYMMDD``) is used and ``day`` may be None.
+
+    The printed time is the wall clock cut to the second: the reading was taken somewhere in
+    ``[T, T+1 s)``. In the H100 capture the row stamped 18:52:33 already shows the 227 W that
+    the 0.5 s nvidia-smi sampler read at 18:52:33.611, after the load began at 18:52:33.241, so
+    the stamp precedes the reading. Each row is placed at ``T + second_offset`` (the middle of
+    the second unless said).
+
+    dmon names GPUs by index only: ``gpu_uuid`` (one UUID, or index → UUID) fills ``gpu_uuid``.
+    ``sm`` is the busy percentage, ``fb`` the memory used (MiB), ``pwr`` the power (W); ``-`` is
+    null. Header lines repeated mid-file are skipped.
+    """
+    path = Path(path)
+    file = str(path)
+    header = _first_line(path)
+    if not header.startswith("#"):
+        raise TelemetryFormatError(
+            path, 1, None, f"dmon output starts with a '#' header line, not {header[:80]!r}"
+        )
+    names = header.lstrip("#").split()
+    lowered = [n.lower() for n in names]
+    if "time" not in lowered or "sm" not in lowered or "gpu" not in lowered:
+        raise TelemetryFormatError(
+            path,
+            1,
+            None,
+            f"dmon header {header.strip()!r} lacks Time, gpu or sm: run dmon with -s u and -o T",
+        )
+    has_date = "date" in lowered
+    if day is None and not has_date:
+        raise ValueError(f"{file}: dmon -o T prints no date; pass day= (the first line's date)")
+    n = len(names)
+    tokens = pl.col("line").str.strip_chars().str.extract_all(r"\S+")
+    lines = (
+        _scan_lines(path)
+        .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0)
+        .filter(~pl.col("line").str.starts_with("#"))
+        .with_columns(__tokens=tokens)
+        .with_columns(
+            __why_fields=pl.when(pl.col("__tokens").list.len() != n).then(
+                pl.lit(_MALFORMED, pl.UInt8)
+            ),
+            **{
+                f"__c_{k}": pl.col("__tokens").list.get(i, null_on_oob=True)
+                for i, k in enumerate(lowered)
+            },
+        )
+    )
+    exprs: list[pl.Expr] = []
+    steps: list[tuple[pl.Expr, ...]] = []
+    numbers: dict[str, float | None] = {}
+    for key, (out, maximum) in _DMON_FIELDS.items():
+        if key in lowered:
+            numbers[out] = maximum
+            steps.append(_text_number(f"__c_{key}", out, maximum=maximum, empty_na=False))
+    tod = pl.col("__c_time").str.to_time("%H:%M:%S", strict=False)
+    exprs += [
+        tod.alias("__tod"),
+        pl.when(tod.is_null()).then(pl.lit(_MALFORMED, pl.UInt8)).alias("__why_time"),
+        pl.col("__c_gpu").cast(pl.Int32, strict=False).alias("gpu_index"),
+        pl.when(pl.col("__c_gpu").cast(pl.Int32, strict=False).is_null())
+        .then(pl.lit(_MALFORMED, pl.UInt8))
+        .alias("__why_gpu"),
+    ]
+    if has_date:
+        the_date = pl.col("__c_date").str.to_date("%Y%m%d", strict=False)
+        exprs += [
+            the_date.alias("__date"),
+            pl.when(the_date.is_null()).then(pl.lit(_MALFORMED, pl.UInt8)).alias("__why_date"),
+        ]
+    parsed = _with_steps(lines.with_columns(exprs), steps).collect()
+    checks = [
+        _Check("__why_fields", "(row)", "line"),
+        _Check("__why_time", names[lowered.index("time")], "line"),
+        _Check("__why_gpu", names[lowered.index("gpu")], "line"),
+    ]
+    if has_date:
+        checks.append(_Check("__why_date", names[lowered.index("date")], "line"))
+    for key, (out, _) in _DMON_FIELDS.items():
+        if key in lowered:
+            checks.append(_Check(f"__why_{out}", names[lowered.index(key)], f"__c_{key}"))
+    messages = {
+        ("(row)", _MALFORMED): f"expected {n} whitespace-separated fields as in the header {names}",
+        _MALFORMED: "not a number, '-' or HH:MM:SS",
+    }
+    parsed, problems = _problems_and_bad_rows(parsed, file, checks, on_bad_line, messages)
+
+    seconds = (
+        pl.col("__tod").dt.hour().cast(pl.Int64) * 3600
+        + pl.col("__tod").dt.minute().cast(pl.Int64) * 60
+        + pl.col("__tod").dt.second().cast(pl.Int64)
+    )
+    if has_date:
+        midnight = pl.col("__date").cast(pl.Datetime("us"))
+    else:
+        # Lines are in time order; a drop of more than 12 hours is the clock passing midnight.
+        rollover = (seconds < seconds.shift(1) - 12 * 3600).fill_null(False)
+        midnight = pl.lit(datetime(day.year, day.month, day.day), pl.Datetime("us")) + pl.duration(
+            days=rollover.cast(pl.Int64).cum_sum()
+        )
+    naive = midnight + pl.duration(seconds=seconds) + pl.lit(second_offset)
+    parsed = parsed.with_columns(time=_local_to_utc(naive, time_zone)).with_columns(
+        _finish_numbers(numbers)
+    )
+    parsed = parsed.with_columns(busy=pl.col("busy_pct") / 100)
+    if isinstance(gpu_uuid, str):
+        indices = parsed["gpu_index"].unique().drop_nulls().to_list()
+        if len(indices) > 1:
+            raise ValueError(
+                f"{file}: dmon shows GPUs {sorted(indices)}; give gpu_uuid as index → UUID"
+            )
+        parsed = parsed.with_columns(gpu_uuid=pl.lit(gpu_uuid))
+    elif gpu_uuid is not None:
+        parsed = parsed.with_columns(
+            gpu_uuid=pl.col("gpu_index").replace_strict(
+                dict(gpu_uuid), default=None, return_dtype=pl.String
+            )
+        )
+    out = _to_schema(
+        parsed, host=host, busy_source="sm", source_format=NVIDIA_SMI_DMON, source_file=file
+    )
+    return TelemetryRead(out.lazy(), problems)
+
+
+# --------------------------------------------------------------------------------------------
+# NVML samples CSV
+
+_NVML_NUMBERS = {
+    "utilization_gpu_pct": ("busy_pct", 100.0),
+    "memory_used_mib": ("memory_used_mib", None),
+    "memory_total_mib": ("memory_total_mib", None),
+    "power_w": ("power_w", None),
+}
+
+
+def read_nvml_samples_csv(
+    path: str | Path, host: str | None = None, *, on_bad_line: OnBadLine = "raise"
+) -> TelemetryRead:
+    """Samples from a CSV of NVML readings, one row per GPU and reading.
+
+    Columns: ``unix_time`` (seconds, UTC), ``gpu_uuid``, ``utilization_gpu_pct`` (0–100, the
+    ``gpu`` field of ``nvmlDeviceGetUtilizationRates``), and when present
+    ``memory_used_mib``, ``memory_total_mib``, ``power_w``, ``utilization_memory_pct`` (not
+    used), ``gpu_index``, ``gpu_model`` or ``gpu_name``, ``host``. An empty field is a value
+    NVML did not give (null, counted). ``host`` fills the column when the file has none.
+    """
+    path = Path(path)
+    file = str(path)
+    header_row, header_text = _header_line(path)
+    header = [c.strip() for c in header_text.split(",")]
+    for needed in ("unix_time", "gpu_uuid", "utilization_gpu_pct"):
+        if needed not in header:
+            raise TelemetryFormatError(
+                path,
+                header_row or 1,
+                needed,
+                f"NVML samples CSV lacks column {needed!r} (header: {header})",
+            )
+    n = len(header)
+    split = pl.col("line").str.splitn(",", n + 1)
+    col_of = {name: f"__f{i}" for i, name in enumerate(header)}
+    lines = (
+        _scan_lines(path)
+        .filter(pl.col("source_row") > header_row)
+        .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0)
+        .select(
+            "source_row",
+            "line",
+            *(split.struct.field(f"field_{i}").alias(f"__f{i}") for i in range(n)),
+            __extra=split.struct.field(f"field_{n}"),
+        )
+    )
+    exprs: list[pl.Expr] = []
+    steps: list[tuple[pl.Expr, ...]] = []
+    numbers: dict[str, float | None] = {}
+    for name, (out, maximum) in _NVML_NUMBERS.items():
+        if name in col_of:
+            numbers[out] = maximum
+            steps.append(_text_number(col_of[name], out, maximum=maximum, empty_na=True))
+    unix = pl.col(col_of["unix_time"]).str.strip_chars().cast(pl.Float64, strict=False)
+    micros = (pl.col("__unix") * 1_000_000).round().cast(pl.Int64, strict=False)
+    steps.append(
+        (
+            unix.alias("__unix"),
+            _epoch_to_utc(micros, "us").alias("time"),
+            pl.when(pl.col("time").is_null())
+            .then(pl.lit(_MALFORMED, pl.UInt8))
+            .alias("__why_time"),
+        )
+    )
+    exprs += [
+        pl.when(pl.col(f"__f{n - 1}").is_null() | pl.col("__extra").is_not_null())
+        .then(pl.lit(_MALFORMED, pl.UInt8))
+        .alias("__why_fields"),
+        pl.col(col_of["gpu_uuid"]).str.strip_chars().alias("gpu_uuid"),
+    ]
+    if "gpu_index" in col_of:
+        exprs.append(
+            pl.col(col_of["gpu_index"])
+            .str.strip_chars()
+            .cast(pl.Int32, strict=False)
+            .alias("gpu_index")
+        )
+    for name in ("gpu_model", "gpu_name"):
+        if name in col_of:
+            exprs.append(pl.col(col_of[name]).str.strip_chars().alias("gpu_model"))
+            break
+    if "host" in col_of:
+        exprs.append(pl.col(col_of["host"]).str.strip_chars().alias("host"))
+    parsed = _with_steps(lines.with_columns(exprs), steps).collect(engine="streaming")
+    checks = [_Check("__why_fields", "(row)", "line"), _Check("__why_time", "unix_time", "line")]
+    checks += [
+        _Check(f"__why_{out}", name, col_of[name])
+        for name, (out, _) in _NVML_NUMBERS.items()
+        if name in col_of
+    ]
+    messages = {
+        ("(row)", _MALFORMED): f"expected {n} comma-separated fields as in the header",
+        ("unix_time", _MALFORMED): "unix_time is not a number of seconds",
+        _MALFORMED: "not a number",
+    }
+    parsed, problems = _problems_and_bad_rows(parsed, file, checks, on_bad_line, messages)
+    parsed = parsed.with_columns(_finish_numbers(numbers)).with_columns(
+        busy=pl.col("busy_pct") / 100
+    )
+    constants = {
+        "busy_source": "nvml.utilization.gpu",
+        "source_format": NVML_SAMPLES_CSV,
+        "source_file": file,
+    }
+    if "host" not in col_of:
+        constants["host"] = host
+    out = _to_schema(parsed, **constants)
+    return TelemetryRead(out.lazy(), problems)
+
+
+# --------------------------------------------------------------------------------------------
+# dcgm-exporter Prometheus text
+
+
+_MS_LIMIT = 1 << 44  # Prometheus timestamps (ms) from 1970 to the year 2527
+
+
+def _label(name: str) -> pl.Expr:
+    """Value of label ``name`` in a ``metric{a="x",b="y"`` series text (escapes undone)."""
+    pattern = r"[{,]\s*" + re.escape(name) + r'\s*=\s*"((?:[^"\\]|\\.)*)"'
+    value = (
+        pl.col("series_text")
+        .str.extract(pattern, 1)
+        .str.replace_all(r"\\n", "\n", literal=True)
+        .str.replace_all(r"\"", '"', literal=True)
+        .str.replace_all(r"\\", "\\", literal=True)
+    )
+    return pl.when(value != "").then(value)
+
+
+def read_dcgm_prometheus(
+    path: str | Path,
+    scrape_time: datetime | None = None,
+    *,
+    on_bad_line: OnBadLine = "raise",
+) -> TelemetryRead:
+    """Samples from dcgm-exporter's Prometheus text: one scrape, or several concatenated.
+
+    Sample lines look like ``DCGM_FI_PROF_GR_ENGINE_ACTIVE{gpu="0",UUID="GPU-…",
+    modelName="NVIDIA H100 80GB HBM3",Hostname="node-1",…} 0.87 1795719133241``; the optional
+    last field is the time in milliseconds. Lines without one take ``scrape_time`` (an aware
+    datetime); without it they are an error. ``# HELP`` / ``# TYPE`` lines and metrics other
+    than the ones read here are skipped.
+
+    Per GPU (``Hostname``, ``UUID``, ``gpu``, and ``GPU_I_ID`` under MIG) and time: ``busy`` is
+    ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` (0–1) when it has a usable value, else
+    ``DCGM_FI_DEV_GPU_UTIL``/100; memory used is ``DCGM_FI_DEV_FB_USED`` and total is used +
+    ``FB_FREE`` (+ ``FB_RESERVED`` when exported), in MiB; power is
+    ``DCGM_FI_DEV_POWER_USAGE``. ``resource_id`` comes from the first of the labels
+    ``resource_id``, ``instance_id``, ``pod`` present.
+
+    Lines are split at ``}`` by the CSV reader and then at spaces, not by a regex, and the label
+    text is parsed once per distinct series, so a day of 1-second scrapes reads in seconds. A
+    label value containing ``}`` is not supported (the line is reported as malformed).
+    """
+    path = Path(path)
+    file = str(path)
+    if scrape_time is not None:
+        if scrape_time.tzinfo is None:
+            raise ValueError("scrape_time must be timezone-aware")
+        scrape_ms = int(round(scrape_time.timestamp() * 1000))
+    else:
+        scrape_ms = None
+
+    # The CSV reader splits each line at "}" (fast, in parallel): head = 'metric{labels',
+    # tail = ' value [timestamp]'. Each further split is its own step, as an expression used in
+    # several columns would be evaluated once per use. Lines that do not fit the fast path (no
+    # labels, several spaces or tabs, trailing blanks) are normalized on their own, cheaply.
+    head, tail = pl.col("__head"), pl.col("__tail")
+    odd = pl.col("__odd")
+    bare_rest = pl.when(odd & tail.is_null()).then(head).str.replace(r"^\s*\S+", "")
+    norm = pl.col("__norm")
+    blank = (pl.when(odd & tail.is_null()).then(head).str.strip_chars() == "").fill_null(False)
+    time_present = pl.when(odd).then(norm.struct.field("field_1")).otherwise(pl.col("__t"))
+    malformed = (
+        pl.col("value").is_null()
+        | (time_present.is_not_null() & pl.col("ms").is_null())
+        # Times are packed with the GPU into one integer key below.
+        | (pl.col("ms") < 0).fill_null(False)
+        | (pl.col("ms") >= _MS_LIMIT).fill_null(False)
+    ) & ~blank
+    no_time = ~malformed & ~blank & time_present.is_null()
+    if scrape_ms is not None:
+        no_time = pl.lit(False)
+    lines = (
+        pl.scan_csv(
+            path,
+            has_header=False,
+            separator="}",
+            quote_char=None,
+            schema={"__head": pl.String, "__tail": pl.String},
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+        )
+        .with_row_index("source_row", offset=1)
+        .filter(head.is_not_null() & ~head.str.starts_with("#"))
+        .with_columns(__fast=tail.str.splitn(" ", 3))
+        .with_columns(
+            __lead=pl.col("__fast").struct.field("field_0"),
+            __v=pl.col("__fast").struct.field("field_1"),
+            __t=pl.col("__fast").struct.field("field_2"),
+        )
+        .with_columns(
+            __value=pl.col("__v").cast(pl.Float64, strict=False),
+            __ms=pl.col("__t").cast(pl.Int64, strict=False),
+        )
+        .with_columns(
+            __odd=tail.is_null()
+            | (pl.col("__lead") != "")
+            | pl.col("__value").is_null()
+            | (pl.col("__t").is_not_null() & pl.col("__ms").is_null())
+        )
+        .with_columns(
+            __norm=pl.coalesce(bare_rest, pl.when(odd).then(tail))
+            .str.strip_chars()
+            .str.replace_all(r"\s+", " ")
+            .str.splitn(" ", 2)
+        )
+        .with_columns(
+            value=pl.when(odd)
+            .then(norm.struct.field("field_0").cast(pl.Float64, strict=False))
+            .otherwise(pl.col("__value")),
+            ms=pl.when(odd)
+            .then(norm.struct.field("field_1").cast(pl.Int64, strict=False))
+            .otherwise(pl.col("__ms")),
+        )
+        .filter(~blank)
+        .select(
+            "source_row",
+            # Samples without labels name no GPU: checked, then left out.
+            series=pl.when(tail.is_not_null()).then(head).cast(pl.Categorical),
+            value="value",
+            ms=pl.col("ms") if scrape_ms is None else pl.col("ms").fill_null(scrape_ms),
+            __why_line=pl.when(malformed).then(pl.lit(_MALFORMED, pl.UInt8)),
+            __why_time=pl.when(no_time).then(pl.lit(_NO_TIME, pl.UInt8)),
+            __bad_text=pl.when(malformed | no_time).then(
+                pl.when(tail.is_null()).then(head).otherwise(head + "}" + tail)
+            ),
+        )
+    )
+    parsed = lines.collect(engine="streaming")
+    checks = [
+        _Check("__why_line", "(line)", "__bad_text"),
+        _Check("__why_time", "timestamp", "__bad_text"),
+    ]
+    messages = {
+        ("(line)", _MALFORMED): "not a Prometheus sample 'metric{labels} value [timestamp_ms]'",
+        ("timestamp", _NO_TIME): "sample has no timestamp and no scrape_time was given",
+    }
+    parsed, problems = _problems_and_bad_rows(parsed, file, checks, on_bad_line, messages)
+    parsed = parsed.drop("__why_line", "__bad_text", "__why_time")
+
+    # Label text is parsed once per distinct series.
+    metric_code = {m: i for i, m in enumerate(_DCGM_METRICS)}
+    series_table = (
+        parsed.select(pl.col("series").unique())
+        .with_columns(series_text=pl.col("series").cast(pl.String))
+        .with_columns(
+            metric=pl.col("series_text").str.extract(r"^([^{\s]+)", 1),
+            host=pl.coalesce(_label("Hostname"), _label("host")),
+            gpu_uuid_label=pl.coalesce(_label("UUID"), _label("uuid")),
+            mig=_label("GPU_I_ID"),
+            gpu_index=_label("gpu").cast(pl.Int32, strict=False),
+            gpu_model=_label("modelName"),
+            resource_id=pl.coalesce([_label(n) for n in RESOURCE_LABELS]),
+        )
+        .with_columns(
+            m=pl.col("metric").replace_strict(metric_code, default=None, return_dtype=pl.UInt8),
+            gpu_uuid=pl.when(pl.col("mig").is_not_null() & (pl.col("mig") != ""))
+            .then(pl.col("gpu_uuid_label") + "/" + pl.col("mig"))
+            .otherwise(pl.col("gpu_uuid_label")),
+        )
+        .filter(pl.col("m").is_not_null())
+    )
+    gpu_keys = ["host", "gpu_uuid", "gpu_index"]
+    gpus = (
+        series_table.group_by(gpu_keys)
+        .agg(
+            pl.col("gpu_model").drop_nulls().first(),
+            pl.col("resource_id").drop_nulls().first(),
+        )
+        .sort(gpu_keys, nulls_last=True)
+        .with_row_index("gpu")
+    )
+    series_table = series_table.join(gpus.select("gpu", *gpu_keys), on=gpu_keys, nulls_equal=True)
+    long = parsed.lazy().join(
+        series_table.lazy().select("series", "m", "gpu"), on="series", how="inner"
+    )
+    maximum = (
+        pl.when(pl.col("m") == metric_code[GR_ENGINE_ACTIVE])
+        .then(pl.lit(1.0))
+        .when(pl.col("m") == metric_code[GPU_UTIL])
+        .then(pl.lit(100.0))
+    )
+    value = pl.col("value")
+    why = (
+        pl.when(value.is_nan() | value.is_infinite())
+        .then(pl.lit(_NOT_A_NUMBER, pl.UInt8))
+        .when(value >= SENTINEL_MIN)
+        .then(pl.lit(_SENTINEL, pl.UInt8))
+        .when(value < 0)
+        .then(pl.lit(_NEGATIVE, pl.UInt8))
+        .when(value > maximum)
+        .then(pl.lit(_CLAMPED, pl.UInt8))
+    )
+    long = long.with_columns(__why=why, __raw=value).with_columns(
+        value=pl.when(pl.col("__why").is_null())
+        .then(value)
+        .when(pl.col("__why") == _CLAMPED)
+        .then(maximum)
+    )
+    long_df = long.collect(engine="streaming")
+    counted = (
+        long_df.lazy()
+        .filter(pl.col("__why").is_not_null())
+        .group_by("m", "__why")
+        .agg(
+            rows=pl.len(),
+            first_row=pl.col("source_row").min(),
+            example=pl.col("__raw").sort_by("source_row").first().cast(pl.String),
+        )
+        .sort("m", "__why")
+        .collect()
+    )
+    for m, why_code, rows, first_row, example in counted.iter_rows():
+        problems.append(
+            TelemetryProblem(file, _DCGM_METRICS[m], _REASONS[why_code], rows, first_row, example)
+        )
+
+    # One column per metric, then one row per (GPU, time): a single integer key groups fastest.
+    # A metric given twice for the same GPU and time (a repeated scrape) keeps the larger value.
+    wide = (
+        long_df.lazy()
+        .select(
+            __key=pl.col("gpu").cast(pl.Int64) * _MS_LIMIT + pl.col("ms"),
+            source_row="source_row",
+            **{
+                f"__{name}": pl.when(pl.col("m") == code).then(pl.col("value"))
+                for name, code in metric_code.items()
+            },
+        )
+        .group_by("__key")
+        .agg(
+            pl.col("source_row").min(),
+            *(pl.col(f"__{name}").max() for name in metric_code),
+        )
+        .select(
+            "source_row",
+            gpu=(pl.col("__key") // _MS_LIMIT).cast(pl.UInt32),
+            ms=pl.col("__key") % _MS_LIMIT,
+            __gr=pl.col(f"__{GR_ENGINE_ACTIVE}"),
+            __util=pl.col(f"__{GPU_UTIL}"),
+            memory_used_mib=pl.col(f"__{FB_USED}"),
+            __free=pl.col(f"__{FB_FREE}"),
+            __reserved=pl.col(f"__{FB_RESERVED}"),
+            power_w=pl.col(f"__{POWER_USAGE}"),
+        )
+        .join(gpus.lazy(), on="gpu", how="left")
+        .with_columns(
+            time=_epoch_to_utc(pl.col("ms"), "ms"),
+            busy=pl.coalesce(pl.col("__gr"), pl.col("__util") / 100),
+            busy_source=pl.when(pl.col("__gr").is_not_null())
+            .then(pl.lit(GR_ENGINE_ACTIVE))
+            .when(pl.col("__util").is_not_null())
+            .then(pl.lit(GPU_UTIL)),
+            memory_total_mib=pl.col("memory_used_mib")
+            + pl.col("__free")
+            + pl.col("__reserved").fill_null(0.0),
+        )
+        .sort("source_row")
+        .collect(engine="streaming")
+    )
+    out = _to_schema(wide, source_format=DCGM_PROMETHEUS, source_file=file)
+    return TelemetryRead(out.lazy(), problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Any file, and the mapping to billed resources
+
+_PROMETHEUS_SAMPLE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?\s+\S+")
+
+
+def detect_telemetry_format(path: str | Path) -> str:
+    """Which of :data:`TELEMETRY_FORMATS` a file is, from its first non-empty line."""
+    path = Path(path)
+    first = _first_line(path)
+    stripped = first.strip()
+    if re.match(r"#\s*(Date|Time|gpu)\b", stripped):
+        return NVIDIA_SMI_DMON
+    if stripped.startswith(("# HELP", "# TYPE")) or (
+        _PROMETHEUS_SAMPLE.match(stripped) and stripped.startswith("DCGM_")
+    ):
+        return DCGM_PROMETHEUS
+    names = [c.strip().split(" [")[0] for c in stripped.split(",")]
+    if "timestamp" in names and "utilization.gpu" in names:
+        return NVIDIA_SMI_QUERY_CSV
+    if "unix_time" in names and "utilization_gpu_pct" in names:
+        return NVML_SAMPLES_CSV
+    raise TelemetryFormatError(
+        path, 1, None, f"not a known GPU telemetry format (first line {first[:120]!r})"
+    )
+
+
+def read_gpu_mapping(path: str | Path) -> pl.DataFrame:
+    """A CSV mapping GPUs to billed resources: ``resource_id`` with ``gpu_uuid`` and/or ``host``.
+
+    A row with ``gpu_uuid`` maps that GPU; a row with only ``host`` maps every GPU of the
+    host. Other columns (notes, instance type) are ignored. Errors name file, row and column.
+    """
+    path = Path(path)
+    raw = pl.read_csv(path, infer_schema=False)
+    return _check_mapping(raw, str(path), first_row=2)
+
+
+def _check_mapping(raw: pl.DataFrame, file: str, first_row: int) -> pl.DataFrame:
+    raw = raw.rename({c: c.strip() for c in raw.columns})
+    if "resource_id" not in raw.columns:
+        raise TelemetryFormatError(
+            file,
+            first_row - 1 if first_row > 1 else None,
+            "resource_id",
+            f"missing column (columns: {raw.columns})",
+        )
+    if "gpu_uuid" not in raw.columns and "host" not in raw.columns:
+        raise TelemetryFormatError(
+            file,
+            first_row - 1 if first_row > 1 else None,
+            "gpu_uuid",
+            "needs a gpu_uuid or a host column",
+        )
+    text = {
+        c: (
+            pl.col(c).cast(pl.String).str.strip_chars()
+            if c in raw.columns
+            else pl.lit(None, pl.String)
+        )
+        for c in ("gpu_uuid", "host", "resource_id")
+    }
+    df = raw.with_row_index("row", offset=first_row).select(
+        pl.col("row").cast(pl.Int64), **{k: pl.when(v != "").then(v) for k, v in text.items()}
+    )
+    df = df.filter(~pl.all_horizontal(pl.col("gpu_uuid", "host", "resource_id").is_null()))
+    for check, column, message in (
+        (pl.col("resource_id").is_null(), "resource_id", "empty resource_id"),
+        (
+            pl.col("gpu_uuid").is_null() & pl.col("host").is_null(),
+            "gpu_uuid",
+            "neither gpu_uuid nor host given",
+        ),
+    ):
+        bad = df.filter(check)
+        if bad.height:
+            raise TelemetryFormatError(file, bad["row"][0], column, message, bad.height)
+    for key in ("gpu_uuid", "host"):
+        rows = df.filter(pl.col(key).is_not_null())
+        if key == "host":
+            rows = rows.filter(pl.col("gpu_uuid").is_null())
+        clash = (
+            rows.group_by(key)
+            .agg(pl.col("resource_id").n_unique().alias("n"), pl.col("row").sort())
+            .filter(pl.col("n") > 1)
+            .sort(pl.col("row").list.first())
+        )
+        if clash.height:
+            first = clash.row(0, named=True)
+            raise TelemetryFormatError(
+                file,
+                first["row"][1],
+                "resource_id",
+                f"{key} {first[key]!r} maps to more than one resource_id (rows {first['row']})",
+            )
+    return df.select("gpu_uuid", "host", "resource_id", source_row="row")
+
+
+def apply_gpu_mapping(samples: pl.LazyFrame, mapping: pl.DataFrame) -> pl.LazyFrame:
+    """Fill a null ``resource_id``: by ``gpu_uuid`` first, then by ``host``."""
+    by_uuid = (
+        mapping.filter(pl.col("gpu_uuid").is_not_null())
+        .select("gpu_uuid", __by_uuid="resource_id")
+        .unique("gpu_uuid")
+    )
+    by_host = (
+        mapping.filter(pl.col("gpu_uuid").is_null() & pl.col("host").is_not_null())
+        .select("host", __by_host="resource_id")
+        .unique("host")
+    )
+    return (
+        samples.join(by_uuid.lazy(), on="gpu_uuid", how="left", maintain_order="left")
+        .join(by_host.lazy(), on="host", how="left", maintain_order="left")
+        .with_columns(resource_id=pl.coalesce("resource_id", "__by_uuid", "__by_host"))
+        .select(GPU_SAMPLES_SCHEMA.names())
+    )
+
+
+def gpu_samples(
+    paths: str | Path | Iterable[str | Path],
+    mapping: pl.DataFrame | str | Path | None = None,
+    *,
+    day: date | None = None,
+    host: str | None = None,
+    scrape_time: datetime | None = None,
+    time_zone: str = "UTC",
+    on_bad_line: OnBadLine = "raise",
+) -> TelemetryRead:
+    """All samples of ``paths`` (any of :data:`TELEMETRY_FORMATS`, detected) in one frame.
+
+    ``mapping`` (a frame or CSV, see :func:`read_gpu_mapping`) fills ``resource_id`` where the
+    telemetry has none. ``day`` is needed for dmon ``-o T`` files, ``host`` fills the host of
+    formats that do not carry one, ``scrape_time`` stamps Prometheus lines without a timestamp.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    frames: list[pl.LazyFrame] = []
+    problems: list[TelemetryProblem] = []
+    for path in paths:
+        kind = detect_telemetry_format(path)
+        if kind == NVIDIA_SMI_QUERY_CSV:
+            read = read_nvidia_smi_query_csv(
+                path, host, time_zone=time_zone, on_bad_line=on_bad_line
+            )
+        elif kind == NVIDIA_SMI_DMON:
+            read = read_nvidia_smi_dmon(
+                path, day, host, time_zone=time_zone, on_bad_line=on_bad_line
+            )
+        elif kind == NVML_SAMPLES_CSV:
+            read = read_nvml_samples_csv(path, host, on_bad_line=on_bad_line)
+        else:
+            read = read_dcgm_prometheus(path, scrape_time, on_bad_line=on_bad_line)
+        frames.append(read.samples)
+        problems += read.problems
+    samples = pl.concat(frames) if frames else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)
+    if mapping is not None:
+        if not isinstance(mapping, pl.DataFrame):
+            mapping = read_gpu_mapping(mapping)
+        else:
+            mapping = _check_mapping(mapping, "mapping frame", first_row=1)
+        samples = apply_gpu_mapping(samples, mapping)
+    return TelemetryRead(samples, problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Time-weighted busy
+
+SERIES_KEY = ("host", "gpu_uuid", "gpu_index")
+
+
+def _series_table(samples: pl.LazyFrame) -> pl.DataFrame:
+    """One row per GPU (:data:`SERIES_KEY`): a small integer ``__series``, a hash, its model."""
+    key = list(SERIES_KEY)
+    return (
+        samples.group_by(key)
+        .agg(pl.col("gpu_model").drop_nulls().first())
+        .sort(key, nulls_last=True)
+        .with_row_index("__series")
+        .with_columns(__hash=pl.struct(key).hash())
+        .collect()
+    )
+
+
+def _intervals(
+    samples: pl.LazyFrame,
+    series: pl.DataFrame,
+    *,
+    max_gap: timedelta | None,
+    value_describes: ValueDescribes,
+    columns: Iterable[str | pl.Expr] = (),
+) -> pl.LazyFrame:
+    """Each sample's ``__series``, ``time_us``, ``busy``, ``columns`` and the interval its value
+    describes, ``start_us`` to ``end_us`` (microseconds since 1970).
+
+    With ``value_describes="preceding"`` (the default, see the module doc) a sample covers the
+    time back to the previous sample of its GPU; with ``"following"`` the time up to the next
+    one. An interval is at most ``max_gap`` long (default: 5 × the GPU's median sample
+    interval), so a sampler that stopped for a while leaves that time uncovered rather than
+    repeating a stale value. The first sample of a GPU (``"following"``: the last) covers
+    nothing, as nothing says how far back (forward) its value reaches.
+
+    For speed the GPU is found by a hash of its key (the full key when two GPUs' hashes
+    collide), and only narrow columns are sorted, by one Int128 key (GPU, time): sorting the
+    table by its text keys, or by two integer columns, takes several times longer.
+    """
+    if value_describes not in ("preceding", "following"):
+        raise ValueError(
+            f"value_describes must be 'preceding' or 'following', not {value_describes!r}"
+        )
+    key = list(SERIES_KEY)
+    if series["__hash"].n_unique() == series.height:
+        with_series = samples.with_columns(__hash=pl.struct(key).hash()).join(
+            series.lazy().select("__hash", "__series"), on="__hash", how="left"
+        )
+    else:
+        with_series = samples.join(
+            series.lazy().select("__series", *key), on=key, how="left", nulls_equal=True
+        )
+    order = pl.col("__series").cast(pl.Int128) * (1 << 64) + pl.col("time_us").cast(pl.Int128)
+    out = (
+        with_series.select(
+            "__series", pl.col("time").cast(pl.Int64).alias("time_us"), "busy", *columns
+        )
+        .sort(order)
+        .with_columns(__new=pl.col("__series").ne_missing(pl.col("__series").shift(1)))
+        .with_columns(
+            __gap_prev=pl.when(~pl.col("__new")).then(
+                pl.col("time_us") - pl.col("time_us").shift(1)
+            )
+        )
+        .with_columns(__gap_next=pl.col("__gap_prev").shift(-1))
+    )
+    if max_gap is None:
+        medians = out.group_by("__series").agg(__cap=pl.col("__gap_prev").median() * 5)
+        out = out.join(medians, on="__series", how="left", maintain_order="left").with_columns(
+            pl.col("__cap").round().cast(pl.Int64)
+        )
+    else:
+        out = out.with_columns(__cap=pl.lit(max_gap // timedelta(microseconds=1), pl.Int64))
+    gap = pl.col("__gap_prev" if value_describes == "preceding" else "__gap_next")
+    length = (
+        pl.when(gap.is_null())
+        .then(pl.lit(0, pl.Int64))
+        .otherwise(pl.min_horizontal(gap, pl.col("__cap")))
+    )
+    if value_describes == "preceding":
+        bounds = {"start_us": pl.col("time_us") - length, "end_us": pl.col("time_us")}
+    else:
+        bounds = {"start_us": pl.col("time_us"), "end_us": pl.col("time_us") + length}
+    return out.with_columns(**bounds).drop("__new", "__gap_prev", "__gap_next", "__cap")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _as_micros(moment: datetime | float | int) -> int:
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("give an aware datetime (or unix seconds), not a naive one")
+        return (moment - _EPOCH) // timedelta(microseconds=1)
+    return int(round(float(moment) * 1_000_000))
+
+
+def busy_ratio_between(
+    samples: pl.LazyFrame,
+    start: datetime | float,
+    end: datetime | float,
+    *,
+    max_gap: timedelta | None = None,
+    value_describes: ValueDescribes = "preceding",
+) -> float | None:
+    """Time-weighted busy fraction over ``[start, end)`` (aware datetimes or unix seconds).
+
+    Each sample covers an interval as in :func:`busy_by_gpu_hour`; the parts inside
+    ``[start, end)`` are weighed by their length. Pooled over every GPU in ``samples`` (filter
+    first for one GPU). Only time with a known busy value counts; None when no telemetry covers
+    the interval (unknown, not idle).
+    """
+    lo, hi = _as_micros(start), _as_micros(end)
+    if hi <= lo:
+        raise ValueError("end must be after start")
+    piece = (
+        pl.min_horizontal("end_us", pl.lit(hi)) - pl.max_horizontal("start_us", pl.lit(lo))
+    ).clip(lower_bound=0)
+    known = pl.col("busy").is_not_null()
+    totals = (
+        _intervals(
+            samples, _series_table(samples), max_gap=max_gap, value_describes=value_describes
+        )
+        .filter((pl.col("end_us") > lo) & (pl.col("start_us") < hi))
+        .select(
+            covered=piece.filter(known).sum().cast(pl.Float64),
+            busy=(piece.cast(pl.Float64) * pl.col("busy")).filter(known).sum(),
+        )
+        .collect()
+    )
+    covered, busy = totals.row(0)
+    if not covered:
+        return None
+    return busy / covered
+
+
+def busy_by_gpu_hour(
+    samples: pl.LazyFrame,
+    max_gap: timedelta | None = None,
+    *,
+    value_describes: ValueDescribes = "preceding",
+) -> pl.LazyFrame:
+    """Busy time per GPU and UTC hour, time-weighted.
+
+    Each sample's value holds over the interval it describes: by default (``"preceding"``) from
+    the previous sample of the same GPU up to it, at most ``max_gap`` (default 5 × that GPU's
+    median sample interval); see the module doc for why. An interval that crosses an hour
+    boundary is split between the hours.
+
+    One row per (resource_id, host, gpu_uuid, gpu_index, hour): ``busy_seconds`` (Σ seconds ×
+    busy), ``covered_seconds`` (seconds with a known busy value), ``coverage`` (covered / 3600),
+    ``busy_ratio`` (busy / covered; null when nothing is covered: unknown, not idle),
+    ``peak_memory_used_mib`` and ``samples`` (over the samples taken in the hour),
+    ``memory_total_mib``, ``gpu_model``, ``busy_source`` (the metrics used, joined by ``,``).
+    """
+    series = _series_table(samples)
+    intervals = _intervals(
+        samples,
+        series,
+        max_gap=max_gap,
+        value_describes=value_describes,
+        columns=[
+            "memory_used_mib",
+            "memory_total_mib",
+            pl.col("resource_id").cast(pl.Categorical),
+            pl.col("busy_source").cast(pl.Categorical),
+        ],
+    )
+    first_hour = pl.col("start_us").floordiv(_HOUR_US)
+    last_hour = pl.max_horizontal(
+        (pl.col("end_us") - 1).floordiv(_HOUR_US),
+        pl.col("time_us").floordiv(_HOUR_US),
+        first_hour,
+    )
+    hour = (pl.col("__h0") + pl.col("__k")) * _HOUR_US
+    piece = (
+        pl.min_horizontal(pl.col("end_us"), hour + _HOUR_US)
+        - pl.max_horizontal(pl.col("start_us"), hour)
+    ).clip(lower_bound=0)
+    known = pl.col("busy").is_not_null()
+    in_hour = pl.col("time_us").floordiv(_HOUR_US) == pl.col("__h0") + pl.col("__k")
+    pieces = (
+        intervals.with_columns(
+            __h0=first_hour,
+            __k=pl.int_ranges(0, last_hour - first_hour + 1, dtype=pl.Int64),
+        )
+        .explode("__k")
+        .with_columns(hour_us=hour, __piece=piece.cast(pl.Float64) / 1e6, __in_hour=in_hour)
+    )
+    groups = ["__series", "resource_id", "hour_us"]
+    # The metrics used, in two steps: a per-group unique-and-join is several times slower.
+    sources = (
+        pieces.group_by(*groups, "busy_source")
+        .agg()
+        .drop_nulls("busy_source")
+        .group_by(groups)
+        .agg(pl.col("busy_source").cast(pl.String).sort().str.join(","))
+    )
+    return (
+        pieces.group_by(groups)
+        .agg(
+            busy_seconds=(pl.col("__piece") * pl.col("busy")).filter(known).sum(),
+            covered_seconds=pl.col("__piece").filter(known).sum(),
+            peak_memory_used_mib=pl.col("memory_used_mib").filter(pl.col("__in_hour")).max(),
+            memory_total_mib=pl.col("memory_total_mib").max(),
+            samples=pl.col("__in_hour").sum().cast(pl.Int64),
+        )
+        .join(sources, on=groups, how="left")
+        .join(series.lazy().drop("__hash"), on="__series", how="left")
+        .with_columns(
+            pl.col("resource_id").cast(pl.String),
+            hour=_epoch_to_utc(pl.col("hour_us"), "us"),
+            coverage=pl.col("covered_seconds") / 3600,
+            busy_ratio=pl.when(pl.col("covered_seconds") > 0).then(
+                pl.col("busy_seconds") / pl.col("covered_seconds")
+            ),
+        )
+        .select(
+            "resource_id",
+            "host",
+            "gpu_uuid",
+            "gpu_index",
+            "gpu_model",
+            "hour",
+            "busy_seconds",
+            "covered_seconds",
+            "coverage",
+            "busy_ratio",
+            "peak_memory_used_mib",
+            "memory_total_mib",
+            "samples",
+            "busy_source",
+        )
+        .sort(["resource_id", "host", "gpu_uuid", "gpu_index", "hour"], nulls_last=True)
+    )
