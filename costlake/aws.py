@@ -76,6 +76,7 @@ CUR_TEXT_COLUMNS = (
     "product_region_code",
     "product_location",
     "product_instance_type",
+    "product_gpu",
     "product_product_family",
     "product_sku",
     "pricing_currency",
@@ -306,6 +307,13 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         product_name = _map_value("product", schema["product"], "product_name")
     else:
         product_name = text["product_product_name"]
+    # The bill's own GPU count (legacy product/gpu, CUR 2.0 product key "gpu"): it wins over
+    # the GPU catalog.
+    if "product_gpu" not in raw.collect_schema() and "product" in schema:
+        gpu_count = _map_value("product", schema["product"], "gpu")
+    else:
+        gpu_count = text["product_gpu"]
+    gpu_count = gpu_count.cast(pl.Float64, strict=False)
 
     line_type = text["line_item_line_item_type"]
     code = text["line_item_product_code"]
@@ -453,6 +461,7 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_UsageType=text["line_item_usage_type"],
         x_Operation=text["line_item_operation"],
         x_InstanceType=text["product_instance_type"],
+        x_GpuCount=gpu_count,
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return split_unused_commitment(conform_to_focus(focus))

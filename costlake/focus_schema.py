@@ -11,9 +11,9 @@ import polars as pl
 import pyarrow as pa
 
 FOCUS_VERSION = "1.2"
-FOCUS_TABLE_VERSION = (
-    "3"  # 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels; 3: tags
-)
+# 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels; 3: tags;
+# 4: x_GpuCount
+FOCUS_TABLE_VERSION = "4"
 
 MONEY = pa.float64()
 QUANTITY = pa.float64()
@@ -102,6 +102,7 @@ EXTENSION_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
     ("x_CompartmentId", STRING, True),  # OCI compartment (also the sub account)
     ("x_CompartmentName", STRING, True),
     ("x_ProjectLabels", STRING, True),  # GCP project labels, a JSON object like Tags
+    ("x_GpuCount", QUANTITY, True),  # GPUs per instance as the bill states it (AWS product/gpu)
 ]
 # The cost-allocation tags, normalized across clouds by ``costlake.tags`` (mandatory, then
 # recommended). Each has its canonical value and where it came from (tag, alias, rule:<name>,

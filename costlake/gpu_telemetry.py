@@ -1239,9 +1239,10 @@ def _intervals(
 
     With ``value_describes="preceding"`` (the default, see the module doc) a sample covers the
     time back to the previous sample of its GPU; with ``"following"`` the time up to the next
-    one. An interval is at most ``max_gap`` long (default: 5 × the GPU's median sample
-    interval), so a sampler that stopped for a while leaves that time uncovered rather than
-    repeating a stale value. The first sample of a GPU (``"following"``: the last) covers
+    one. A gap up to ``max_gap`` (default: 5 × the GPU's median sample interval, its sampling
+    period) is covered whole; after a longer one (a sampler or machine that stopped) the
+    sample covers one sampling period only, so the stop stays uncovered rather than filled
+    with a stale or future value. The first sample of a GPU (``"following"``: the last) covers
     nothing, as nothing says how far back (forward) its value reaches.
 
     For speed the GPU is found by a hash of its key (the full key when two GPUs' hashes
@@ -1275,24 +1276,31 @@ def _intervals(
         )
         .with_columns(__gap_next=pl.col("__gap_prev").shift(-1))
     )
+    # The GPU's sampling period (its median interval) and the longest gap still taken as
+    # covered (``max_gap``, default 5 periods: a missed sample or two).
+    periods = out.group_by("__series").agg(__period=pl.col("__gap_prev").median())
+    out = out.join(periods, on="__series", how="left", maintain_order="left").with_columns(
+        pl.col("__period").round().cast(pl.Int64)
+    )
     if max_gap is None:
-        medians = out.group_by("__series").agg(__cap=pl.col("__gap_prev").median() * 5)
-        out = out.join(medians, on="__series", how="left", maintain_order="left").with_columns(
-            pl.col("__cap").round().cast(pl.Int64)
-        )
+        out = out.with_columns(__cap=pl.col("__period") * 5)
     else:
         out = out.with_columns(__cap=pl.lit(max_gap // timedelta(microseconds=1), pl.Int64))
     gap = pl.col("__gap_prev" if value_describes == "preceding" else "__gap_next")
+    # Beyond the cap the sampler (or the machine) was stopped: the sample describes its own
+    # sampling period only, and the rest of the gap stays uncovered (unknown, not idle).
     length = (
         pl.when(gap.is_null())
         .then(pl.lit(0, pl.Int64))
-        .otherwise(pl.min_horizontal(gap, pl.col("__cap")))
+        .when(gap <= pl.col("__cap"))
+        .then(gap)
+        .otherwise(pl.min_horizontal(gap, pl.col("__period"), pl.col("__cap")))
     )
     if value_describes == "preceding":
         bounds = {"start_us": pl.col("time_us") - length, "end_us": pl.col("time_us")}
     else:
         bounds = {"start_us": pl.col("time_us"), "end_us": pl.col("time_us") + length}
-    return out.with_columns(**bounds).drop("__new", "__gap_prev", "__gap_next", "__cap")
+    return out.with_columns(**bounds).drop("__new", "__gap_prev", "__gap_next", "__cap", "__period")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

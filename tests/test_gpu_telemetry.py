@@ -552,13 +552,36 @@ def test_an_hour_with_gaps_counts_only_covered_time():
 
 def test_default_max_gap_is_five_median_intervals():
     hours = busy_by_gpu_hour(gap_samples()).collect()
-    # Intervals 60, 60, 1680, 60, 1710, 60 s: median 60 s, so gaps are capped at 300 s.
-    # hour 10: 60 (×1) + 60 (×0) + 300 (×0.5) + 60 (×1) + 300 (×0.2) + 30 (×1)
-    #        = covered 810 s, busy 60 + 0 + 150 + 60 + 60 + 30 = 360 s
+    # Intervals 60, 60, 1680, 60, 1710, 60 s: median 60 s, so gaps up to 300 s are covered;
+    # after the two longer ones (the sampler stopped) a sample covers one period, 60 s.
+    # hour 10: 60 (×1) + 60 (×0) + 60 (×0.5) + 60 (×1) + 60 (×0.2) + 30 (×1)
+    #        = covered 330 s, busy 60 + 0 + 30 + 60 + 12 + 30 = 192 s
     ten = hours.row(0, named=True)
-    assert ten["covered_seconds"] == 810.0
-    assert ten["busy_seconds"] == pytest.approx(360.0)
-    assert ten["busy_ratio"] == pytest.approx(360 / 810)  # 0.4444
+    assert ten["covered_seconds"] == 330.0
+    assert ten["busy_seconds"] == pytest.approx(192.0)
+    assert ten["busy_ratio"] == pytest.approx(192 / 330)
+
+
+def test_a_stop_longer_than_max_gap_stays_uncovered():
+    """Samples every 60 s, 10:00 to 10:05, then none until 13:00 (the machine was off): the
+    13:00 sample covers 12:59 to 13:00 only; hours 11 and 12 are unknown, not idle."""
+    times = [datetime(2026, 11, 26, 10, m, tzinfo=UTC) for m in range(6)]
+    times.append(datetime(2026, 11, 26, 13, 0, tzinfo=UTC))
+    samples = pl.LazyFrame(
+        {"time": times, "busy": [1.0] * len(times)},
+        schema_overrides={"time": pl.Datetime("us", "UTC")},
+    ).with_columns(
+        *[
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in GPU_SAMPLES_SCHEMA.items()
+            if name not in ("time", "busy")
+        ]
+    )
+    hours = busy_by_gpu_hour(samples.select(list(GPU_SAMPLES_SCHEMA))).collect()
+    covered = {row["hour"].hour: row["covered_seconds"] for row in hours.iter_rows(named=True)}
+    # Hour 13 holds the 13:00 sample but none of its time: its busy ratio is unknown.
+    assert covered == {10: 300.0, 12: 60.0, 13: 0.0}
+    assert hours.filter(pl.col("covered_seconds") == 0)["busy_ratio"].to_list() == [None]
 
 
 def test_following_convention_holds_each_value_forward():
