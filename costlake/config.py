@@ -24,6 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from costlake.anomalies import AnomalySettings
+from costlake.anomaly_marts import DEFAULT_GROUPINGS
+
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 DEFAULT_CONFIG_FILE = "costlake.yaml"
@@ -170,6 +173,67 @@ class UntaggedShare(BaseModel):
     error: float = Field(0.25, ge=0, le=1)
 
 
+class AiSettings(BaseModel):
+    """Where the application request logs are, and the price and capability tables that weight
+    the split of billed token cost across them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_logs: list[str] = Field(
+        default_factory=list,
+        description="folders or files of request logs (OpenTelemetry GenAI spans, LiteLLM spend "
+        "logs, OpenAI usage exports); folders are read recursively",
+    )
+    prices: str | None = Field(
+        None, description="a price file whose rows replace or add to the shipped catalog's"
+    )
+    capabilities: str | None = Field(
+        None,
+        description="model capability table for routing savings (default: the shipped "
+        "costlake/data/model_capabilities.yaml)",
+    )
+
+
+class GpuSettings(BaseModel):
+    """Where the GPU telemetry is, and how its GPUs map to billed resources."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    telemetry: list[str] = Field(
+        default_factory=list,
+        description="folders or files of nvidia-smi CSV / dmon, NVML CSV or dcgm-exporter text",
+    )
+    mapping: str | None = Field(
+        None, description="CSV mapping gpu_uuid or host to the billed resource_id"
+    )
+    catalog: str | None = Field(
+        None, description="a GPU catalog CSV whose rows replace or add to the shipped one's"
+    )
+
+
+class AnomalyConfig(BaseModel):
+    """Which series are watched for anomalies, the detector's thresholds, and the alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    groupings: list[tuple[str, ...]] = Field(
+        default_factory=lambda: [tuple(g) for g in DEFAULT_GROUPINGS],
+        description="FOCUS columns whose values make a series, one list per grouping (the "
+        "currency is always added): default provider x billing account x service, provider x "
+        "project, provider x model",
+    )
+    detector: AnomalySettings = Field(
+        default_factory=AnomalySettings,
+        description="thresholds (k, min_abs, min_rel, weeks, settle_days, ...); its group_by "
+        "is replaced by each grouping",
+    )
+    webhook_url_env: str | None = Field(
+        None,
+        description="name of the environment variable holding a Slack-compatible webhook URL; "
+        "alerts are off without it (the URL itself is a secret: never put it here)",
+    )
+
+
 class Settings(BaseModel):
     """The whole configuration of one costlake deployment."""
 
@@ -180,6 +244,9 @@ class Settings(BaseModel):
         None, description="tag rules YAML (default: the shipped costlake/data/tags.yaml)"
     )
     untagged_share: UntaggedShare = Field(default_factory=UntaggedShare)
+    ai: AiSettings = Field(default_factory=AiSettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
+    anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
     gcp: list[GcpSource] = Field(default_factory=list)
@@ -204,8 +271,13 @@ class Settings(BaseModel):
 
 
 def demo_settings() -> Settings:
-    """The embedded default: the demo exports ``costlake demo`` writes, and ``./lake``."""
-    return Settings(**{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS})
+    """The embedded default: the demo exports, request logs and GPU telemetry that
+    ``costlake demo`` writes, and ``./lake``."""
+    return Settings(
+        ai=AiSettings(request_logs=["demo-data/ai"]),
+        gpu=GpuSettings(telemetry=["demo-data/gpu"], mapping="demo-data/gpu/mapping.csv"),
+        **{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS},
+    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -49,6 +49,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from costlake.demo_data_ai import support_bot_tokens
+
 __all__ = [
     "CUR2_ARROW_SCHEMA",
     "CUR2_COLUMNS",
@@ -563,6 +565,8 @@ def _bedrock(model: str, direction: str, rate: str) -> _Sku:
 
 _NOVA_IN = _bedrock("NovaLite", "input", "0.00006")
 _NOVA_OUT = _bedrock("NovaLite", "output", "0.00024")
+_HAIKU_IN = _bedrock("Claude3Haiku", "input", "0.00025")
+_HAIKU_OUT = _bedrock("Claude3Haiku", "output", "0.00125")
 
 _CLAUDE_NAME = "Claude Sonnet 4.5 (Amazon Bedrock Edition)"
 
@@ -677,6 +681,14 @@ _TAGS: dict[str, dict[str, str]] = {
         "user_model": "nova-lite",
         "user_owner": "sam.r@acme.ai",
     },
+    "haiku": {
+        "user_project": "support-bot",
+        "user_environment": "prod",
+        "user_cost_center": "CC-2300",
+        "user_workload_type": "inference",
+        "user_model": "claude-3-haiku",
+        "user_team": "support",
+    },
     "claude": {
         "user_Project": "search-assistant",
         "user_env": "prod",
@@ -704,6 +716,7 @@ _RES = {
     "s3-replica": "acme-dr-replica-usw2",
     "nova": "arn:aws:bedrock:us-east-1:777788889999:application-inference-profile/hx7k2m9q4w1z",
     "claude": "arn:aws:bedrock:us-east-1:777788889999:application-inference-profile/pq3n8v5t2r6y",
+    "haiku": "arn:aws:bedrock:us-east-1:777788889999:application-inference-profile/sb4h9k2c7m1x",
 }
 
 
@@ -1142,6 +1155,19 @@ class _DemoBill:
                 Decimal(rng.randint(30_000, 50_000)),
                 **nova,
             )
+            # Claude 3 Haiku behind the support bot, in thousands of tokens: exactly the tokens
+            # of the calls its request logs record (costlake.demo_data_ai).
+            haiku_in, haiku_out = support_bot_tokens(day, self.seed)
+            for sku, tokens in ((_HAIKU_IN, haiku_in), (_HAIKU_OUT, haiku_out)):
+                self.usage(
+                    f"haiku-{sku.usage_type}-{tag}",
+                    "inf",
+                    sku,
+                    day,
+                    Decimal(tokens) / 1000,
+                    tags=_TAGS["haiku"],
+                    resource=_RES["haiku"],
+                )
             # Claude in millions of tokens (unit "1M tokens"), through a tagged application
             # inference profile in prod-inference ...
             for sku, low, high in (
@@ -1327,6 +1353,11 @@ def _write_demo_files(
             _close_gzip(stream)
         names.append(name)
     return names
+
+
+def demo_days(periods: Sequence[str]) -> list[date]:
+    """Every usage day the demo's deliveries of ``periods`` cover."""
+    return [day for label in periods for day in _period(label).days()]
 
 
 def demo_rows(period: str, seed: int = 7, through: date | None = None) -> list[dict[str, Any]]:

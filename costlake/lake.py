@@ -60,8 +60,11 @@ DEFAULT_WORK_DIR = ".costlake/work"
 PUBLISHED_PART = "part-00000.parquet"  # a remote partition is one file, replaced in one step
 
 
-def partition_dir(table: str, provider: str, billing_period: str) -> str:
-    """Relative folder of one (provider, billing period) of a table."""
+def partition_dir(table: str, provider: str | None, billing_period: str) -> str:
+    """Relative folder of one (provider, billing period) of a table; a mart that spans the
+    providers (``provider`` None) is partitioned by billing period alone."""
+    if provider is None:
+        return f"{table}/billing_period={billing_period}"
     return f"{table}/provider={provider}/billing_period={billing_period}"
 
 
@@ -147,7 +150,7 @@ class Lake:
             files, schema=schema, hive_partitioning=True, missing_columns="insert"
         )
 
-    def scan_partition(self, table: str, provider: str, billing_period: str) -> pl.LazyFrame:
+    def scan_partition(self, table: str, provider: str | None, billing_period: str) -> pl.LazyFrame:
         """A lazy view of one partition's files (without the Hive columns)."""
         files = self.files(partition_dir(table, provider, billing_period))
         if not files:
@@ -159,7 +162,7 @@ class Lake:
 
     @contextmanager
     def staged_period(
-        self, provider: str, billing_period: str, tables: tuple[str, ...] = TABLES
+        self, provider: str | None, billing_period: str, tables: tuple[str, ...] = TABLES
     ) -> Iterator[StagedPeriod]:
         """Write a period of ``tables`` aside; on a clean exit swap every table written into
         place (an ingest writes focus, rejects and ingests; a mart build writes its marts).
@@ -247,7 +250,7 @@ class Lake:
 class StagedPeriod:
     """Files of one (provider, billing period) being written aside before the swap."""
 
-    def __init__(self, lake: Lake, provider: str, billing_period: str) -> None:
+    def __init__(self, lake: Lake, provider: str | None, billing_period: str) -> None:
         self.lake = lake
         self.provider = provider
         self.billing_period = billing_period

@@ -22,7 +22,7 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
 STATE_DIR = Path(".costlake")
 # Dagster's console logger at INFO: progress and warnings, not every engine event.
-INTEGRITY_CHECKS = {"reconciles_to_bill", "schema_is_focus"}
+INTEGRITY_CHECKS = {"reconciles_to_bill", "schema_is_focus", "ai_cost_reconciles"}
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -44,44 +44,55 @@ def dagster_instance() -> DagsterInstance:
     return DagsterInstance.get()
 
 
+def _report(result, label: str) -> bool:
+    """Print one run's verdict; True when it succeeded and no integrity check failed."""
+    failed = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not e.asset_check_evaluation_data.passed
+    ]
+    # The money and schema checks fail a run; governance checks (untagged share) warn.
+    broken = [c.check_name for c in failed if c.check_name in INTEGRITY_CHECKS]
+    warned = [c.check_name for c in failed if c.check_name not in INTEGRITY_CHECKS]
+    ok = result.success and not broken
+    verdict = "[green]ok[/]" if ok else f"[red]FAILED[/] {', '.join(broken)}"
+    if warned:
+        verdict += f" [yellow](warning: {', '.join(warned)})[/]"
+    console.print(f"  {label} run {result.run_id[:8]}: {verdict}")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure and event.step_failure_data:
+                console.print(f"  [red]{event.step_failure_data.error.message.strip()}[/]")
+    return ok
+
+
 def run_nightly(periods: list[str], providers: list[str]) -> bool:
-    """Run the nightly job once per (period, provider); True when every run and check passed."""
+    """Run the nightly job once per (period, provider), then the period marts of each period;
+    True when every run and integrity check passed."""
     from assets.partitions import partition_key
     from pipelines.definitions import assets_of, defs
 
-    job = defs.resolve_job_def("nightly")
+    nightly = defs.resolve_job_def("nightly")
+    period_marts = defs.resolve_job_def("period_marts")
     instance = dagster_instance()
     all_ok = True
     for period in periods:
         for provider in providers:
-            key = partition_key(period, provider)
             console.print(f"[bold]nightly[/] {provider} {period} …")
-            result = job.execute_in_process(
-                partition_key=key,
+            result = nightly.execute_in_process(
+                partition_key=partition_key(period, provider),
                 asset_selection=assets_of(provider),
                 instance=instance,
                 raise_on_error=False,
                 run_config=QUIET,
             )
-            failed = [
-                e.asset_check_evaluation_data
-                for e in result.all_events
-                if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                and not e.asset_check_evaluation_data.passed
-            ]
-            # The money and schema checks fail a run; governance checks (untagged share) warn.
-            broken = [c.check_name for c in failed if c.check_name in INTEGRITY_CHECKS]
-            warned = [c.check_name for c in failed if c.check_name not in INTEGRITY_CHECKS]
-            ok = result.success and not broken
-            all_ok &= ok
-            verdict = "[green]ok[/]" if ok else f"[red]FAILED[/] {', '.join(broken)}"
-            if warned:
-                verdict += f" [yellow](warning: {', '.join(warned)})[/]"
-            console.print(f"  run {result.run_id[:8]}: {verdict}")
-            if not result.success:
-                for event in result.all_events:
-                    if event.is_failure and event.step_failure_data:
-                        console.print(f"  [red]{event.step_failure_data.error.message.strip()}[/]")
+            all_ok &= _report(result, provider)
+        console.print(f"[bold]period marts[/] {period} …")
+        result = period_marts.execute_in_process(
+            partition_key=period, instance=instance, raise_on_error=False, run_config=QUIET
+        )
+        all_ok &= _report(result, "marts")
     return all_ok
 
 
@@ -94,9 +105,11 @@ def demo(
     """Generate the demo bills of all four clouds and run the whole nightly pipeline into ./lake."""
     from connectors.filestore import LocalFileStore
     from connectors.sources import FINDERS
-    from costlake.demo_data import write_demo_aws_export
+    from costlake.demo_data import demo_days, write_demo_aws_export
+    from costlake.demo_data_ai import write_demo_request_logs
     from costlake.demo_data_azure import write_demo_azure_export
     from costlake.demo_data_gcp import write_demo_gcp_export
+    from costlake.demo_data_gpu import write_demo_gpu_telemetry
     from costlake.demo_data_oci import write_demo_oci_export
 
     writers = {
@@ -105,14 +118,17 @@ def demo(
         "gcp": write_demo_gcp_export,
         "oci": write_demo_oci_export,
     }
-    ok = True
+    periods: set[str] = set()
     for provider, write in writers.items():
         write(data / provider)
-        periods = sorted(FINDERS[provider](LocalFileStore(data / provider), ""))
-        console.print(
-            f"demo {provider} export: {len(periods)} billing periods in {data / provider}/"
-        )
-        ok &= run_nightly(periods, [provider])
+        found = FINDERS[provider](LocalFileStore(data / provider), "")
+        console.print(f"demo {provider} export: {len(found)} billing periods in {data / provider}/")
+        periods |= set(found)
+    logs = write_demo_request_logs(data / "ai", demo_days(sorted(periods)))
+    console.print(f"demo request logs: {sum(map(len, logs.values()))} files in {data / 'ai'}/")
+    telemetry = write_demo_gpu_telemetry(data / "gpu")
+    console.print(f"demo GPU telemetry: {len(telemetry)} hosts in {data / 'gpu'}/")
+    ok = run_nightly(sorted(periods), list(writers))
     show_lake()
     console.print(
         "\nNext: [bold]make ui[/] opens the Dagster UI (lineage, runs, checks); "
@@ -263,6 +279,107 @@ def costs(
             *[""] * (len(groups) + 3),
             f"{totals['x_ConvertedBilledCost'].sum():,.2f}",
             f"{totals['x_ConvertedEffectiveCost'].sum():,.2f}",
+        )
+    console.print(table)
+
+
+@app.command()
+def estimate(
+    model: Annotated[list[str], typer.Option(help="model to price (repeatable), e.g. gpt-4o")],
+    queries_per_day: Annotated[float, typer.Option(help="queries a day")],
+    input_tokens: Annotated[float, typer.Option(help="average input tokens per query")],
+    output_tokens: Annotated[float, typer.Option(help="average output tokens per query")],
+    days: Annotated[int, typer.Option(help="days in the month")] = 30,
+    cached_share: Annotated[
+        float, typer.Option(help="share of input tokens read from the prompt cache, 0..1")
+    ] = 0.0,
+    baseline: Annotated[
+        str, typer.Option(help="model the savings are measured against (default: the dearest)")
+    ] = "",
+    on: Annotated[
+        str, typer.Option(help="price date YYYY-MM-DD (default: today); prices are by date")
+    ] = "",
+    prices: Annotated[
+        Path | None, typer.Option(help="price file replacing or adding catalog rows")
+    ] = None,
+) -> None:
+    """Monthly cost of a workload on each model, from the price catalog (list prices)."""
+    from costlake.estimate import compare_models
+    from costlake.price_catalog import (
+        NoPriceOnDay,
+        PriceCatalogError,
+        UnknownModel,
+        load_price_catalog,
+    )
+
+    try:
+        day = date.fromisoformat(on) if on else date.today()
+        catalog = load_price_catalog(prices or load_settings().ai.prices)
+        estimates = compare_models(
+            catalog,
+            model,
+            queries_per_day,
+            input_tokens,
+            output_tokens,
+            days=days,
+            cached_share=cached_share,
+            day=day,
+            baseline=baseline or None,
+        )
+    except (ValueError, PriceCatalogError, UnknownModel, NoPriceOnDay) as exc:
+        _fail(str(exc))
+    against = f"vs {baseline}" if baseline else "vs dearest"
+    table = Table(
+        title=f"{queries_per_day:,.0f} queries/day x {input_tokens:,.0f} in / "
+        f"{output_tokens:,.0f} out tokens, {days} days"
+    )
+    for name in ("model", "provider", "per query", "input", "output", "month", f"saving {against}"):
+        table.add_column(name, justify="left" if name in ("model", "provider") else "right")
+    for e in estimates:
+        saving = e.saving_vs_baseline_pct if baseline else e.saving_vs_most_expensive_pct
+        table.add_row(
+            e.model,
+            e.provider,
+            f"${e.per_query_cost:,.6f}",
+            f"${e.input_cost:,.2f}",
+            f"${e.output_cost:,.2f}",
+            f"${e.monthly_cost:,.2f}",
+            "" if saving is None else f"{saving:.1f} %",
+        )
+    table.caption = (
+        f"list prices of {catalog.version} on {day.isoformat()}; an estimate, not a bill"
+    )
+    console.print(table)
+
+
+@app.command("gpu-fit")
+def gpu_fit(
+    model: Annotated[str, typer.Option(help="model to serve, e.g. 'Llama 3.1 70B'")],
+    precision: Annotated[str, typer.Option(help="fp16, bf16, fp8, int8 or int4")] = "fp16",
+    context: Annotated[int, typer.Option(help="context tokens per request")] = 8192,
+    batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
+) -> None:
+    """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
+    from costlake.gpu_sizing import gpus_that_fit, serving_memory_for
+
+    try:
+        need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)
+    except (KeyError, ValueError) as exc:
+        _fail(str(exc.args[0] if exc.args else exc))
+    table = Table(
+        title=f"{model} at {precision}, {context:,} tokens × {batch} slots: "
+        f"{need.total_gib:,.1f} GiB (weights {need.weights_gib:,.1f}, KV cache "
+        f"{need.kv_cache_gib:,.1f}, overhead {need.overhead_gib:,.1f})"
+    )
+    for name in ("GPU", "GPUs", "memory", "$/hour", "note"):
+        table.add_column(name, justify="left" if name in ("GPU", "note") else "right")
+    for fit in gpus_that_fit(need.total_gib):
+        table.add_row(
+            fit.gpu_model,
+            "-" if fit.gpus is None else str(fit.gpus),
+            f"{fit.memory_gib:,.0f} GiB each",
+            "" if fit.usd_per_hour is None else f"{fit.usd_per_hour:,.2f}",
+            fit.note,
         )
     console.print(table)
 

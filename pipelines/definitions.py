@@ -1,6 +1,6 @@
 """The Dagster code location: ``dagster dev`` and the ``costlake`` CLI both load ``defs``."""
 
-__all__ = ["assets_of", "defs", "nightly_job", "nightly_schedule"]
+__all__ = ["assets_of", "defs", "nightly_job", "nightly_schedule", "period_marts_schedule"]
 
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from assets.resources import CostlakeResource
 from assets.tags import tag_marts
 from costlake.config import PROVIDERS, load_settings
 from costlake.schedule import periods_to_refresh
-from pipelines.jobs import assets_of, nightly_job
+from pipelines.jobs import PERIOD_MARTS, assets_of, nightly_job, period_marts_job
 from pipelines.sensors import DELIVERY_SENSORS
 
 
@@ -42,10 +42,23 @@ def nightly_schedule(context: ScheduleEvaluationContext):
             )
 
 
+@schedule(
+    job=period_marts_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+)
+def period_marts_schedule(context: ScheduleEvaluationContext):
+    """Two hours after the nightly runs: the cross-provider marts of the same periods."""
+    when: datetime = context.scheduled_execution_time
+    for period in periods_to_refresh(when.date()):
+        yield RunRequest(run_key=f"{period}@{when:%Y-%m-%d}", partition_key=period)
+
+
 defs = Definitions(
-    assets=[*RAW_DELIVERIES.values(), focus, tag_marts],
-    jobs=[nightly_job],
-    schedules=[nightly_schedule],
+    assets=[*RAW_DELIVERIES.values(), focus, tag_marts, *PERIOD_MARTS],
+    jobs=[nightly_job, period_marts_job],
+    schedules=[nightly_schedule, period_marts_schedule],
     sensors=DELIVERY_SENSORS,
     resources={"costlake": CostlakeResource()},
 )

@@ -1,9 +1,12 @@
-"""The nightly job, and what one of its runs materializes."""
+"""The nightly jobs, and what one of their runs materializes."""
 
 from dagster import AssetKey, AssetSelection, define_asset_job
 
+from assets.ai import ai_unit_costs_mart
+from assets.anomalies import anomalies_mart
 from assets.billing import RAW_DELIVERIES, focus
-from assets.partitions import billing_partitions
+from assets.gpu import gpu_utilization_mart
+from assets.partitions import billing_partitions, period_partitions
 from assets.tags import tag_marts
 
 nightly_job = define_asset_job(
@@ -11,6 +14,17 @@ nightly_job = define_asset_job(
     selection=AssetSelection.assets(*RAW_DELIVERIES.values(), focus, tag_marts),
     partitions_def=billing_partitions,
     description="Land new deliveries, rebuild the FOCUS lake and tag marts, one period a run.",
+)
+
+PERIOD_MARTS = (ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart)
+
+period_marts_job = define_asset_job(
+    "period_marts",
+    selection=AssetSelection.assets(*PERIOD_MARTS),
+    partitions_def=period_partitions,
+    description="Rebuild the marts that span the providers (AI unit costs, GPU utilization, "
+    "anomalies), one period a run, "
+    "after the nightly runs of that period.",
 )
 
 

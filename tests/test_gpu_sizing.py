@@ -307,3 +307,31 @@ def test_shipped_catalog_suggests_a_priced_instance_of_the_same_provider() -> No
     assert hints.height > 0
     assert set(hints["provider"]) == {"aws"}
     assert hints["suggested_usd_per_hour"].null_count() == 0
+
+
+def test_gpu_fit_command_sizes_a_model_for_serving():
+    """Llama 3.1 70B at int4: 70.6e9 × 0.5 bytes = 32.9 GiB of weights; KV cache 8,192 tokens ×
+    80 layers × 8 KV heads × 128 × 2 (K and V) × 2 bytes = 2.5 GiB; plus 20 % = 42.5 GiB: one
+    A100 80GB, H100 or L40S 48GB, two L4s."""
+    from typer.testing import CliRunner
+
+    from pipelines import cli
+
+    args = ["gpu-fit", "--model", "Llama 3.1 70B", "--precision", "int4"]
+    result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "42.5 GiB" in result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "fits on 1 GPU" in lines["H100 80GB"]
+    assert "fits on 1 GPU" in lines["L40S 48GB"]
+    assert "tensor parallel over 2 GPUs" in lines["L4 24GB"]
+
+
+def test_gpu_fit_command_names_the_known_models_for_an_unknown_one():
+    from typer.testing import CliRunner
+
+    from pipelines import cli
+
+    result = CliRunner().invoke(cli.app, ["gpu-fit", "--model", "gpt-9"])
+    assert result.exit_code == 1
+    assert "Llama 3.1 70B" in result.output

@@ -1,0 +1,240 @@
+"""AI unit costs of each billing period: the bills' token lines split across the request logs."""
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+
+from assets.billing import focus
+from assets.partitions import period_partitions
+from assets.resources import CostlakeResource
+from costlake.ai_costs import (
+    ai_cost_reconciliation,
+    ai_unit_costs,
+    billed_token_cost,
+    costed_requests,
+    unattributed_cost,
+)
+from costlake.lake import Lake
+from costlake.llm_requests import LogProblem, read_llm_requests
+from costlake.price_catalog import load_price_catalog
+from costlake.routing import load_capabilities, model_routing_savings
+from costlake.token_lines import token_lines, unrecognised_ai_lines
+
+AI_TABLES = (
+    "marts/llm_requests",
+    "marts/ai_unit_costs",
+    "marts/ai_cost_reconciliation",
+    "marts/model_routing_savings",
+    "marts/ai_unrecognised_lines",
+)
+LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
+SHOWN = 10
+# The per-(day, provider, model) sums are of floats: allow rounding, never a lost cent.
+TOLERANCE = 1e-6
+
+focus_of_period = AssetDep(
+    focus,
+    partition_mapping=MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name="billing_period"
+    ),
+)
+
+
+def period_days(billing_period: str) -> tuple[date, date]:
+    """First day of the period and first day of the next one."""
+    start = date.fromisoformat(f"{billing_period}-01")
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def log_files(locations: list[str]) -> list[Path]:
+    """The request log files at ``locations`` (files, or folders read recursively)."""
+    found: list[Path] = []
+    for location in locations:
+        path = Path(location)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOG_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"request log location {location} does not exist")
+    return found
+
+
+def period_focus(lake: Lake, billing_period: str) -> pl.LazyFrame:
+    """Every provider's FOCUS rows of one period (none yet: an empty frame of the schema)."""
+    try:
+        return lake.scan("focus").filter(pl.col("billing_period") == billing_period)
+    except FileNotFoundError:
+        return lake.scan_partition("focus", "aws", billing_period)
+
+
+def _problems_markdown(problems: list[LogProblem]) -> str:
+    lines = [f"- {problem}" for problem in problems[:SHOWN]]
+    if len(problems) > SHOWN:
+        lines.append(f"- … and {len(problems) - SHOWN} more")
+    return "\n".join(lines) or "none"
+
+
+def _top_models_markdown(unit_costs: pl.DataFrame) -> str:
+    top = (
+        unit_costs.group_by("provider", "model", "currency")
+        .agg(
+            pl.col("cost").sum(),
+            pl.col("unattributed_cost").sum(),
+            pl.col("queries").sum(),
+        )
+        .sort("cost", descending=True)
+        .head(SHOWN)
+    )
+    header = (
+        "| provider | model | cost | unattributed | queries |\n| --- | --- | ---: | ---: | ---: |"
+    )
+    rows = [
+        f"| {p} | {m} | {cost:,.2f} {cur} | {un:,.2f} | {q:,} |"
+        for p, m, cur, cost, un, q in top.iter_rows()
+    ]
+    return "\n".join([header, *rows]) if rows else "no AI spend"
+
+
+def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
+    off = reconciliation.filter(
+        (pl.col("allocated") + pl.col("unattributed") - pl.col("billed")).abs()
+        > TOLERANCE * pl.col("billed").abs() + TOLERANCE
+    )
+    return AssetCheckResult(
+        check_name="ai_cost_reconciles",
+        passed=off.height == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "groups": reconciliation.height,
+            "groups_off": off.height,
+            "first_off": MetadataValue.md(
+                "\n".join(f"- {row}" for row in off.head(SHOWN).iter_rows(named=True)) or "none"
+            ),
+        },
+    )
+
+
+@asset(
+    name="ai_unit_costs",
+    partitions_def=period_partitions,
+    group_name="ai",
+    deps=[focus_of_period],
+    kinds={"polars", "parquet"},
+    description=(
+        "AI unit costs per day, provider, model and tag: the bills' token cost split across "
+        "the logged requests (cost per token, query and user, cache hit rate, failed share), "
+        "its reconciliation to the bill, and what cheaper model routing would save."
+    ),
+    check_specs=[
+        AssetCheckSpec(
+            "ai_cost_reconciles",
+            asset="ai_unit_costs",
+            description="Allocated plus unattributed token cost equals the bill's, per day, "
+            "provider, model and currency.",
+        ),
+        AssetCheckSpec(
+            "request_logs_parse",
+            asset="ai_unit_costs",
+            description="Every request log record is read; bad ones are listed.",
+        ),
+        AssetCheckSpec(
+            "ai_lines_recognised",
+            asset="ai_unit_costs",
+            description="Every AI line of the bills is recognised as a token line.",
+        ),
+    ],
+)
+def ai_unit_costs_mart(
+    context: AssetExecutionContext, costlake: CostlakeResource
+) -> MaterializeResult:
+    billing_period = context.partition_key
+    first, after = period_days(billing_period)
+    lake = costlake.lake()
+    settings = costlake.settings()
+    catalog = load_price_catalog(settings.ai.prices)
+    capabilities = load_capabilities(settings.ai.capabilities)
+
+    files = log_files(settings.ai.request_logs)
+    context.log.info(f"{len(files)} request log file(s), prices {catalog.version}")
+    read = read_llm_requests(files)
+    requests = read.rows.filter((pl.col("day") >= first) & (pl.col("day") < after)).collect()
+    rows = period_focus(lake, billing_period)
+    billed = billed_token_cost(token_lines(rows)).collect().lazy()
+    costed = costed_requests(requests.lazy(), billed, catalog).collect()
+    unattributed = unattributed_cost(billed, costed.lazy())
+    reconciliation = ai_cost_reconciliation(billed, costed.lazy(), unattributed).collect()
+    unit_costs = ai_unit_costs(costed.lazy(), unattributed).collect()
+    last_day = min(after - timedelta(days=1), date.today())
+    savings = model_routing_savings(unit_costs, catalog, capabilities, last_day)
+    unrecognised = unrecognised_ai_lines(rows).collect()
+
+    with lake.staged_period(None, billing_period, AI_TABLES) as staged:
+        for table, frame in zip(
+            AI_TABLES,
+            (costed, unit_costs, reconciliation, savings, unrecognised),
+            strict=True,
+        ):
+            frame.write_parquet(staged.part_path(table, 0), compression="zstd")
+
+    by_currency = unit_costs.group_by("currency").agg(
+        pl.col("cost", "billed_cost", "estimated_cost", "unattributed_cost").sum()
+    )
+    return MaterializeResult(
+        metadata={
+            "requests": int(costed["requests"].sum() or 0),
+            "queries": int(unit_costs["queries"].sum() or 0),
+            "catalog_version": catalog.version,
+            "cost_by_currency": MetadataValue.md(
+                "\n".join(
+                    f"- {cur}: {cost:,.2f} (billed {b:,.2f}, estimated {e:,.2f}, "
+                    f"unattributed {u:,.2f})"
+                    for cur, cost, b, e, u in by_currency.sort("currency").iter_rows()
+                )
+                or "no AI spend"
+            ),
+            "top_models": MetadataValue.md(_top_models_markdown(unit_costs)),
+            "routing_saving": MetadataValue.md(
+                "\n".join(
+                    f"- {w or '(untagged)'} on {m}: {s:,.2f} {c} a period with {alt}"
+                    for w, m, c, s, alt in savings.filter(pl.col("saving") > 0)
+                    .select(
+                        "workload_type", "model", "currency", "saving", "cheapest_capable_model"
+                    )
+                    .iter_rows()
+                )
+                or "none"
+            ),
+        },
+        check_results=[
+            _reconciliation_check(reconciliation),
+            AssetCheckResult(
+                check_name="request_logs_parse",
+                passed=not read.problems,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "bad_records": len(read.problems),
+                    "skipped_non_model_spans": read.skipped,
+                    "problems": MetadataValue.md(_problems_markdown(read.problems)),
+                },
+            ),
+            AssetCheckResult(
+                check_name="ai_lines_recognised",
+                passed=unrecognised.height == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unrecognised_lines": unrecognised.height},
+            ),
+        ],
+    )

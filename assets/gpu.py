@@ -1,0 +1,173 @@
+"""GPU utilization of each billing period: the bills' GPU hours against the telemetry."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.ai import focus_of_period, period_days, period_focus
+from assets.partitions import period_partitions
+from assets.resources import CostlakeResource
+from costlake.gpu_catalog import load_gpu_catalog
+from costlake.gpu_marts import (
+    gpu_utilization,
+    provisioned_gpu_hours,
+    rightsizing_input,
+    utilization_by,
+)
+from costlake.gpu_sizing import rightsizing_hints
+from costlake.gpu_telemetry import GPU_SAMPLES_SCHEMA, busy_by_gpu_hour, gpu_samples
+
+GPU_TABLES = ("gpu_samples", "marts/gpu_utilization", "marts/gpu_rightsizing")
+TELEMETRY_SUFFIXES = (".csv", ".txt", ".prom", ".log")
+SHOWN = 10
+
+
+def telemetry_files(locations: list[str], mapping: str | None) -> list[Path]:
+    """The telemetry files at ``locations`` (files, or folders read recursively); the mapping
+    file is not telemetry."""
+    found: list[Path] = []
+    for location in locations:
+        path = Path(location)
+        if path.is_dir():
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix in TELEMETRY_SUFFIXES
+                and (mapping is None or p.resolve() != Path(mapping).resolve())
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"GPU telemetry location {location} does not exist")
+    return found
+
+
+def _idle_markdown(by_resource: pl.DataFrame) -> str:
+    header = (
+        "| resource | project | GPU hours | busy ratio | coverage | idle cost |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: |"
+    )
+    rows = []
+    for r in by_resource.head(SHOWN).iter_rows(named=True):
+        busy = "unknown" if r["busy_ratio"] is None else f"{r['busy_ratio']:.0%}"
+        rows.append(
+            f"| {r['resource_id']} | {r['project'] or '(untagged)'} | {r['gpu_hours']:,.0f} | "
+            f"{busy} | {r['covered_gpu_hours'] / r['gpu_hours']:.0%} | "
+            f"{r['idle_cost']:,.2f} {r['currency']} |"
+        )
+    return "\n".join([header, *rows]) if rows else "no GPU spend"
+
+
+@asset(
+    name="gpu_utilization",
+    partitions_def=period_partitions,
+    group_name="gpu",
+    deps=[focus_of_period],
+    kinds={"polars", "parquet"},
+    description=(
+        "GPU hours paid (bills × GPU catalog) against GPU telemetry: per resource and day the "
+        "busy ratio, coverage, utilization, idle and unmonitored cost, memory headroom and spot "
+        "savings; and right-sizing hints with their monthly saving."
+    ),
+    check_specs=[
+        AssetCheckSpec(
+            "telemetry_parses",
+            asset="gpu_utilization",
+            description="Every telemetry line is read; bad ones are counted and listed.",
+        ),
+        AssetCheckSpec(
+            "telemetry_maps_to_bills",
+            asset="gpu_utilization",
+            description="Every GPU with telemetry maps to a resource the bills pay for.",
+        ),
+    ],
+)
+def gpu_utilization_mart(
+    context: AssetExecutionContext, costlake: CostlakeResource
+) -> MaterializeResult:
+    billing_period = context.partition_key
+    first, after = period_days(billing_period)
+    lake = costlake.lake()
+    gpu = costlake.settings().gpu
+    catalog = load_gpu_catalog(gpu.catalog)
+
+    files = telemetry_files(gpu.telemetry, gpu.mapping)
+    context.log.info(f"{len(files)} GPU telemetry file(s)")
+    read = gpu_samples(files, gpu.mapping, on_bad_line="skip") if files else None
+    samples = read.samples if read else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(after.year, after.month, after.day, tzinfo=UTC)
+    samples = samples.filter((pl.col("time") >= start) & (pl.col("time") < end)).collect()
+    busy_hours = busy_by_gpu_hour(samples.lazy()).collect()
+    provisioned = provisioned_gpu_hours(period_focus(lake, billing_period), catalog)
+    mart = gpu_utilization(provisioned, busy_hours.lazy()).collect()
+    hints = rightsizing_hints(rightsizing_input(mart), catalog).collect()
+
+    with lake.staged_period(None, billing_period, GPU_TABLES) as staged:
+        for table, frame in zip(GPU_TABLES, (samples, mart, hints), strict=True):
+            frame.write_parquet(staged.part_path(table, 0), compression="zstd")
+
+    billed_ids = set(mart["resource_id"].drop_nulls())
+    unmapped = (
+        busy_hours.filter(
+            pl.col("resource_id").is_null() | ~pl.col("resource_id").is_in(list(billed_ids))
+        )
+        .select("host", "gpu_uuid", "resource_id")
+        .unique()
+    )
+    by_resource = utilization_by(mart, "resource_id", "project")
+    by_project = utilization_by(mart, "project")
+    problems = read.problems if read else []
+    return MaterializeResult(
+        metadata={
+            "samples": samples.height,
+            "gpu_hours": float(mart["gpu_hours"].sum() or 0.0),
+            "largest_idle_spenders": MetadataValue.md(_idle_markdown(by_resource)),
+            "by_project": MetadataValue.md(
+                "\n".join(
+                    f"- {r['project'] or '(untagged)'}: idle {r['idle_cost']:,.2f} "
+                    f"{r['currency']} of {r['gpu_cost']:,.2f}, unmonitored "
+                    f"{r['unmonitored_cost']:,.2f}"
+                    for r in by_project.iter_rows(named=True)
+                )
+                or "no GPU spend"
+            ),
+            "rightsizing_monthly_saving": MetadataValue.md(
+                "\n".join(
+                    f"- {r['resource_id']}: {r['reason']} "
+                    f"(saves {r['monthly_saving']:,.2f} a month)"
+                    for r in hints.head(SHOWN).iter_rows(named=True)
+                )
+                or "no hints"
+            ),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="telemetry_parses",
+                passed=not problems,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "problems": MetadataValue.md(
+                        "\n".join(f"- {p}" for p in problems[:SHOWN]) or "none"
+                    )
+                },
+            ),
+            AssetCheckResult(
+                check_name="telemetry_maps_to_bills",
+                passed=unmapped.height == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unmapped_gpus": unmapped.height},
+            ),
+        ],
+    )
