@@ -27,7 +27,12 @@ from costlake.gpu_marts import (
 from costlake.gpu_sizing import rightsizing_hints
 from costlake.gpu_telemetry import GPU_SAMPLES_SCHEMA, busy_by_gpu_hour, gpu_samples
 
-GPU_TABLES = ("gpu_samples", "marts/gpu_utilization", "marts/gpu_rightsizing")
+GPU_TABLES = (
+    "gpu_samples",
+    "marts/gpu_busy_hours",
+    "marts/gpu_utilization",
+    "marts/gpu_rightsizing",
+)
 TELEMETRY_SUFFIXES = (".csv", ".txt", ".prom", ".log")
 SHOWN = 10
 
@@ -115,7 +120,7 @@ def gpu_utilization_mart(
     hints = rightsizing_hints(rightsizing_input(mart), catalog).collect()
 
     with lake.staged_period(None, billing_period, GPU_TABLES) as staged:
-        for table, frame in zip(GPU_TABLES, (samples, mart, hints), strict=True):
+        for table, frame in zip(GPU_TABLES, (samples, busy_hours, mart, hints), strict=True):
             frame.write_parquet(staged.part_path(table, 0), compression="zstd")
 
     billed_ids = set(mart["resource_id"].drop_nulls())

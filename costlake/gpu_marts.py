@@ -3,7 +3,7 @@
 The bill says how many GPU hours were paid for (instance hours × GPUs per instance, from the GPU
 catalog or, where the bill states it, the bill's own count) and what they cost; the telemetry
 says how busy each GPU was, per hour (``costlake.gpu_telemetry.busy_by_gpu_hour``). Per resource
-and day:
+and charge period (an hour or a day, as the bill has it):
 
 * ``coverage`` = GPU hours with telemetry / GPU hours paid (at most 1);
 * ``busy_ratio`` = busy GPU time / covered GPU time (null without telemetry: unknown, not idle);
@@ -23,7 +23,7 @@ import polars as pl
 from costlake.gpu_catalog import with_gpu_usage
 
 GIB = 1024.0
-KEYS = ("day", "provider", "resource_id")
+KEYS = ("charge_start", "charge_end", "provider", "resource_id")
 TAGS = ("project", "team", "environment", "workload_type", "cost_center")
 
 
@@ -39,7 +39,8 @@ def provisioned_gpu_hours(focus: pl.LazyFrame, catalog: pl.DataFrame | None = No
         .otherwise(pl.lit("on_demand"))
     )
     return usage.filter(pl.col("gpu_hours") > 0).select(
-        pl.col("ChargePeriodStart").dt.date().alias("day"),
+        pl.col("ChargePeriodStart").alias("charge_start"),
+        pl.col("ChargePeriodEnd").alias("charge_end"),
         pl.col("x_Provider").alias("provider"),
         "BillingAccountId",
         "SubAccountId",
@@ -59,11 +60,12 @@ def provisioned_gpu_hours(focus: pl.LazyFrame, catalog: pl.DataFrame | None = No
     )
 
 
-def busy_by_resource_day(busy_hours: pl.LazyFrame) -> pl.LazyFrame:
-    """Telemetry per resource and day: busy and covered GPU seconds, peak memory."""
-    return (
+def busy_by_charge_period(busy_hours: pl.LazyFrame, slots: pl.LazyFrame) -> pl.LazyFrame:
+    """Telemetry per billed resource and charge period (an hour or a day, as the bill has it):
+    busy and covered GPU seconds and peak memory of the GPU-hours inside it."""
+    per_hour = (
         busy_hours.filter(pl.col("resource_id").is_not_null())
-        .group_by(pl.col("hour").dt.date().alias("day"), pl.col("resource_id").cast(pl.String))
+        .group_by(pl.col("resource_id").cast(pl.String), "hour")
         .agg(
             pl.col("busy_seconds").sum(),
             pl.col("covered_seconds").sum(),
@@ -71,11 +73,30 @@ def busy_by_resource_day(busy_hours: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("memory_total_mib").max(),
             pl.col("gpu_uuid").n_unique().alias("gpus_seen"),
         )
+        .sort("hour")
+    )
+    # Each telemetry hour goes to the resource's charge period that contains it.
+    return (
+        per_hour.join_asof(
+            slots.sort("charge_start"),
+            left_on="hour",
+            right_on="charge_start",
+            by="resource_id",
+            strategy="backward",
+            check_sortedness=False,  # both sides are sorted on time just above
+        )
+        .filter(pl.col("hour") < pl.col("charge_end"))
+        .group_by("resource_id", "charge_start", "charge_end")
+        .agg(
+            pl.col("busy_seconds", "covered_seconds").sum(),
+            pl.col("peak_memory_used_mib", "memory_total_mib", "gpus_seen").max(),
+        )
     )
 
 
 def gpu_utilization(provisioned: pl.LazyFrame, busy_hours: pl.LazyFrame) -> pl.LazyFrame:
-    """The ``gpu_utilization`` mart: one row per day and billed GPU resource."""
+    """The ``gpu_utilization`` mart: one row per billed GPU resource and charge period (an hour
+    or a day, as the bill has it), with its ``day``."""
     hours = pl.col("gpu_hours")
 
     def hours_of(kind: str) -> pl.Expr:
@@ -111,8 +132,10 @@ def gpu_utilization(provisioned: pl.LazyFrame, busy_hours: pl.LazyFrame) -> pl.L
     busy = pl.when(seen).then(
         pl.col("busy_seconds") / 3600 * (covered / (pl.col("covered_seconds") / 3600))
     )
+    slots = billed.select("resource_id", "charge_start", "charge_end").unique()
+    telemetry = busy_by_charge_period(busy_hours, slots)
     return (
-        billed.join(busy_by_resource_day(busy_hours), on=["day", "resource_id"], how="left")
+        billed.join(telemetry, on=["resource_id", "charge_start", "charge_end"], how="left")
         .with_columns(
             covered.fill_null(0.0).alias("covered_gpu_hours"),
             busy.fill_null(0.0).alias("busy_gpu_hours"),
@@ -135,6 +158,7 @@ def gpu_utilization(provisioned: pl.LazyFrame, busy_hours: pl.LazyFrame) -> pl.L
             (pl.col("gpu_cost") * (1 - pl.col("coverage"))).alias("unmonitored_cost"),
         )
         .drop("busy_seconds", "covered_seconds", "peak_memory_used_mib", "memory_total_mib")
+        .with_columns(pl.col("charge_start").dt.date().alias("day"))
         .sort(*KEYS)
     )
 

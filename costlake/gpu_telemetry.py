@@ -43,8 +43,10 @@ gives the forward convention for sources that stamp an interval at its start.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1179,24 +1181,27 @@ def gpu_samples(
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    frames: list[pl.LazyFrame] = []
-    problems: list[TelemetryProblem] = []
-    for path in paths:
+
+    def read(path: str | Path) -> TelemetryRead:
         kind = detect_telemetry_format(path)
         if kind == NVIDIA_SMI_QUERY_CSV:
-            read = read_nvidia_smi_query_csv(
+            return read_nvidia_smi_query_csv(
                 path, host, time_zone=time_zone, on_bad_line=on_bad_line
             )
-        elif kind == NVIDIA_SMI_DMON:
-            read = read_nvidia_smi_dmon(
+        if kind == NVIDIA_SMI_DMON:
+            return read_nvidia_smi_dmon(
                 path, day, host, time_zone=time_zone, on_bad_line=on_bad_line
             )
-        elif kind == NVML_SAMPLES_CSV:
-            read = read_nvml_samples_csv(path, host, on_bad_line=on_bad_line)
-        else:
-            read = read_dcgm_prometheus(path, scrape_time, on_bad_line=on_bad_line)
-        frames.append(read.samples)
-        problems += read.problems
+        if kind == NVML_SAMPLES_CSV:
+            return read_nvml_samples_csv(path, host, on_bad_line=on_bad_line)
+        return read_dcgm_prometheus(path, scrape_time, on_bad_line=on_bad_line)
+
+    # Files are parsed side by side: much of a file's parse runs on one core, and polars
+    # releases the GIL while it works.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        reads = list(pool.map(read, paths))
+    frames = [r.samples for r in reads]
+    problems = [problem for r in reads for problem in r.problems]
     samples = pl.concat(frames) if frames else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)
     if mapping is not None:
         if not isinstance(mapping, pl.DataFrame):

@@ -65,8 +65,9 @@ def model_routing_savings(
     unit_costs: pl.DataFrame, catalog: PriceCatalog, capabilities: Capabilities, day: date
 ) -> pl.DataFrame:
     """Per workload type, model and currency of ``unit_costs`` (the ``ai_unit_costs`` mart of one
-    period): its cost and tokens, the cheapest capable model, and the monthly saving, at the
-    catalog's prices on ``day``. Rows already on the cheapest capable model save nothing."""
+    period): its cost and tokens, the cheapest capable model, the period's ``saving`` and the
+    ``monthly_saving`` (per 30 days of use), at the catalog's prices on ``day``. Rows already on
+    the cheapest capable model save nothing."""
     usage = (
         unit_costs.filter(pl.col("input_tokens") > 0)
         .group_by("workload_type", "model", "currency")
@@ -127,6 +128,10 @@ def model_routing_savings(
                 "cheapest_capable_cost_usd": best[0] if best else None,
                 "saving_share": saving_share,
                 "saving": None if saving_share is None else line["cost"] * saving_share,
+                # The period's saving at 30 days' use (a month to date is scaled up).
+                "monthly_saving": None
+                if saving_share is None
+                else line["cost"] * saving_share * 30 / line["days"],
                 "catalog_version": catalog.version,
                 "priced_on": day,
             }
@@ -147,6 +152,7 @@ def model_routing_savings(
         "cheapest_capable_cost_usd": pl.Float64,
         "saving_share": pl.Float64,
         "saving": pl.Float64,
+        "monthly_saving": pl.Float64,
         "catalog_version": pl.String,
         "priced_on": pl.Date,
     }

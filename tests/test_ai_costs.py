@@ -183,6 +183,8 @@ def test_routing_savings_price_the_same_tokens_on_the_cheapest_capable_model(cos
     assert haiku["catalog_cost_usd"] == pytest.approx(0.00175, rel=1e-9)
     assert haiku["cheapest_capable_cost_usd"] == pytest.approx(0.00096, rel=1e-9)
     assert haiku["saving"] == pytest.approx(4.00 * (1 - 0.96 / 1.75), rel=1e-9)
+    # One day of use: a 30-day month saves thirty times as much.
+    assert haiku["monthly_saving"] == pytest.approx(30 * 4.00 * (1 - 0.96 / 1.75), rel=1e-9)
 
 
 def test_estimate_command_prices_the_rag_chatbot_example():

@@ -5,7 +5,7 @@ The hand-made bill: one AWS account "111" with Amazon EC2 (two instances, 60 + 4
 2026-09-01. On 2026-10-20, the newest day of the lake, instance i-b costs 340 instead of 40:
 the day's 400 against an expected 100 (the same-weekday median; the series is flat) is a
 deviation of +300, far beyond every threshold (k x spread: the spread's floor is 5 % of 100,
-so 3.5 x 5 = 17.5; min_abs 50; min_rel 20 %). AWS settles in one day, so the newest day is
+so 3.5 x 5 = 17.5; min_abs 50; min_rel 15 %). AWS settles in one day, so the newest day is
 provisional.
 """
 
