@@ -1,23 +1,20 @@
 """AI unit costs of each billing period: the bills' token lines split across the request logs."""
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetDep,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    MultiToSingleDimensionPartitionMapping,
     asset,
 )
 
-from assets.billing import focus
 from assets.partitions import period_partitions
+from assets.period_inputs import focus_of_period, input_files, period_days, period_focus
 from assets.resources import CostlakeResource
 from costlake.ai_costs import (
     ai_cost_reconciliation,
@@ -26,7 +23,6 @@ from costlake.ai_costs import (
     costed_requests,
     unattributed_cost,
 )
-from costlake.lake import Lake
 from costlake.llm_requests import LogProblem, read_llm_requests
 from costlake.price_catalog import load_price_catalog
 from costlake.routing import load_capabilities, model_routing_savings
@@ -43,41 +39,6 @@ LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
 SHOWN = 10
 # The per-(day, provider, model) sums are of floats: allow rounding, never a lost cent.
 TOLERANCE = 1e-6
-
-focus_of_period = AssetDep(
-    focus,
-    partition_mapping=MultiToSingleDimensionPartitionMapping(
-        partition_dimension_name="billing_period"
-    ),
-)
-
-
-def period_days(billing_period: str) -> tuple[date, date]:
-    """First day of the period and first day of the next one."""
-    start = date.fromisoformat(f"{billing_period}-01")
-    return start, (start + timedelta(days=32)).replace(day=1)
-
-
-def log_files(locations: list[str]) -> list[Path]:
-    """The request log files at ``locations`` (files, or folders read recursively)."""
-    found: list[Path] = []
-    for location in locations:
-        path = Path(location)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOG_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"request log location {location} does not exist")
-    return found
-
-
-def period_focus(lake: Lake, billing_period: str) -> pl.LazyFrame:
-    """Every provider's FOCUS rows of one period (none yet: an empty frame of the schema)."""
-    try:
-        return lake.scan("focus").filter(pl.col("billing_period") == billing_period)
-    except FileNotFoundError:
-        return lake.scan_partition("focus", "aws", billing_period)
 
 
 def _problems_markdown(problems: list[LogProblem]) -> str:
@@ -167,7 +128,7 @@ def ai_unit_costs_mart(
     catalog = load_price_catalog(settings.ai.prices)
     capabilities = load_capabilities(settings.ai.capabilities)
 
-    files = log_files(settings.ai.request_logs)
+    files = input_files(settings.ai.request_logs, LOG_SUFFIXES, "request log")
     context.log.info(f"{len(files)} request log file(s), prices {catalog.version}")
     read = read_llm_requests(files)
     requests = read.rows.filter((pl.col("day") >= first) & (pl.col("day") < after)).collect()

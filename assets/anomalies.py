@@ -13,8 +13,8 @@ from dagster import (
     asset,
 )
 
-from assets.ai import focus_of_period, period_days, period_focus
 from assets.partitions import period_partitions
+from assets.period_inputs import focus_of_period, period_days, period_focus
 from assets.resources import CostlakeResource
 from connectors.webhook import Alert, send_alerts, webhook_url_from_env
 from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies

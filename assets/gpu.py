@@ -1,7 +1,6 @@
 """GPU utilization of each billing period: the bills' GPU hours against the telemetry."""
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -14,8 +13,8 @@ from dagster import (
     asset,
 )
 
-from assets.ai import focus_of_period, period_days, period_focus
 from assets.partitions import period_partitions
+from assets.period_inputs import focus_of_period, input_files, period_days, period_focus
 from assets.resources import CostlakeResource
 from costlake.gpu_catalog import load_gpu_catalog
 from costlake.gpu_marts import (
@@ -35,27 +34,6 @@ GPU_TABLES = (
 )
 TELEMETRY_SUFFIXES = (".csv", ".txt", ".prom", ".log")
 SHOWN = 10
-
-
-def telemetry_files(locations: list[str], mapping: str | None) -> list[Path]:
-    """The telemetry files at ``locations`` (files, or folders read recursively); the mapping
-    file is not telemetry."""
-    found: list[Path] = []
-    for location in locations:
-        path = Path(location)
-        if path.is_dir():
-            found += sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix in TELEMETRY_SUFFIXES
-                and (mapping is None or p.resolve() != Path(mapping).resolve())
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"GPU telemetry location {location} does not exist")
-    return found
 
 
 def _idle_markdown(by_resource: pl.DataFrame) -> str:
@@ -81,7 +59,8 @@ def _idle_markdown(by_resource: pl.DataFrame) -> str:
     deps=[focus_of_period],
     kinds={"polars", "parquet"},
     description=(
-        "GPU hours paid (bills × GPU catalog) against GPU telemetry: per resource and day the "
+        "GPU hours paid (bills × GPU catalog) against GPU telemetry: per resource and charge "
+        "period the "
         "busy ratio, coverage, utilization, idle and unmonitored cost, memory headroom and spot "
         "savings; and right-sizing hints with their monthly saving."
     ),
@@ -107,7 +86,7 @@ def gpu_utilization_mart(
     gpu = costlake.settings().gpu
     catalog = load_gpu_catalog(gpu.catalog)
 
-    files = telemetry_files(gpu.telemetry, gpu.mapping)
+    files = input_files(gpu.telemetry, TELEMETRY_SUFFIXES, "GPU telemetry", skip=gpu.mapping)
     context.log.info(f"{len(files)} GPU telemetry file(s)")
     read = gpu_samples(files, gpu.mapping, on_bad_line="skip") if files else None
     samples = read.samples if read else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)

@@ -83,7 +83,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -327,11 +329,20 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def _line_numbers(path: Path, height: int) -> pl.Series:
-    """Line numbers of the ``height`` records polars read from ``path`` (it skips blank lines)."""
-    if _count_lines(path) == height:
+def _line_numbers(path: Path, height: int, lines: Future[int]) -> pl.Series:
+    """Line numbers of the ``height`` records a JSON-lines reader read from ``path`` (readers
+    skip blank lines); ``lines`` counts the file's lines (``_counting_lines``)."""
+    if lines.result() == height:
         return pl.int_range(1, height + 1, dtype=pl.Int64, eager=True)
     return pl.Series([n for n, _ in _numbered_lines(path.read_bytes())], dtype=pl.Int64)
+
+
+@contextmanager
+def _counting_lines(path: Path) -> Iterator[Future[int]]:
+    """The lines of ``path`` counted in a thread, while the parser (which releases the GIL)
+    reads the file: it costs a second read of the file, from the page cache."""
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(_count_lines, path)
 
 
 def _first_line(path: Path) -> bytes:
@@ -373,8 +384,9 @@ def _json_records(
             byte_order_mark = f.read(3) == b"\xef\xbb\xbf"
         if not byte_order_mark:
             try:
-                frame = pl.read_ndjson(path, schema=schema)
-                return frame.with_columns(_row=_line_numbers(path, frame.height)), []
+                with _counting_lines(path) as lines:
+                    frame = pl.read_ndjson(path, schema=schema)
+                    return frame.with_columns(_row=_line_numbers(path, frame.height, lines)), []
             except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
                 pass  # some record is bad: find which, line by line
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
@@ -886,14 +898,15 @@ def _otlp_requests(path: Path) -> tuple[pa.Table, pa.Array, list[LogProblem]]:
     """The requests of an OTLP JSON file as an Arrow table, their lines, and the bad ones."""
     if _is_json_lines(path):
         try:
-            table = pj.read_json(
-                path,
-                read_options=pj.ReadOptions(block_size=16 << 20),
-                parse_options=pj.ParseOptions(
-                    explicit_schema=OTLP_ARROW_SCHEMA, unexpected_field_behavior="ignore"
-                ),
-            )
-            return table, _line_numbers(path, table.num_rows).to_arrow(), []
+            with _counting_lines(path) as lines:
+                table = pj.read_json(
+                    path,
+                    read_options=pj.ReadOptions(block_size=16 << 20),
+                    parse_options=pj.ParseOptions(
+                        explicit_schema=OTLP_ARROW_SCHEMA, unexpected_field_behavior="ignore"
+                    ),
+                )
+                return table, _line_numbers(path, table.num_rows, lines).to_arrow(), []
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # a bad line, or numbers where the Collector writes strings: read robustly
     frame, problems = _json_records(path, OTLP_POLARS_SCHEMA, path.name)
@@ -1100,13 +1113,15 @@ def _litellm_typed_json_lines(path: Path) -> pl.DataFrame | None:
         if f.read(3) == b"\xef\xbb\xbf":
             return None
     try:
-        table = pj.read_json(
-            path,
-            read_options=pj.ReadOptions(block_size=16 << 20),
-            parse_options=pj.ParseOptions(
-                explicit_schema=LITELLM_ARROW_SCHEMA, unexpected_field_behavior="ignore"
-            ),
-        )
+        with _counting_lines(path) as lines:
+            table = pj.read_json(
+                path,
+                read_options=pj.ReadOptions(block_size=16 << 20),
+                parse_options=pj.ParseOptions(
+                    explicit_schema=LITELLM_ARROW_SCHEMA, unexpected_field_behavior="ignore"
+                ),
+            )
+            rows = _line_numbers(path, table.num_rows, lines)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     frame = pl.from_arrow(table)
@@ -1115,7 +1130,7 @@ def _litellm_typed_json_lines(path: Path) -> pl.DataFrame | None:
         pl.col(name).cast(LITELLM_DECODED.get(name, dtype))
         for name, dtype in LITELLM_SCHEMA.items()
     )
-    return frame.with_columns(_row=_line_numbers(path, frame.height))
+    return frame.with_columns(_row=rows)
 
 
 def _litellm_frame(path: Path) -> tuple[pl.DataFrame, list[LogProblem]]:

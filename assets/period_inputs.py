@@ -1,0 +1,57 @@
+"""What the period marts (AI unit costs, GPU utilization, anomalies) read: every provider's FOCUS
+rows of a billing period, and input files (request logs, GPU telemetry) found under folders."""
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+from dagster import AssetDep, MultiToSingleDimensionPartitionMapping
+
+from assets.billing import focus
+from costlake.lake import Lake
+
+# A period mart depends on the focus partitions of its period, one per provider.
+focus_of_period = AssetDep(
+    focus,
+    partition_mapping=MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name="billing_period"
+    ),
+)
+
+
+def period_days(billing_period: str) -> tuple[date, date]:
+    """First day of the period and first day of the next one."""
+    start = date.fromisoformat(f"{billing_period}-01")
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def period_focus(lake: Lake, billing_period: str) -> pl.LazyFrame:
+    """Every provider's FOCUS rows of one period (none yet: an empty frame of the schema)."""
+    try:
+        return lake.scan("focus").filter(pl.col("billing_period") == billing_period)
+    except FileNotFoundError:
+        return lake.scan_partition("focus", "aws", billing_period)
+
+
+def input_files(
+    locations: Iterable[str], suffixes: tuple[str, ...], what: str, skip: str | None = None
+) -> list[Path]:
+    """The files at ``locations``: a file as named, a folder read recursively for files ending
+    in ``suffixes`` (``skip`` left out); a location that does not exist is an error naming
+    ``what`` it should hold."""
+    skipped = Path(skip).resolve() if skip else None
+    found: list[Path] = []
+    for location in locations:
+        path = Path(location)
+        if path.is_dir():
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix in suffixes and p.resolve() != skipped
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{what} location {location} does not exist")
+    return found
