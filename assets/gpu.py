@@ -1,5 +1,6 @@
 """GPU utilization of each billing period: the bills' GPU hours against the telemetry."""
 
+import os
 from datetime import UTC, datetime
 
 import polars as pl
@@ -24,7 +25,12 @@ from costlake.gpu_marts import (
     utilization_by,
 )
 from costlake.gpu_sizing import rightsizing_hints
-from costlake.gpu_telemetry import GPU_SAMPLES_SCHEMA, busy_by_gpu_hour, gpu_samples
+from costlake.gpu_telemetry import (
+    GPU_SAMPLES_SCHEMA,
+    busy_by_gpu_hour,
+    combined_busy_hours,
+    gpu_samples,
+)
 
 GPU_TABLES = (
     "gpu_samples",
@@ -88,18 +94,33 @@ def gpu_utilization_mart(
 
     files = input_files(gpu.telemetry, TELEMETRY_SUFFIXES, "GPU telemetry", skip=gpu.mapping)
     context.log.info(f"{len(files)} GPU telemetry file(s)")
-    read = gpu_samples(files, gpu.mapping, on_bad_line="skip") if files else None
-    samples = read.samples if read else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(after.year, after.month, after.day, tzinfo=UTC)
-    samples = samples.filter((pl.col("time") >= start) & (pl.col("time") < end)).collect()
-    busy_hours = busy_by_gpu_hour(samples.lazy()).collect()
-    provisioned = provisioned_gpu_hours(period_focus(lake, billing_period), catalog)
-    mart = gpu_utilization(provisioned, busy_hours.lazy()).collect()
-    hints = rightsizing_hints(rightsizing_input(mart), catalog).collect()
-
+    # A few files at a time (as many as there are cores): memory holds their samples only.
+    batch = os.cpu_count() or 1
+    busy_parts, problems, samples = [], [], 0
     with lake.staged_period(None, billing_period, GPU_TABLES) as staged:
-        for table, frame in zip(GPU_TABLES, (samples, busy_hours, mart, hints), strict=True):
+        if not files:  # a period without telemetry replaces what an earlier run wrote
+            empty = pl.DataFrame(schema=GPU_SAMPLES_SCHEMA)
+            empty.write_parquet(staged.part_path("gpu_samples", 0), compression="zstd")
+        for part, at in enumerate(range(0, len(files), batch)):
+            read = gpu_samples(files[at : at + batch], gpu.mapping, on_bad_line="skip")
+            period = read.samples.filter((pl.col("time") >= start) & (pl.col("time") < end))
+            rows = period.collect()
+            rows.write_parquet(staged.part_path("gpu_samples", part), compression="zstd")
+            busy_parts.append(busy_by_gpu_hour(rows.lazy()).collect())
+            problems += read.problems
+            samples += rows.height
+            context.log.info(f"telemetry: {min(at + batch, len(files))}/{len(files)} files read")
+        busy_hours = combined_busy_hours(busy_parts)
+        provisioned = provisioned_gpu_hours(period_focus(lake, billing_period), catalog)
+        mart = gpu_utilization(provisioned, busy_hours.lazy()).collect()
+        hints = rightsizing_hints(rightsizing_input(mart), catalog).collect()
+        for table, frame in (
+            ("marts/gpu_busy_hours", busy_hours),
+            ("marts/gpu_utilization", mart),
+            ("marts/gpu_rightsizing", hints),
+        ):
             frame.write_parquet(staged.part_path(table, 0), compression="zstd")
 
     billed_ids = set(mart["resource_id"].drop_nulls())
@@ -112,10 +133,9 @@ def gpu_utilization_mart(
     )
     by_resource = utilization_by(mart, "resource_id", "project")
     by_project = utilization_by(mart, "project")
-    problems = read.problems if read else []
     return MaterializeResult(
         metadata={
-            "samples": samples.height,
+            "samples": samples,
             "gpu_hours": float(mart["gpu_hours"].sum() or 0.0),
             "largest_idle_spenders": MetadataValue.md(_idle_markdown(by_resource)),
             "by_project": MetadataValue.md(

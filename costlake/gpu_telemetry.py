@@ -1457,3 +1457,39 @@ def busy_by_gpu_hour(
         )
         .sort(["resource_id", "host", "gpu_uuid", "gpu_index", "hour"], nulls_last=True)
     )
+
+
+def combined_busy_hours(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """``busy_by_gpu_hour`` tables of several files as one: a GPU-hour that two files share
+    (a log rotated mid-hour) adds its busy and covered seconds and keeps the higher peak.
+
+    Reading a period file by file keeps memory to one file's samples; the price is that each
+    file's first sample of a GPU covers nothing (one sampling period per GPU and file)."""
+    frames = [part for part in parts if part.height]
+    if not frames:
+        return busy_by_gpu_hour(pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)).collect()
+    key = ["resource_id", "host", "gpu_uuid", "gpu_index", "hour"]
+    return (
+        pl.concat(frames)
+        .group_by(key)
+        .agg(
+            pl.col("gpu_model").drop_nulls().first(),
+            pl.col("busy_seconds", "covered_seconds", "samples").sum(),
+            pl.col("peak_memory_used_mib", "memory_total_mib").max(),
+            pl.col("busy_source")
+            .str.split(",")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .drop_nulls()
+            .unique()
+            .sort()
+            .str.join(","),
+        )
+        .with_columns(
+            coverage=pl.col("covered_seconds") / 3600,
+            busy_ratio=pl.when(pl.col("covered_seconds") > 0).then(
+                pl.col("busy_seconds") / pl.col("covered_seconds")
+            ),
+        )
+        .select(frames[0].columns)
+        .sort(key, nulls_last=True)
+    )

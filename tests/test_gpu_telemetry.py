@@ -28,6 +28,7 @@ from costlake.gpu_telemetry import (
     TelemetryFormatError,
     busy_by_gpu_hour,
     busy_ratio_between,
+    combined_busy_hours,
     detect_telemetry_format,
     gpu_samples,
     read_dcgm_prometheus,
@@ -616,3 +617,41 @@ def test_busy_ratio_between_weights_by_time_and_knows_unknown():
     )
     with pytest.raises(ValueError, match="aware"):
         busy_ratio_between(samples, datetime(2026, 11, 26, 10), utc(2026, 11, 26, 11))
+
+
+def test_busy_hours_of_files_read_apart_add_up():
+    """One GPU sampled every 60 s from 10:00 to 11:00, busy 0.5, its log rotated at 10:30:
+    read as one file, 10:01 … 11:00 cover 3,600 s; read apart, the second file's first sample
+    (10:31) covers nothing, so 3,540 s, busy 1,770 s, in one row for the hour."""
+    times = [datetime(2026, 11, 26, 10, tzinfo=UTC) + timedelta(minutes=m) for m in range(61)]
+
+    def frame(moments: list[datetime]) -> pl.LazyFrame:
+        return (
+            pl.LazyFrame(
+                {
+                    "time": moments,
+                    "busy": [0.5] * len(moments),
+                    "gpu_uuid": ["GPU-1"] * len(moments),
+                },
+                schema_overrides={"time": pl.Datetime("us", "UTC")},
+            )
+            .with_columns(
+                *[
+                    pl.lit(None, dtype).alias(name)
+                    for name, dtype in GPU_SAMPLES_SCHEMA.items()
+                    if name not in ("time", "busy", "gpu_uuid")
+                ]
+            )
+            .select(list(GPU_SAMPLES_SCHEMA))
+        )
+
+    whole = busy_by_gpu_hour(frame(times)).collect()
+    parts = [busy_by_gpu_hour(frame(times[:31])).collect()]
+    parts.append(busy_by_gpu_hour(frame(times[31:])).collect())
+    apart = combined_busy_hours(parts)
+    ten = apart.filter(pl.col("hour").dt.hour() == 10).row(0, named=True)
+    assert whole.filter(pl.col("hour").dt.hour() == 10)["covered_seconds"].item() == 3600.0
+    assert (ten["covered_seconds"], ten["busy_seconds"]) == (3540.0, 1770.0)
+    assert ten["busy_ratio"] == 0.5
+    assert ten["samples"] == 60  # 10:00 … 10:59 fall in hour 10
+    assert apart.columns == whole.columns
