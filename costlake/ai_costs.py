@@ -17,6 +17,8 @@ without its date stamp, so dated versions of one model share a key.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from costlake.price_catalog import PriceCatalog, canonical_model, priced_requests
@@ -24,26 +26,38 @@ from costlake.price_catalog import PriceCatalog, canonical_model, priced_request
 TOKEN_KINDS = ("input", "cache_read", "cache_write", "output")
 TAG_COLUMNS = ("project", "environment", "workload_type")
 COST_KEYS = ("day", "provider", "model", *TAG_COLUMNS, "currency")
-_DATE_STAMP = r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$"
-_CANONICAL_CACHE: dict[str, str] = {}
+_DATE_STAMP = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
 def model_key(name: str | None) -> str | None:
     """The name bills and logs are matched on: canonical, without a date stamp."""
     if not name:
         return None
-    if name not in _CANONICAL_CACHE:
-        _CANONICAL_CACHE[name] = canonical_model(name)
-    return _CANONICAL_CACHE[name]
+    return _DATE_STAMP.sub("", canonical_model(name)) or None
 
 
-def _model_key_expr(column: str) -> pl.Expr:
-    """``model_key`` over a column, computed once per distinct name (few models, many rows)."""
-    return (
-        pl.col(column)
-        .map_elements(model_key, return_dtype=pl.String, skip_nulls=True)
-        .str.replace(_DATE_STAMP, "")
+def with_model_key(frame: pl.LazyFrame, *columns: str) -> pl.LazyFrame:
+    """``frame`` with ``model``: the key of the first of ``columns`` that has a name. Keys are
+    worked out once per distinct name (a few models, many rows), then joined."""
+    names = (
+        pl.concat([frame.select(pl.col(c).alias("name")) for c in columns])
+        .drop_nulls()
+        .unique()
+        .collect()
     )
+    keys = names.with_columns(
+        pl.Series(
+            "key",
+            [model_key(n) for n in names["name"]],
+            dtype=pl.String,
+        )
+    ).lazy()
+    keyed = frame
+    for i, column in enumerate(columns):
+        keyed = keyed.join(keys.rename({"name": column, "key": f"_key{i}"}), on=column, how="left")
+    return keyed.with_columns(
+        pl.coalesce([f"_key{i}" for i in range(len(columns))]).alias("model")
+    ).drop([f"_key{i}" for i in range(len(columns))])
 
 
 def _request_tokens(kind: str) -> pl.Expr:
@@ -68,16 +82,23 @@ def billed_token_cost(lines: pl.LazyFrame) -> pl.LazyFrame:
     ``lines`` is ``costlake.token_lines.token_lines`` of the lake's FOCUS rows. Cost is
     EffectiveCost (what the tokens cost after discounts, as the other marts count it).
     """
-    return lines.group_by(
-        pl.col("x_Provider").alias("provider"),
-        "day",
-        _model_key_expr("model").alias("model"),
-        pl.col("direction").alias("kind"),
-        pl.col("BillingCurrency").alias("currency"),
-        *[pl.col(f"x_tag_{tag}").alias(tag) for tag in TAG_COLUMNS],
-    ).agg(
-        pl.col("EffectiveCost").sum().alias("billed"),
-        pl.col("quantity").filter(pl.col("quantity_unit") == "tokens").sum().alias("billed_tokens"),
+    return (
+        with_model_key(lines.rename({"model": "model_billed_name"}), "model_billed_name")
+        .group_by(
+            pl.col("x_Provider").alias("provider"),
+            "day",
+            "model",
+            pl.col("direction").alias("kind"),
+            pl.col("BillingCurrency").alias("currency"),
+            *[pl.col(f"x_tag_{tag}").alias(tag) for tag in TAG_COLUMNS],
+        )
+        .agg(
+            pl.col("EffectiveCost").sum().alias("billed"),
+            pl.col("quantity")
+            .filter(pl.col("quantity_unit") == "tokens")
+            .sum()
+            .alias("billed_tokens"),
+        )
     )
 
 
@@ -91,10 +112,8 @@ def costed_requests(
     ``currency``, ``input_side_cost`` and ``output_cost`` (for cost per 1K tokens), the
     catalog's ``estimated_cost`` and ``catalog_version``.
     """
-    priced = priced_requests(requests, catalog).with_columns(
-        _model_key_expr("model_responded")
-        .fill_null(_model_key_expr("model_requested"))
-        .alias("model")
+    priced = with_model_key(
+        priced_requests(requests, catalog), "model_responded", "model_requested"
     )
     group = ["provider", "day", "model", "kind", "currency"]
     bill_groups = billed.group_by(group).agg(pl.col("billed").sum())

@@ -108,7 +108,8 @@ def costed() -> tuple[pl.DataFrame, pl.LazyFrame, pl.LazyFrame]:
 
 
 def test_bill_and_log_spellings_share_a_model_key():
-    assert model_key(HAIKU).removesuffix("-20240307") == "claude-3-haiku"
+    assert model_key(HAIKU) == "claude-3-haiku"
+    assert model_key("gpt-4o-mini-2024-07-18") == "gpt-4o-mini"
     assert model_key("claude-3-haiku") == "claude-3-haiku"
 
 
