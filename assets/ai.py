@@ -14,7 +14,14 @@ from dagster import (
 )
 
 from assets.partitions import period_partitions
-from assets.period_inputs import focus_of_period, input_files, period_days, period_focus
+from assets.period_inputs import (
+    SHOWN,
+    focus_of_period,
+    input_files,
+    listed,
+    period_days,
+    period_focus,
+)
 from assets.resources import CostlakeResource
 from costlake.ai_costs import (
     ai_cost_reconciliation,
@@ -23,7 +30,7 @@ from costlake.ai_costs import (
     costed_requests,
     unattributed_cost,
 )
-from costlake.llm_requests import LogProblem, read_llm_requests
+from costlake.llm_requests import read_llm_requests
 from costlake.price_catalog import load_price_catalog
 from costlake.routing import load_capabilities, model_routing_savings
 from costlake.token_lines import token_lines, unrecognised_ai_lines
@@ -36,16 +43,8 @@ AI_TABLES = (
     "marts/ai_unrecognised_lines",
 )
 LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
-SHOWN = 10
 # The per-(day, provider, model) sums are of floats: allow rounding, never a lost cent.
 TOLERANCE = 1e-6
-
-
-def _problems_markdown(problems: list[LogProblem]) -> str:
-    lines = [f"- {problem}" for problem in problems[:SHOWN]]
-    if len(problems) > SHOWN:
-        lines.append(f"- … and {len(problems) - SHOWN} more")
-    return "\n".join(lines) or "none"
 
 
 def _top_models_markdown(unit_costs: pl.DataFrame) -> str:
@@ -81,9 +80,7 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
         metadata={
             "groups": reconciliation.height,
             "groups_off": off.height,
-            "first_off": MetadataValue.md(
-                "\n".join(f"- {row}" for row in off.head(SHOWN).iter_rows(named=True)) or "none"
-            ),
+            "first_off": MetadataValue.md(listed(list(off.iter_rows(named=True)))),
         },
     )
 
@@ -188,7 +185,7 @@ def ai_unit_costs_mart(
                 metadata={
                     "bad_records": len(read.problems),
                     "skipped_non_model_spans": read.skipped,
-                    "problems": MetadataValue.md(_problems_markdown(read.problems)),
+                    "problems": MetadataValue.md(listed(read.problems)),
                 },
             ),
             AssetCheckResult(

@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from assets.partitions import period_partitions
-from assets.period_inputs import focus_of_period, period_days, period_focus
+from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
 from assets.resources import CostlakeResource
 from connectors.webhook import Alert, send_alerts, webhook_url_from_env
 from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies
@@ -23,7 +23,6 @@ from costlake.lake import partition_dir
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomalies", "marts/anomaly_contributions")
 # Alerts sent are remembered here, so a re-run never repeats one.
 ALERT_LEDGER = Path(".costlake/alerts-sent.json")
-SHOWN = 10
 NEW = ("new", "changed", "confirmed")
 
 

@@ -15,7 +15,14 @@ from dagster import (
 )
 
 from assets.partitions import period_partitions
-from assets.period_inputs import focus_of_period, input_files, period_days, period_focus
+from assets.period_inputs import (
+    SHOWN,
+    focus_of_period,
+    input_files,
+    listed,
+    period_days,
+    period_focus,
+)
 from assets.resources import CostlakeResource
 from costlake.gpu_catalog import load_gpu_catalog
 from costlake.gpu_marts import (
@@ -39,7 +46,6 @@ GPU_TABLES = (
     "marts/gpu_rightsizing",
 )
 TELEMETRY_SUFFIXES = (".csv", ".txt", ".prom", ".log")
-SHOWN = 10
 
 
 def _idle_markdown(by_resource: pl.DataFrame) -> str:
@@ -161,11 +167,7 @@ def gpu_utilization_mart(
                 check_name="telemetry_parses",
                 passed=not problems,
                 severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "problems": MetadataValue.md(
-                        "\n".join(f"- {p}" for p in problems[:SHOWN]) or "none"
-                    )
-                },
+                metadata={"problems": MetadataValue.md(listed(problems))},
             ),
             AssetCheckResult(
                 check_name="telemetry_maps_to_bills",

@@ -11,6 +11,8 @@ from dagster import AssetDep, MultiToSingleDimensionPartitionMapping
 from assets.billing import focus
 from costlake.lake import Lake
 
+SHOWN = 10  # rows of a list in the UI's metadata
+
 # A period mart depends on the focus partitions of its period, one per provider.
 focus_of_period = AssetDep(
     focus,
@@ -55,3 +57,11 @@ def input_files(
         else:
             raise FileNotFoundError(f"{what} location {location} does not exist")
     return found
+
+
+def listed(items: list) -> str:
+    """The first ``SHOWN`` of ``items`` as a Markdown list, saying how many more there are."""
+    lines = [f"- {item}" for item in items[:SHOWN]]
+    if len(items) > SHOWN:
+        lines.append(f"- … and {len(items) - SHOWN} more")
+    return "\n".join(lines) or "none"

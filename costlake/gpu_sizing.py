@@ -73,7 +73,6 @@ __all__ = [
     "rightsizing_hints",
     "serving_memory",
     "serving_memory_for",
-    "serving_memory_gib",
 ]
 
 GIB = 1024**3
@@ -182,33 +181,6 @@ def serving_memory(
     weights = model_memory_gib(params_billion, precision)
     kv = kv_cache_gib(context_tokens, batch_slots, layers, kv_heads, head_dim, kv_bytes)
     return ServingMemory(weights, kv, (weights + kv) * overhead + overhead_gib)
-
-
-def serving_memory_gib(
-    params_billion: float,
-    precision: str | float = "fp16",
-    context_tokens: int = 0,
-    batch_slots: int = 1,
-    layers: int = 0,
-    kv_heads: int = 0,
-    head_dim: int = 0,
-    kv_bytes: float = 2,
-    overhead: float = 0.2,
-    overhead_gib: float = 0.0,
-) -> float:
-    """Total GiB of ``serving_memory``: (weights + KV cache) × (1 + overhead) + overhead_gib."""
-    return serving_memory(
-        params_billion,
-        precision,
-        context_tokens,
-        batch_slots,
-        layers,
-        kv_heads,
-        head_dim,
-        kv_bytes,
-        overhead,
-        overhead_gib,
-    ).total_gib
 
 
 # ---------------------------------------------------------------------------------------------

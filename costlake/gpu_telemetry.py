@@ -181,6 +181,23 @@ def _scan_lines(path: Path) -> pl.LazyFrame:
     ).with_row_index("source_row", offset=1)
 
 
+def _split_lines(path: Path, header_row: int, fields: int) -> pl.LazyFrame:
+    """The non-blank lines after a CSV header, split on commas into ``__f0`` … and
+    ``__extra`` (whatever follows the last field: a line with too many fields)."""
+    split = pl.col("line").str.splitn(",", fields + 1)
+    return (
+        _scan_lines(path)
+        .filter(pl.col("source_row") > header_row)
+        .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0)
+        .select(
+            "source_row",
+            "line",
+            *(split.struct.field(f"field_{i}").alias(f"__f{i}") for i in range(fields)),
+            __extra=split.struct.field(f"field_{fields}"),
+        )
+    )
+
+
 def _screen(value: pl.Expr, maximum: float | None) -> pl.Expr:
     """Reason code for a parsed number (null: take it as it stands)."""
     code = (
@@ -430,19 +447,9 @@ def read_nvidia_smi_query_csv(
     keys = [k for k, _ in fields]
     n = len(fields)
     cols = [f"__f{i}" for i in range(n)]
-    split = pl.col("line").str.splitn(",", n + 1)
-    lines = (
-        _scan_lines(path)
-        .filter(pl.col("source_row") > header_row)
-        .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0)
-        .select(
-            "source_row",
-            "line",
-            *(split.struct.field(f"field_{i}").alias(c) for i, c in enumerate(cols)),
-            __extra=split.struct.field(f"field_{n}"),
-        )
+    lines = _split_lines(path, header_row, n).filter(
         # The header again (several runs appended to one file).
-        .filter(pl.col(cols[keys.index("timestamp")]).str.strip_chars().ne_missing("timestamp"))
+        pl.col(cols[keys.index("timestamp")]).str.strip_chars().ne_missing("timestamp")
     )
     exprs: list[pl.Expr] = []
     steps: list[tuple[pl.Expr, ...]] = []
@@ -702,19 +709,8 @@ def read_nvml_samples_csv(
                 f"NVML samples CSV lacks column {needed!r} (header: {header})",
             )
     n = len(header)
-    split = pl.col("line").str.splitn(",", n + 1)
     col_of = {name: f"__f{i}" for i, name in enumerate(header)}
-    lines = (
-        _scan_lines(path)
-        .filter(pl.col("source_row") > header_row)
-        .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0)
-        .select(
-            "source_row",
-            "line",
-            *(split.struct.field(f"field_{i}").alias(f"__f{i}") for i in range(n)),
-            __extra=split.struct.field(f"field_{n}"),
-        )
-    )
+    lines = _split_lines(path, header_row, n)
     exprs: list[pl.Expr] = []
     steps: list[tuple[pl.Expr, ...]] = []
     numbers: dict[str, float | None] = {}

@@ -22,7 +22,6 @@ from costlake.gpu_sizing import (
     rightsizing_hints,
     serving_memory,
     serving_memory_for,
-    serving_memory_gib,
 )
 
 GIB = 1_073_741_824
@@ -55,20 +54,20 @@ def test_serving_memory_adds_the_overhead_to_weights_and_cache() -> None:
     # 8e9 × 2 B = 16e9 B = 14.901 GiB of weights, 1 GiB of cache (8,192 tokens × 1 slot),
     # 20 % overhead: (14.901 + 1) × 1.2 = 19.082 GiB; plus a fixed 0.5 GiB: 19.582 GiB.
     weights = 16e9 / GIB
-    total = serving_memory_gib(8, "fp16", 8192, 1, 32, 8, 128)
+    total = serving_memory(8, "fp16", 8192, 1, 32, 8, 128).total_gib
     assert total == pytest.approx((weights + 1) * 1.2)
     parts = serving_memory(8, "fp16", 8192, 1, 32, 8, 128, overhead=0.2, overhead_gib=0.5)
     assert parts.weights_gib == pytest.approx(weights)
     assert parts.kv_cache_gib == pytest.approx(1.0)
     assert parts.total_gib == pytest.approx((weights + 1) * 1.2 + 0.5)
-    assert serving_memory_gib(8, overhead=0) == pytest.approx(weights)
+    assert serving_memory(8, overhead=0).total_gib == pytest.approx(weights)
 
 
 def test_sizing_rejects_what_it_cannot_size() -> None:
     with pytest.raises(ValueError, match="unknown precision 'fp12'"):
         model_memory_gib(7, "fp12")
     with pytest.raises(ValueError, match="a KV cache needs layers"):
-        serving_memory_gib(7, "fp16", context_tokens=4096)
+        serving_memory(7, "fp16", context_tokens=4096)
     with pytest.raises(KeyError, match="unknown model 'Llama 9'"):
         model_architecture("Llama 9")
 
