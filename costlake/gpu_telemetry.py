@@ -518,7 +518,9 @@ def _query_header(
                 f"nvidia-smi query CSV lacks {needed!r} ({source}); expected the fields "
                 f"{', '.join(_REQUIRED_QUERY_FIELDS)} among those of --query-gpu",
             )
-    return header_row, [(k, u or (_QUERY_FIELDS[k][2] if k in _QUERY_FIELDS else None)) for k, u in fields]
+    return header_row, [
+        (k, u or (_QUERY_FIELDS[k][2] if k in _QUERY_FIELDS else None)) for k, u in fields
+    ]
 
 
 def read_nvidia_smi_query_csv(
@@ -1147,9 +1149,7 @@ def read_dcgm_prometheus(
     gpus = (
         series_table.group_by(gpu_keys)
         .agg(
-            pl.col("gpu_model", "resource_id", "mig_instance", "mig_profile")
-            .drop_nulls()
-            .first(),
+            pl.col("gpu_model", "resource_id", "mig_instance", "mig_profile").drop_nulls().first(),
             pl.col("gpu_share").min(),
         )
         .sort(gpu_keys, nulls_last=True)
