@@ -1640,7 +1640,7 @@ def utilization_by_gpu(
     value_describes: ValueDescribes = "preceding",
 ) -> pl.DataFrame:
     """Per GPU (:data:`SERIES_KEY`) over ``[start, end)`` (either open): ``gpu`` (a readable
-    name: the UUID, else host and index), ``samples`` (taken in the window), ``seconds``
+    name: the UUID, else host and ``gpu N``), ``samples`` (taken in the window), ``seconds``
     (covered by a busy value), the time-weighted ``busy_ratio`` and the profiling ratios
     (``sm_active_ratio``, ``tensor_active_ratio``, ``dram_active_ratio``; null where the
     capture has no such field), with the seconds they come from."""
@@ -1655,7 +1655,7 @@ def utilization_by_gpu(
     clip_lo = pl.col("start_us") if lo is None else pl.max_horizontal("start_us", pl.lit(lo))
     clip_hi = pl.col("end_us") if hi is None else pl.min_horizontal("end_us", pl.lit(hi))
     inside = pl.lit(True)
-    taken = pl.lit(True)
+    taken = pl.col("time_us").is_not_null()  # a column, so that it counts rows in the groups
     if lo is not None:
         inside = inside & (pl.col("end_us") > lo)
         taken = taken & (pl.col("time_us") >= lo)
@@ -1664,12 +1664,9 @@ def utilization_by_gpu(
         taken = taken & (pl.col("time_us") < hi)
     length = (clip_hi - clip_lo).clip(lower_bound=0).cast(pl.Float64) / 1e6
     sums = _weighted_sums(pl.col("__length"))
+    index = pl.format("gpu {}", pl.col("gpu_index"))
     name = pl.coalesce(
-        "gpu_uuid",
-        pl.concat_str(
-            [pl.col("host").fill_null(""), pl.col("gpu_index").cast(pl.String).fill_null("")],
-            separator=":",
-        ).replace(":", None),
+        "gpu_uuid", pl.concat_str([pl.col("host"), index], separator=" "), index, "host"
     ).fill_null("(unnamed GPU)")
     return (
         intervals.with_columns(__length=pl.when(inside).then(length).otherwise(0.0))
