@@ -43,6 +43,7 @@ gives the forward convention for sources that stamp an interval at its start.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -1295,7 +1296,10 @@ def read_gpu_mapping(path: str | Path) -> pl.DataFrame:
     """A CSV mapping GPUs to billed resources: ``resource_id`` with ``gpu_uuid`` and/or ``host``.
 
     A row with ``gpu_uuid`` maps that GPU; a row with only ``host`` maps every GPU of the
-    host. Other columns (notes, instance type) are ignored. Errors name file, row and column.
+    host. A row may also name, in ``file``, the telemetry files (a file-name pattern such as
+    ``gpu-7-*.csv``) written on its host: samples of those files that name no host (an NVML
+    log of a one-GPU machine) take the row's ``host``. Other columns (notes, instance type)
+    are ignored. Errors name file, row and column.
     """
     path = Path(path)
     raw = pl.read_csv(path, infer_schema=False)
@@ -1324,7 +1328,7 @@ def _check_mapping(raw: pl.DataFrame, file: str, first_row: int) -> pl.DataFrame
             if c in raw.columns
             else pl.lit(None, pl.String)
         )
-        for c in ("gpu_uuid", "host", "resource_id")
+        for c in ("gpu_uuid", "host", "resource_id", "file")
     }
     df = raw.with_row_index("row", offset=first_row).select(
         pl.col("row").cast(pl.Int64), **{k: pl.when(v != "").then(v) for k, v in text.items()}
@@ -1359,7 +1363,12 @@ def _check_mapping(raw: pl.DataFrame, file: str, first_row: int) -> pl.DataFrame
                 "resource_id",
                 f"{key} {first[key]!r} maps to more than one resource_id (rows {first['row']})",
             )
-    return df.select("gpu_uuid", "host", "resource_id", source_row="row")
+    files = df.filter(pl.col("file").is_not_null() & pl.col("host").is_null())
+    if files.height:
+        raise TelemetryFormatError(
+            file, files["row"][0], "host", "a row naming a file must name its host", files.height
+        )
+    return df.select("gpu_uuid", "host", "resource_id", "file", source_row="row")
 
 
 def apply_gpu_mapping(samples: pl.LazyFrame, mapping: pl.DataFrame) -> pl.LazyFrame:
@@ -1396,15 +1405,36 @@ def gpu_samples(
     """All samples of ``paths`` (any of :data:`TELEMETRY_FORMATS`, detected) in one frame.
 
     ``mapping`` (a frame or CSV, see :func:`read_gpu_mapping`) fills ``resource_id`` where the
-    telemetry has none. ``day`` is needed for dmon ``-o T`` files, ``host`` fills the host of
-    formats that do not carry one, ``scrape_time`` stamps Prometheus lines without a timestamp
-    (or a time line before them), ``query_gpu`` names the fields of headerless nvidia-smi CSVs
-    that have no ``<file>.query`` sidecar.
+    telemetry has none (and ``host`` for files its ``file`` patterns name). ``day`` is needed
+    for dmon ``-o T`` files, ``host`` fills the host of formats that do not carry one,
+    ``scrape_time`` stamps Prometheus lines without a timestamp (or a time line before them),
+    ``query_gpu`` names the fields of headerless nvidia-smi CSVs that have no ``<file>.query``
+    sidecar.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    if mapping is not None:
+        if not isinstance(mapping, pl.DataFrame):
+            mapping = read_gpu_mapping(mapping)
+        else:
+            mapping = _check_mapping(mapping, "mapping frame", first_row=1)
+    hosts_of_files = (
+        []
+        if mapping is None
+        else mapping.filter(pl.col("file").is_not_null()).select("file", "host").rows()
+    )
 
     def read(path: str | Path) -> TelemetryRead:
+        got = read_one(path)
+        name = Path(path).name
+        named = [h for pattern, h in hosts_of_files if fnmatch.fnmatchcase(name, pattern)]
+        if not named:
+            return got
+        return TelemetryRead(
+            got.samples.with_columns(host=pl.coalesce("host", pl.lit(named[0]))), got.problems
+        )
+
+    def read_one(path: str | Path) -> TelemetryRead:
         kind = detect_telemetry_format(path)
         if kind == NVIDIA_SMI_QUERY_CSV:
             return read_nvidia_smi_query_csv(
@@ -1426,10 +1456,6 @@ def gpu_samples(
     problems = [problem for r in reads for problem in r.problems]
     samples = pl.concat(frames) if frames else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)
     if mapping is not None:
-        if not isinstance(mapping, pl.DataFrame):
-            mapping = read_gpu_mapping(mapping)
-        else:
-            mapping = _check_mapping(mapping, "mapping frame", first_row=1)
         samples = apply_gpu_mapping(samples, mapping)
     return TelemetryRead(samples, problems)
 

@@ -188,6 +188,27 @@ def test_nvml_of_a_one_gpu_host_without_uuid_maps_by_host(tmp_path):
     assert ratio(read.samples) == pytest.approx(headed_nvml(), abs=0.01)
 
 
+def test_the_mapping_names_the_host_of_a_file_that_names_none(tmp_path):
+    path = nvml_without_uuid(tmp_path)  # nvml.csv: no gpu_uuid, no host column
+    mapping = tmp_path / "gpus.csv"
+    mapping.write_text(
+        "file,host,resource_id\nnvml*.csv,h100-box,i-0h100\nother-*.csv,other-box,i-0other\n"
+    )
+    samples = gpu_samples(path, mapping).samples.collect()
+    assert samples["host"].unique().to_list() == ["h100-box"]
+    assert samples["resource_id"].unique().to_list() == ["i-0h100"]
+    # A file's own host wins over the pattern.
+    labelled = gpu_samples(path, mapping, host="elsewhere").samples.collect()
+    assert labelled["host"].unique().to_list() == ["elsewhere"]
+    assert labelled["resource_id"].null_count() == labelled.height
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,gpu_uuid,resource_id\nnvml*.csv,GPU-1,i-1\n")
+    with pytest.raises(
+        TelemetryFormatError, match=r"bad\.csv, row 2, column host: a row naming a file"
+    ):
+        gpu_samples(path, bad)
+
+
 def test_nvml_without_uuid_refuses_two_gpus_at_one_time(tmp_path):
     path = tmp_path / "nvml.csv"
     path.write_text(
