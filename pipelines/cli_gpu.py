@@ -1,6 +1,6 @@
 """The GPU commands of ``costlake``: ``costlake gpu utilization`` reads telemetry captures,
 ``costlake gpu-fit`` sizes a model for serving. Registered on the main app by ``pipelines.cli``;
-no Dagster here, only the domain functions of ``costlake.gpu_*``."""
+no Dagster here, only the domain functions of ``costlake.gpu``."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def utilization(
 ) -> None:
     """Per GPU: samples, seconds covered, and the time-weighted busy and SM / tensor / DRAM
     active ratios over the window."""
-    from costlake.gpu_telemetry import TelemetryFormatError, gpu_samples, utilization_by_gpu
+    from costlake.gpu.telemetry import TelemetryFormatError, gpu_samples, utilization_by_gpu
 
     lo, hi = _moment(start, "--from"), _moment(end, "--to")
     missing = [str(f) for f in files if not f.is_file()]
@@ -122,7 +122,7 @@ def gpu_fit(
 ) -> None:
     """Which GPUs can serve a model: weights + KV cache + 20 % overhead against each GPU's
     usable GiB, with headroom, over tensor-parallel sizes the model's heads allow."""
-    from costlake.gpu_sizing import gpus_that_fit, model_architecture, serving_memory_for
+    from costlake.gpu.sizing import gpus_that_fit, model_architecture, serving_memory_for
 
     try:
         arch = model_architecture(model)
