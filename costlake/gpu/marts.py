@@ -31,7 +31,7 @@ from __future__ import annotations
 import polars as pl
 
 from costlake.gpu.catalog import with_gpu_usage
-from costlake.gpu.telemetry import SUMMED_SECONDS
+from costlake.gpu.telemetry import SUMMED_SECONDS, sum_seen
 
 GIB = 1024.0
 KEYS = ("charge_start", "charge_end", "provider", "resource_id")
@@ -79,7 +79,7 @@ def busy_by_charge_period(busy_hours: pl.LazyFrame, slots: pl.LazyFrame) -> pl.L
         busy_hours.filter(pl.col("resource_id").is_not_null())
         .group_by(pl.col("resource_id").cast(pl.String), "hour")
         .agg(
-            *(_sum_seen(c) for c in SUMMED_SECONDS),
+            *(sum_seen(c) for c in SUMMED_SECONDS),
             pl.col("peak_memory_used_mib").max(),
             pl.col("memory_total_mib").max(),
             pl.col("gpu_uuid").n_unique().alias("gpus_seen"),
@@ -99,15 +99,10 @@ def busy_by_charge_period(busy_hours: pl.LazyFrame, slots: pl.LazyFrame) -> pl.L
         .filter(pl.col("hour") < pl.col("charge_end"))
         .group_by("resource_id", "charge_start", "charge_end")
         .agg(
-            *(_sum_seen(c) for c in SUMMED_SECONDS),
+            *(sum_seen(c) for c in SUMMED_SECONDS),
             pl.col("peak_memory_used_mib", "memory_total_mib", "gpus_seen").max(),
         )
     )
-
-
-def _sum_seen(column: str) -> pl.Expr:
-    """Σ of a column, null when every part is null (a field the telemetry never had)."""
-    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
 
 
 def _billed(provisioned: pl.LazyFrame) -> pl.LazyFrame:
@@ -211,8 +206,8 @@ def utilization_by(mart: pl.LazyFrame | pl.DataFrame, *keys: str) -> pl.DataFram
             .group_by(*keys, "currency")
             .agg(
                 pl.col("gpu_cost", "idle_cost", "unmonitored_cost", "busy_cost").sum(),
-                _sum_seen("inefficient_cost"),
-                _sum_seen("busy_efficient_cost"),
+                sum_seen("inefficient_cost"),
+                sum_seen("busy_efficient_cost"),
             ),
             on=[*keys, "currency"],
             nulls_equal=True,

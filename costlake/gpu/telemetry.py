@@ -1829,7 +1829,7 @@ def busy_by_gpu_hour(
     )
 
 
-def _sum_seen(column: str) -> pl.Expr:
+def sum_seen(column: str) -> pl.Expr:
     """Σ of a column, null when every part is null (a field no file had)."""
     return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
 
@@ -1849,7 +1849,7 @@ def combined_busy_hours(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
         .group_by(key)
         .agg(
             pl.col("gpu_model").drop_nulls().first(),
-            *(_sum_seen(c) for c in SUMMED_SECONDS),
+            *(sum_seen(c) for c in SUMMED_SECONDS),
             pl.col("samples").sum(),
             pl.col("peak_memory_used_mib", "memory_total_mib").max(),
             pl.col("busy_source")
