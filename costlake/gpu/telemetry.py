@@ -3,21 +3,28 @@
 Readers (each returns a :class:`TelemetryRead`: the samples as a LazyFrame of
 :data:`GPU_SAMPLES_SCHEMA` plus the problems found in the file):
 
-- :func:`read_nvidia_smi_query_csv`: ``nvidia-smi --query-gpu=… --format=csv [-lms N]``;
+- :func:`read_nvidia_smi_query_csv`: ``nvidia-smi --query-gpu=… --format=csv [-lms N]``, with
+  or without a header (``noheader``: the fields from ``--query-gpu`` or a ``<file>.query``
+  sidecar) and with or without units;
 - :func:`read_nvidia_smi_dmon`: ``nvidia-smi dmon -s pucm -o T`` (or ``-o DT``);
 - :func:`read_nvml_samples_csv`: one row per NVML reading (``unix_time, gpu_uuid,
   utilization_gpu_pct, …``), as the capture in ``tests/fixtures/gpu_telemetry`` has it;
+  ``gpu_uuid`` may be left out on a one-GPU host;
 - :func:`read_dcgm_prometheus`: Prometheus text as scraped from dcgm-exporter, one scrape or
-  many concatenated (each sample line then carries its timestamp in milliseconds).
+  many concatenated (each sample line with its timestamp in milliseconds, or after a line
+  holding the scrape's time), with the profiling ratios, MIG instances and Kubernetes labels.
 
 :func:`gpu_samples` reads any mix of them (:func:`detect_telemetry_format`) and fills
 ``resource_id`` from a mapping (:func:`read_gpu_mapping`). :func:`busy_by_gpu_hour` turns
-samples into time-weighted busy seconds per GPU and hour; :func:`busy_ratio_between` gives the
-time-weighted busy ratio over any interval.
+samples into time-weighted busy (and SM / tensor / DRAM active) seconds per GPU and hour;
+:func:`utilization_by_gpu` gives the same ratios per GPU over any window, and
+:func:`busy_ratio_between` the busy ratio pooled over GPUs; :func:`held_by_workload_hour` says
+which Kubernetes workload held each GPU or MIG instance, per hour.
 
 ``busy`` is a fraction 0–1: DCGM ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` when the GPU has it, else
 ``DCGM_FI_DEV_GPU_UTIL``/100; nvidia-smi ``utilization.gpu``/100; NVML utilization/100; dmon
-``sm``/100. ``busy_source`` names the metric.
+``sm``/100. ``busy_source`` names the metric. Busy says a kernel ran, not how much of the GPU it
+used: ``sm_active`` (DCGM ``DCGM_FI_PROF_SM_ACTIVE``) says that, where the capture has it.
 
 Values are screened the same way everywhere. A value the sampler marks as unavailable
 (``[N/A]``, ``[Not Supported]``, dmon ``-``, an empty NVML field), NaN or infinite, a sentinel
