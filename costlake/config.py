@@ -26,6 +26,7 @@ from pydantic import (
 
 from costlake.anomalies.detector import AnomalySettings
 from costlake.anomalies.marts import DEFAULT_GROUPINGS
+from costlake.budgets.settings import Budget
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
@@ -252,6 +253,14 @@ class Settings(BaseModel):
     ai: AiSettings = Field(default_factory=AiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    budgets: list[Budget] = Field(
+        default_factory=list, description="budgets, each with its scope and thresholds"
+    )
+    exchange_rates: str | None = Field(
+        None,
+        description="dated exchange-rate CSV (docs/currency.md) for totals that must be in one "
+        "currency, such as a budget's; without it a budget refuses spend in another currency",
+    )
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
     gcp: list[GcpSource] = Field(default_factory=list)
@@ -264,6 +273,10 @@ class Settings(BaseModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"{provider}: source name(s) {', '.join(repeated)} used twice")
+        names = [budget.name for budget in self.budgets]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"budgets: name(s) {', '.join(repeated)} used twice")
         return self
 
     def sources(self, provider: str) -> list[ExportSource]:
@@ -293,10 +306,34 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if chosen is None:
         return demo_settings()
     try:
-        data = yaml.safe_load(Path(chosen).read_text()) or {}
+        text = Path(chosen).read_text()
+        data = yaml.safe_load(text) or {}
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{chosen}: cannot read costlake configuration: {exc}") from exc
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{chosen}: invalid costlake configuration: {exc}") from exc
+        problems = "\n  ".join(
+            f"line {_line_of(root, error['loc'])}: {'.'.join(map(str, error['loc'])) or '(top)'}: "
+            f"{error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise ValueError(f"{chosen}: invalid costlake configuration:\n  {problems}") from exc
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """The 1-based line in the YAML file of pydantic's error location ``loc``: the deepest node
+    of the path that exists (a missing key points at its parent mapping)."""
+    line = 1 if node is None else node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:  # a discriminator tag, a model's own error, or a key not given
+            continue
+        node = child
+        line = node.start_mark.line + 1
+    return line
