@@ -139,10 +139,15 @@ def main() -> None:
     )
     if args.lake:
         demo = demo_series(args.lake)
-        last = max(d for days, _, _ in demo for d in days[-1:])
+        last = max(days[-1] for days, _, _ in demo if days)
+        # the newest month the lake holds whole (the demo's last month is still running)
+        month = (last + timedelta(days=1)).replace(day=1) - timedelta(days=1)
+        month = (month if month == last else last.replace(day=1) - timedelta(days=1)).strftime(
+            "%Y-%m"
+        )
         _print(
-            f"demo lake {args.lake}: {len(demo)} provider x service series, month {last:%Y-%m}",
-            backtest(demo, (f"{last:%Y-%m}",)),
+            f"demo lake {args.lake}: {len(demo)} provider x service series, month {month}",
+            backtest(demo, (month,)),
         )
 
 

@@ -293,6 +293,18 @@ def demo_settings() -> Settings:
     ``costlake demo`` writes, and ``./lake``."""
     return Settings(
         ai=AiSettings(request_logs=["demo-data/ai"]),
+        # One budget per team across clouds, one for the AI spend of one model (AWS in USD,
+        # OCI in GBP, converted with the demo's rates): docs/budgets.md.
+        budgets=[
+            Budget(name="team_platform", amount=1800, currency="USD", scope={"team": ["platform"]}),
+            Budget(
+                name="model_atlas_13b",
+                amount=30000,
+                currency="USD",
+                scope={"model": ["atlas-13b"]},
+            ),
+        ],
+        exchange_rates="demo-data/exchange_rates.csv",
         gpu=GpuSettings(telemetry=["demo-data/gpu"], mapping="demo-data/gpu/mapping.csv"),
         **{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS},
     )

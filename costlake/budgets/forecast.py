@@ -14,6 +14,10 @@ forecast by one of three established methods, chosen by the backtest in
   seasonality), a least-squares line through it (trend), each day left the line × its
   weekday factor.
 
+With under two weeks of history (a new scope, a lake started this month) both seasonal methods
+fall back to ``usage_rate``: the period's usage per day so far for each day left, plus the
+recurring fees known ahead.
+
 The interval of the two seasonal methods is empirical: the ``LEVEL`` quantile of the method's own
 errors on the same number of days ahead, forecast from each of the last four weeks' days of the
 history, so level shifts and trend changes widen it as they did in the past. With too short a
@@ -35,7 +39,7 @@ _Z = 1.2815515655446004  # the standard normal quantile of (1 + LEVEL) / 2
 TREND_DAYS = 28
 NAIVE_WEEKS = 2
 ORIGINS, MIN_ORIGINS = 28, 5  # forecasts of the past that size the interval (see _past_error)
-MIN_DAYS = 14  # fewer days of history than this: the seasonal methods fall back to run_rate
+MIN_DAYS = 14  # fewer days of history than this: the seasonal methods fall back to usage_rate
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,10 @@ def forecast_period(
     """
     if method not in METHODS:
         raise ValueError(f"unknown forecast method {method!r}; expected one of {METHODS}")
+    # The series starts with its first spend: zeros before it (the lake's first days, a scope
+    # that did not exist yet) are no history of a weekly pattern.
+    start = next((i for i, (u, r) in enumerate(zip(usage, recurring, strict=True)) if u or r), 0)
+    days, usage, recurring = days[start:], usage[start:], recurring[start:]
     if not days:
         return Forecast(0.0, 0.0, 0.0, 0.0, method)
     as_of = days[-1]
@@ -161,16 +169,23 @@ def forecast_period(
     days_left = [as_of + timedelta(days=k) for k in range(1, (period_end - as_of).days + 1)]
     if not days_left:
         return Forecast(actual, actual, actual, actual, method)
-    used = method if len(days) >= MIN_DAYS else "run_rate"
-    if used == "run_rate" or not in_period:
+    if method == "run_rate" or not in_period:
         elapsed = len(in_period)
         total = actual / elapsed * (elapsed + len(days_left)) if elapsed else 0.0
         return Forecast(actual, total, total, total, "run_rate")
-    model = _seasonal_trend if used == "seasonal_trend" else _seasonal_naive
-    ahead, spread = model(days, usage, days_left)
     fees = known_recurring(dict(zip(days, recurring, strict=True)), as_of, days_left)
+    if len(days) < MIN_DAYS:
+        # Too short a history for a weekly pattern: the usage rate of the period so far, the
+        # recurring fees still repeated as billed (unlike run_rate, which multiplies them).
+        spent = [usage[i] for i in in_period]
+        rate = sum(spent) / len(spent)
+        total = actual + rate * len(days_left) + fees
+        half = _Z * _spread([v - rate for v in spent], 1) * math.sqrt(len(days_left))
+        return Forecast(actual, total, max(actual + fees, total - half), total + half, "usage_rate")
+    model = _seasonal_trend if method == "seasonal_trend" else _seasonal_naive
+    ahead, spread = model(days, usage, days_left)
     total = actual + ahead + fees
     half = _past_error(model, days, usage, len(days_left))
     if half is None:
         half = _Z * spread * math.sqrt(len(days_left))
-    return Forecast(actual, total, max(actual + fees, total - half), total + half, used)
+    return Forecast(actual, total, max(actual + fees, total - half), total + half, method)
