@@ -9,9 +9,9 @@ Secrets never go here: each cloud SDK finds its own credentials, and a connectio
 webhook URL is named by the environment variable holding it. Loading is defensive, because the
 messages it prints end up in terminals and in Dagster's run records:
 
-* the file is read with a YAML loader that refuses files over ``MAX_CONFIG_BYTES``, more than
-  ``MAX_ALIASES`` aliases, and documents whose aliases would expand to more than ``MAX_NODES``
-  values (a "billion laughs" file fails at once, instead of hanging whoever walks the result);
+* the file is read by ``costlake.yaml_files``, which refuses files over 1 MiB, more than 100
+  aliases, and documents whose aliases would expand to more than 100,000 values (a "billion
+  laughs" file fails at once, instead of hanging whoever walks the result);
 * errors name the file, the line or the setting and what was expected, and never quote a value:
   not the YAML line (it may be ``password: ...`` written by mistake), nor pydantic's input;
 * URLs (``lake_root``, endpoints, ``account_url``) carrying user info or credential parameters
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -40,15 +39,13 @@ from pydantic import (
     model_validator,
 )
 
+from costlake import yaml_files
 from costlake.anomalies import AnomalySettings
 from costlake.anomaly_marts import DEFAULT_GROUPINGS
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 DEFAULT_CONFIG_FILE = "costlake.yaml"
-MAX_CONFIG_BYTES = 1024 * 1024  # a costlake.yaml is a few KiB
-MAX_ALIASES = 100  # YAML aliases (*name) in one file
-MAX_NODES = 100_000  # values in the document once every alias is expanded
 # Query parameters that carry a credential (pyarrow's S3 and GCS URIs, Azure SAS tokens).
 SECRET_PARAMETERS = re.compile(
     r"access_key|secret|token|password|passwd|credential|signature|^sig$|^sv$|^se$|^sp$|"
@@ -360,75 +357,15 @@ def demo_settings() -> Settings:
     )
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, counting the aliases it meets (see ``read_yaml``)."""
-
-    aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise ValueError(f"line {mark.line + 1}: more than {MAX_ALIASES} YAML aliases")
-        return super().compose_node(parent, index)
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many values ``node`` stands for once its aliases are expanded; each distinct node
-    is counted once (``sizes``), so this takes time in the nodes written, not expanded."""
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    sizes[id(node)] = 1  # a node that contains itself counts once
-    if isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(child, sizes) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(
-            _expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value
-        )
-    else:
-        size = 1
-    sizes[id(node)] = min(size, MAX_NODES + 1)
-    return sizes[id(node)]
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """What PyYAML found wrong and where, without the snippet of the line it quotes."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return where + ": ".join(p for p in (exc.context, exc.problem) if p)
-    return type(exc).__name__
-
-
 def read_yaml(path: str | Path) -> Any:
-    """The YAML document of a settings file, read within the limits in the module docstring;
+    """The YAML document of a settings file, read within ``costlake.yaml_files``' limits;
     ``ValueError`` naming the file and the line, never quoting it."""
-    path = Path(path)
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_CONFIG_BYTES + 1)
+        return yaml_files.load(yaml_files.read_text(path))
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read costlake configuration: {exc.strerror}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ValueError(
-            f"{path}: cannot read costlake configuration: larger than {MAX_CONFIG_BYTES} bytes"
-        )
-    loader = _BoundedLoader(data)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _expanded_size(node, {}) > MAX_NODES:
-            raise ValueError(f"its aliases expand to more than {MAX_NODES} values")
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        problem = _yaml_problem(exc)
-    except ValueError as exc:
+        problem = exc.strerror or type(exc).__name__
+    except yaml_files.YamlFileError as exc:
         problem = str(exc)
-    finally:
-        loader.dispose()
     raise ValueError(f"{path}: cannot read costlake configuration: {problem}") from None
 
 
