@@ -15,9 +15,9 @@ from assets.alerts import announce
 from assets.partitions import period_partitions
 from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
 from assets.resources import CostlakeResource
-from costlake.anomaly_alerts import anomaly_alerts, top_contributors
-from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies
-from costlake.lake import partition_dir
+from costlake.anomalies.alerts import anomaly_alerts, top_contributors
+from costlake.anomalies.marts import SCORES_SCHEMA, data_horizon, period_anomalies
+from costlake.focus.lake import partition_dir
 
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomalies", "marts/anomaly_contributions")
 NEW = ("new", "changed", "confirmed")
