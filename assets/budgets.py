@@ -12,9 +12,11 @@ from dagster import (
     multi_asset,
 )
 
+from assets.alerts import announce
 from assets.partitions import period_partitions
 from assets.period_inputs import focus_of_period, period_focus
 from assets.resources import CostlakeResource
+from costlake.alerts import Alert
 from costlake.anomalies.marts import data_horizon
 from costlake.budgets.marts import (
     BUDGETS_SCHEMA,
@@ -25,11 +27,6 @@ from costlake.budgets.marts import (
 )
 from costlake.config import load_settings
 from costlake.focus.currency import load_rates
-
-try:  # the alert outbox (issue 15) is built on its own branch; until it lands none is sent
-    from costlake.alerts import Alert, Outbox
-except ImportError:  # pragma: no cover - goes once the outbox is on main
-    Alert = Outbox = None
 
 BUDGET_TABLES = ("marts/budgets", "marts/forecasts")
 
@@ -120,12 +117,11 @@ def budget_marts(context: AssetExecutionContext, costlake: CostlakeResource):
         "budgets": MetadataValue.md(_table(budgets)),
         "at_risk": budgets.filter(pl.col("status").is_in(["at_risk", "over"])).height,
     }
-    alerts = budget_alerts(budgets, drivers)
-    if Outbox is None:
-        context.log.warning(f"alerts: no alert outbox in this build; {len(alerts)} not queued")
-    else:
-        added = Outbox(lake).add(Alert(**fields) for fields in alerts)
-        metadata["alerts"] = f"{added} new of {len(alerts)} crossing(s)"
+    # The same outbox and webhook as the anomalies' (one webhook setting for every kind).
+    alerts = [Alert(**fields) for fields in budget_alerts(budgets, drivers)]
+    metadata["crossings"] = len(alerts)
+    if alerts:  # with none to add, the delivery is left to the other producers' steps
+        metadata.update(announce(context, lake, alerts, settings.anomalies.webhook_url_env))
     # Every declared check answers: a budget added to the settings since the definitions
     # loaded waits for the next load; one removed since passes with no data.
     rows = {row["budget"]: row for row in budgets.iter_rows(named=True)}
