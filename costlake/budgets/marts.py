@@ -22,7 +22,7 @@ import polars as pl
 
 from costlake.budgets.forecast import DEFAULT_METHOD, forecast_period
 from costlake.budgets.settings import Budget
-from costlake.budgets.spend import DAY, daily_spend, in_budget_currency, top_movers
+from costlake.budgets.spend import DAY, daily_spend, filled, in_budget_currency, top_movers
 
 # Days of history before a period that feed the forecast (the seasonal methods use 2-4 weeks,
 # and their interval four more weeks of past forecasts).
@@ -167,22 +167,17 @@ def service_forecasts(
     month, first, _ = budget_period(billing_period, "month")
     _, quarter_first, _ = budget_period(billing_period, "quarter")
     start = min(first, quarter_first) - timedelta(days=HISTORY_DAYS)
-    day = pl.col("ChargePeriodStart").dt.date()
     keys = ["x_Provider", "ServiceName", "BillingCurrency"]
-    active = focus.filter(day.is_between(first, horizon)).select(keys).unique().sort(keys).collect()
-    charged = (
-        focus.filter(day.is_between(start, horizon))
-        .join(active.lazy(), on=keys, how="semi", nulls_equal=True)
-        .collect()
-    )
+    daily = daily_spend(focus, "EffectiveCost", start, horizon, by=keys)
+    active = daily.filter(pl.col(DAY) >= first).select(keys).unique()
+    daily = daily.join(active, on=keys, how="semi", nulls_equal=True)
     rows = []
-    for key, part in charged.partition_by(keys, as_dict=True, maintain_order=True).items():
+    for key, part in daily.partition_by(keys, as_dict=True, maintain_order=True).items():
         provider, service, currency = key
         for kind in ("month", "quarter"):
             label, period_first, last = budget_period(billing_period, kind)
             as_of = min(horizon, last)
-            daily = daily_spend(part.lazy(), "EffectiveCost", start, as_of)
-            made = _forecast(daily, period_first, last, method)
+            made = _forecast(filled(part, start, as_of), period_first, last, method)
             rows.append(
                 {
                     "billing_period": billing_period,

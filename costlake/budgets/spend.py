@@ -12,6 +12,7 @@ because those are known ahead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -61,24 +62,36 @@ def in_budget_currency(
     return scoped, budget.measure
 
 
-def daily_spend(scoped: pl.LazyFrame, cost: str, first: date, through: date) -> pl.DataFrame:
-    """Usage and recurring spend of each day ``first`` .. ``through`` (days without spend: 0)."""
+def daily_spend(
+    scoped: pl.LazyFrame, cost: str, first: date, through: date, by: Sequence[str] = ()
+) -> pl.DataFrame:
+    """Usage and recurring spend of each day ``first`` .. ``through`` per ``by`` (no ``by``:
+    one series, every day present, days without spend 0). Aggregated lazily, so only the
+    daily sums are collected."""
     if first > through:
-        return pl.DataFrame(schema=DAILY_SCHEMA)
+        return pl.DataFrame(schema={**{k: pl.String for k in by}, **DAILY_SCHEMA})
+    recurring = pl.col("ChargeFrequency") == "Recurring"
     charged = (
         scoped.with_columns(pl.col("ChargePeriodStart").dt.date().alias(DAY))
         .filter(pl.col(DAY).is_between(first, through))
-        .group_by(DAY)
+        .group_by(*by, DAY)
         .agg(
-            pl.col(cost).filter(pl.col("ChargeFrequency") != "Recurring").sum().alias("usage"),
-            pl.col(cost).filter(pl.col("ChargeFrequency") == "Recurring").sum().alias("recurring"),
+            pl.col(cost).filter(~recurring | recurring.is_null()).sum().alias("usage"),
+            pl.col(cost).filter(recurring).sum().alias("recurring"),
         )
         .collect()
         .cast({"usage": pl.Float64, "recurring": pl.Float64})
     )
+    if by:
+        return charged.sort(*by, DAY)
+    return filled(charged, first, through)
+
+
+def filled(daily: pl.DataFrame, first: date, through: date) -> pl.DataFrame:
+    """One series' daily sums with every day ``first`` .. ``through`` present (absent: 0)."""
     days = pl.DataFrame({DAY: pl.date_range(first, through, "1d", eager=True)})
     return (
-        days.join(charged, on=DAY, how="left")
+        days.join(daily.select(list(DAILY_SCHEMA)), on=DAY, how="left")
         .with_columns(pl.col("usage", "recurring").fill_null(0.0))
         .select(list(DAILY_SCHEMA))
     )

@@ -223,3 +223,12 @@ def test_a_bad_budget_is_reported_at_its_line(tmp_path):
     assert "line 7: budgets.1.amount" in message
     # the scope's mapping starts at its first key, on line 10
     assert "line 10: budgets.1.scope" in message and "colour" in message
+
+
+def test_a_row_without_charge_frequency_counts_as_usage():
+    # FOCUS allows a null ChargeFrequency: such a row is spend like any other.
+    rows = focus(USD_ONLY[:1]).collect()
+    unknown = rows.with_columns(pl.lit(None, pl.String).alias("ChargeFrequency"), EffectiveCost=5.0)
+    lake = pl.concat([rows, unknown]).lazy()
+    budgets, _ = evaluate_budgets(lake, [SMALL], None, "2026-11", NOV2)
+    assert budgets["actual"].to_list() == [105.0]  # 100 + 5: the USD row and the unknown one
