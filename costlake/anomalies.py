@@ -122,26 +122,48 @@ class AnomalySettings(BaseModel):
         description="Columns explain() breaks an anomaly down by; by default "
         "DEFAULT_CHILD_DIMENSIONS less the group_by columns.",
     )
-    weeks: int = Field(6, ge=2, le=26, description="Same-weekday values in the baseline.")
+    weeks: int = Field(
+        6, ge=2, le=26, description="Weeks of the settled level (the median of 7 x weeks days)."
+    )
+    level_days: int = Field(
+        14, ge=7, description="Days of the recent level (their median), which follows the series."
+    )
+    season_weeks: int = Field(
+        8, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
+    )
     min_history_weeks: int = Field(
-        3, ge=1, description="Fewer same-weekday values than this: insufficient_history."
+        4, ge=1, description="A series' first weeks are insufficient_history."
     )
-    k: float = Field(3.5, gt=0, description="Flag beyond expected ± k x spread.")
-    min_abs: float = Field(50.0, ge=0, description="Smallest flagged |deviation|, in currency.")
+    k: float = Field(
+        4.0, gt=0, description="An event opens when its scores' sum / sqrt(days) exceeds k."
+    )
+    k_one_day: float = Field(
+        5.0,
+        gt=0,
+        description="The bar for an event of one day so far: single days are where the "
+        "noise's heavy tails are, runs of days average them out.",
+    )
+    k_continue: float = Field(
+        2.0, gt=0, description="A day beyond this score (same direction) extends a run."
+    )
+    gap_days: int = Field(
+        1, ge=0, description="Days within a run's bounds that do not break it (or close it)."
+    )
+    min_abs: float = Field(
+        50.0, ge=0, description="Smallest mean daily |deviation| of an event, in currency."
+    )
     min_rel: float = Field(
-        0.15, ge=0, description="Smallest flagged |deviation| / |expected| (see the docstring)."
+        0.15, ge=0, description="Smallest mean daily |deviation| / |expected| of an event."
     )
-    spread_floor_rel: float = Field(0.05, ge=0, description="spread >= this x |expected|.")
-    spread_floor_abs: float = Field(1.0, gt=0, description="spread >= this, in currency.")
-    spread_method: Literal["recent_residuals", "same_weekday"] = Field(
-        "recent_residuals",
-        description="recent_residuals: 1.4826 x the median relative residual of the series' "
-        "last spread_days days, times expected; same_weekday: 1.4826 x the MAD of the "
-        "baseline's own window (see the module's docstring).",
+    spread_floor_rel: float = Field(
+        0.03, ge=0, description="The noise (of the log) is never taken below this."
     )
-    spread_days: int = Field(84, ge=7, description="Days of residuals in the spread.")
+    spread_floor_abs: float = Field(
+        1.0, gt=0, description="Added to both sides of the log ratio, in currency."
+    )
+    spread_days: int = Field(84, ge=7, description="Days of residuals in the noise estimate.")
     spread_min_days: int = Field(
-        14, ge=1, description="Fewer residuals than this: the same-weekday spread."
+        14, ge=1, description="Fewer residuals than this: insufficient_history."
     )
     settle_days: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_SETTLE_DAYS),
@@ -468,64 +490,244 @@ def _prepare_series(
     return collected, as_of
 
 
-def _severity(settings: AnomalySettings) -> pl.Expr:
-    def tier(value: pl.Expr, steps: Sequence[float]) -> pl.Expr:
-        return (
-            pl.when(value < steps[0])
-            .then(0)
-            .when(value < steps[1])
-            .then(1)
-            .when(value < steps[2])
-            .then(2)
-            .otherwise(3)
-        )
-
-    k, floor = settings.k, settings.min_abs
-    score_tier = tier(pl.col("score").abs(), [2 * k, 4 * k, 8 * k])
-    amount_tier = tier(pl.col("deviation").abs(), [4 * floor, 20 * floor, 100 * floor])
-    level = pl.min_horizontal(score_tier, amount_tier)
+def _tier(value: pl.Expr, steps: Sequence[float]) -> pl.Expr:
     return (
-        pl.when(pl.col("status") == "anomaly")
-        .then(level.replace_strict(dict(enumerate(SEVERITIES)), return_dtype=pl.String))
-        .alias("severity")
+        pl.when(value < steps[0])
+        .then(0)
+        .when(value < steps[1])
+        .then(1)
+        .when(value < steps[2])
+        .then(2)
+        .otherwise(3)
     )
 
 
-def _floored(settings: AnomalySettings, spread: pl.Expr) -> pl.Expr:
-    return pl.max_horizontal(
-        spread,
-        settings.spread_floor_rel * pl.col("expected").abs(),
-        pl.lit(settings.spread_floor_abs),
+def _level_of(settings: AnomalySettings, peak_score: pl.Expr, excess: pl.Expr) -> pl.Expr:
+    """Severity as a number 0-3: the lower of the tier of the event's peak |score| (2k, 4k, 8k)
+    and of its |excess| so far (4, 20 and 100 x min_abs)."""
+    k, floor = settings.k, settings.min_abs
+    return pl.min_horizontal(
+        _tier(peak_score, [2 * k, 4 * k, 8 * k]),
+        _tier(excess, [4 * floor, 20 * floor, 100 * floor]),
     )
 
 
-def _residual_spread(
-    scored: pl.DataFrame, settings: AnomalySettings, enough: pl.Expr, material: pl.Expr
-) -> pl.DataFrame:
-    """``spread`` from the series' own recent relative residuals (``spread_method`` default).
+def _relative(actual: pl.Expr, expected: pl.Expr, floor: float) -> pl.Expr:
+    """(actual - expected) / max(|expected|, floor): a day's deviation relative to its level. A
+    day's spend is a sum over many resources and hours, so its noise is about proportional to
+    its level and about as likely up as down."""
+    return (actual - expected) / pl.max_horizontal(expected.abs(), pl.lit(floor))
 
-    Each earlier day with enough history has a relative residual |actual - expected| /
-    max(|expected|, spread_floor_abs). Days the same-weekday rule flags (beyond k times the
-    same-weekday spread and material) are left out, so anomalies do not widen the band after
-    them. ``spread = 1.4826 x median(residuals of the last spread_days days) x |expected|``,
-    floored as ever; with fewer than ``spread_min_days`` residuals, the same-weekday spread."""
-    denominator = pl.max_horizontal(pl.col("expected").abs(), pl.lit(settings.spread_floor_abs))
-    pre_flagged = (pl.col("deviation").abs() > settings.k * pl.col("_spread_same_weekday")) & (
-        material
+
+def _baselines(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """Weekday factors, the recent and the settled level, the two expectations and the noise.
+
+    Each step reads only days before the one scored (``shift(1)`` within the series or the
+    series' weekday), so a day never explains itself."""
+    sid, floor = "_sid", settings.spread_floor_abs
+    actual = pl.col("actual")
+    week_mean = actual.rolling_mean(7, min_samples=7).over(sid)
+    frame = dense.with_columns(
+        pl.int_range(pl.len()).over(sid).alias("_t"),
+        pl.col(DAY).dt.weekday().alias("_weekday"),
+        pl.when(week_mean > floor).then(actual.clip(lower_bound=0.0) / week_mean).alias("_ratio"),
     )
-    residual = pl.when(enough & ~pre_flagged.fill_null(False)).then(
-        pl.col("deviation").abs() / denominator
+    season = (
+        pl.col("_ratio")
+        .shift(1)
+        .rolling_median(settings.season_weeks, min_samples=2)
+        .over([sid, "_weekday"])
+        .fill_null(1.0)
+        .clip(lower_bound=0.05)
     )
-    pooled = (
-        residual.shift(1)
-        .rolling_median(settings.spread_days, min_samples=settings.spread_min_days)
-        .over("_sid")
+    frame = frame.with_columns(season.alias("season")).with_columns(
+        (actual / pl.col("season")).alias("_level_value")
     )
-    return scored.with_columns(pooled.alias("_pooled")).with_columns(
-        pl.when(pl.col("_pooled").is_not_null())
-        .then(_floored(settings, MAD_SCALE * pl.col("_pooled") * pl.col("expected").abs()))
-        .otherwise(pl.col("_spread_same_weekday"))
-        .alias("spread")
+    values = pl.col("_level_value").shift(1)
+    frame = frame.with_columns(
+        (values.rolling_median(settings.level_days, min_samples=7).over(sid) * pl.col("season"))
+        .alias("expected_recent"),
+        (values.rolling_median(7 * settings.weeks, min_samples=7).over(sid) * pl.col("season"))
+        .alias("expected_settled"),
+    )
+    # The noise: 1.4826 x the median |relative residual| against the recent expectation over
+    # the last spread_days days, twice: the second pass leaves out the days beyond 4 x the
+    # first estimate (anomalies), so an event does not widen the band after it. Then the
+    # residuals' lag-1 autocorrelation (winsorized at 3 x the noise, clipped to 0-0.8): busy
+    # days come in runs, and a run's evidence is discounted by it.
+    residual = _relative(actual, pl.col("expected_recent"), floor)
+    first = MAD_SCALE * residual.abs().shift(1).rolling_median(
+        settings.spread_days, min_samples=settings.spread_min_days
+    ).over(sid)
+    frame = frame.with_columns(residual.alias("_residual"), first.alias("_noise_first"))
+    kept = pl.when(
+        pl.col("_noise_first").is_null()
+        | (pl.col("_residual").abs() <= 4 * pl.col("_noise_first"))
+    ).then(pl.col("_residual"))
+    noise = MAD_SCALE * kept.abs().shift(1).rolling_median(
+        settings.spread_days, min_samples=settings.spread_min_days
+    ).over(sid)
+    bound = 3 * pl.col("_noise_first")
+    clipped = pl.col("_residual").clip(-bound, bound)
+    frame = frame.with_columns(clipped.alias("_clipped"))
+    lagged = (pl.col("_clipped") * pl.col("_clipped").shift(1).over(sid)).shift(1)
+    square = (pl.col("_clipped") ** 2).shift(1)
+    window = settings.spread_days
+    correlation = (
+        lagged.rolling_mean(window, min_samples=settings.spread_min_days).over(sid)
+        / square.rolling_mean(window, min_samples=settings.spread_min_days).over(sid)
+    )
+    return frame.with_columns(
+        pl.when(noise.is_not_null())
+        .then(pl.max_horizontal(noise, pl.lit(settings.spread_floor_rel)))
+        .alias("noise"),
+        correlation.fill_nan(0.0).fill_null(0.0).clip(0.0, 0.8).alias("autocorrelation"),
+    )
+
+
+def _score_days(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """Every day's expected cost, bounds and score, then its run and event (see the module's
+    docstring)."""
+    sid, floor, k = "_sid", settings.spread_floor_abs, settings.k
+    frame = _baselines(dense, settings)
+    actual = pl.col("actual")
+    recent, settled = pl.col("expected_recent"), pl.col("expected_settled")
+    use_settled = settled.is_not_null() & (
+        (actual - settled).abs() < (actual - recent).abs()
+    ).fill_null(False)
+    frame = frame.with_columns(
+        pl.when(use_settled).then(settled).otherwise(recent).alias("expected"),
+        pl.when(use_settled).then(pl.lit("settled")).otherwise(pl.lit("recent")).alias("baseline"),
+    )
+    expected, noise = pl.col("expected"), pl.col("noise")
+    frame = frame.with_columns(
+        pl.max_horizontal(noise * expected.abs(), pl.lit(floor)).alias("spread")
+    )
+    enough = (
+        (pl.col("_t") >= 7 * settings.min_history_weeks)
+        & noise.is_not_null()
+        & expected.is_not_null()
+    )
+    frame = frame.with_columns(
+        (actual - expected).alias("deviation"),
+        (expected - k * pl.col("spread")).alias("lower"),
+        (expected + k * pl.col("spread")).alias("upper"),
+        ((actual - expected) / pl.col("spread")).alias("score"),
+        pl.min_horizontal(pl.col("_t") // 7, pl.lit(settings.weeks))
+        .cast(pl.Int32)
+        .alias("history_weeks"),
+        enough.alias("_enough"),
+    )
+    # Runs: days beyond k_continue in one direction, gaps of up to gap_days days between them.
+    score = pl.col("score")
+    weak = pl.col("_enough") & (score.abs() > settings.k_continue)
+    sign = score.sign()
+    frame = frame.with_columns(weak.fill_null(False).alias("_weak"))
+    last_weak = pl.when("_weak").then(pl.col("_t")).shift(1).forward_fill().over(sid)
+    last_sign = pl.when("_weak").then(sign).shift(1).forward_fill().over(sid)
+    starts = pl.col("_weak") & (
+        last_weak.is_null()
+        | (pl.col("_t") - last_weak - 1 > settings.gap_days)
+        | (last_sign != sign).fill_null(True)
+    )
+    frame = frame.with_columns(starts.alias("_starts"))
+    frame = frame.with_columns(
+        pl.when("_weak").then(pl.col("_starts").cum_sum()).alias("_run")
+    )
+    runs = _runs(frame.filter("_weak"), settings)
+    frame = frame.join(runs, on=["_sid", "_t"], how="left")
+    status = (
+        pl.when(~pl.col("_enough"))
+        .then(pl.lit("insufficient_history"))
+        .when(pl.col("_event_start").is_not_null())
+        .then(pl.lit("anomaly"))
+        .otherwise(pl.lit("normal"))
+    )
+    return frame.with_columns(
+        status.alias("status"),
+        pl.when(pl.col("deviation") < 0)
+        .then(pl.lit("drop"))
+        .when(pl.col("deviation").is_not_null())
+        .then(pl.lit("spike"))
+        .alias("direction"),
+    )
+
+
+def _sum_variance(count: pl.Expr, rho: pl.Expr) -> pl.Expr:
+    """Var(sum of ``count`` unit scores) whose lag-1 autocorrelation is ``rho`` (AR(1)):
+    n (1 + rho) / (1 - rho) - 2 rho (1 - rho^n) / (1 - rho)^2, which is n when rho = 0."""
+    n = count.cast(pl.Float64)
+    return n * (1 + rho) / (1 - rho) - 2 * rho * (1 - rho.pow(n)) / (1 - rho) ** 2
+
+
+def _runs(weak: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """Per weak day (sorted by series and day): whether it belongs to an event and, if so, the
+    event's start, whether the event opened that day and its severity as of that day.
+
+    A run opens an event on the first of its days where the sum of its scores so far, over its
+    standard deviation (sqrt(n) for independent days, more with autocorrelation), exceeds k
+    (one day beyond k, two beyond k / sqrt 2 each, ...) and its mean deviation so far is
+    material (min_abs and min_rel). The event starts on the run's day from which that sum is
+    strongest (the change point: a noisy day just before a spike is left out, the first day of
+    a slow rise is not), and goes on while the run does."""
+    run = "_run"
+    n = pl.int_range(1, pl.len() + 1).over(run)
+    relative = pl.col("deviation") / pl.max_horizontal(pl.col("expected").abs(), pl.lit(TINY))
+    frame = weak.with_columns(
+        n.alias("_n"),
+        pl.col("score").cum_sum().over(run).alias("_sum"),
+        pl.col("deviation").cum_sum().over(run).alias("_excess"),
+        relative.cum_sum().over(run).alias("_relative"),
+        pl.col("score").abs().cum_max().over(run).alias("_peak"),
+    )
+    rho = pl.col("autocorrelation")
+    passes = (
+        (
+            pl.col("_sum").abs() / _sum_variance(pl.col("_n"), rho).sqrt()
+            > pl.when(pl.col("_n") == 1).then(settings.k_one_day).otherwise(settings.k)
+        )
+        & (pl.col("_excess").abs() / pl.col("_n") >= settings.min_abs)
+        & (pl.col("_relative").abs() / pl.col("_n") >= settings.min_rel)
+    )
+    frame = frame.with_columns(passes.alias("_passes"))
+    opened = pl.col("_passes").cum_sum().over(run)
+    frame = frame.with_columns((pl.col("_passes") & (opened == 1)).alias("event_opened"))
+    openings = frame.filter("event_opened").select(
+        run,
+        pl.col("_t").alias("_t_open"),
+        pl.col("_sum").alias("_sum_open"),
+        pl.col("_n").alias("_n_open"),
+        pl.col("autocorrelation").alias("_rho_open"),
+    )
+    suffix = (pl.col("_sum_open") - (pl.col("_sum") - pl.col("score"))).abs()
+    length = pl.col("_n_open") - pl.col("_n") + 1
+    starts = (
+        frame.select(run, "_t", DAY, "_sum", "score", "_n")
+        .join(openings, on=run)
+        .filter(pl.col("_t") <= pl.col("_t_open"))
+        .with_columns((suffix / _sum_variance(length, pl.col("_rho_open")).sqrt()).alias("_stat"))
+        .sort([run, "_stat", "_t"], descending=[False, True, False])
+        .group_by(run, maintain_order=True)
+        .first()
+        .select(run, pl.col("_t").alias("_start_t"), pl.col(DAY).alias("_start_day"))
+    )
+    member = pl.col("_t") >= pl.col("_start_t")
+    frame = frame.join(starts, on=run, how="left").with_columns(
+        pl.when(member).then(pl.col("_start_day")).alias("_event_start"),
+        _level_of(settings, pl.col("_peak"), pl.col("_excess").abs()).alias("_level"),
+    )
+    # Severity as of each day: from the opening day on, the highest level reached so far;
+    # before it (the event's first days, counted in once it opened), the level it opened at.
+    after_opening = pl.when(opened >= 1).then(pl.col("_level")).cum_max().over(run)
+    at_opening = pl.col("_level").filter(pl.col("event_opened")).first().over(run)
+    return frame.select(
+        "_sid",
+        "_t",
+        "_event_start",
+        "event_opened",
+        after_opening.fill_null(at_opening)
+        .replace_strict(dict(enumerate(SEVERITIES)), default=None, return_dtype=pl.String)
+        .alias("severity"),
     )
 
 
@@ -541,9 +743,12 @@ def detect(
     ``series`` is what ``daily_series`` returns for ``settings.group_by`` (``BillingCurrency``
     for ``currency`` and ``EffectiveCost`` or ``actual`` for ``cost`` are accepted too). One row
     per series and day (from ``since`` on, if given): the key, ``day``, ``currency``,
-    ``actual``, ``expected``, ``spread``, ``lower``, ``upper``, ``deviation``, ``score``,
-    ``status``, ``direction``, ``severity`` (anomalies only), ``provisional``,
-    ``history_weeks`` and ``anomaly_id``. See the module's docstring for the method.
+    ``actual``, ``expected`` with the ``baseline`` it comes from (``recent`` or ``settled``),
+    ``expected_recent``, ``expected_settled``, ``season`` (the weekday factor), ``noise`` (of
+    the log), ``spread``, ``lower``, ``upper``, ``deviation``, ``score``, ``status``,
+    ``direction``, ``severity`` (of the day's event as of that day), ``provisional``,
+    ``history_weeks``, ``anomaly_id`` (of the series-day), and for anomalies ``event_id``,
+    ``event_start`` and ``event_opened`` (the day its event opened). See the module's docstring for the method.
     """
     settings = settings or AnomalySettings()
     keys = [*settings.group_by, CURRENCY]
@@ -551,90 +756,59 @@ def detect(
     if collected.height == 0:
         return _empty_detection(collected, keys)
     dense, _ = _dense(collected, keys, settings.weeks)
-
-    k = settings.k
-    absolute = pl.col("deviation").abs()
-    base = pl.max_horizontal(pl.col("expected").abs(), pl.lit(TINY))
-    material = (absolute >= settings.min_abs) & (absolute >= settings.min_rel * base)
-    enough = pl.col("history_weeks") >= settings.min_history_weeks
-    scored = (
-        dense.rename({SERIES_COST: "actual"})
-        .pipe(_baseline, "actual", "_sid", settings.weeks)
-        .with_columns((pl.col("actual") - pl.col("expected")).alias("deviation"))
-        .with_columns(_floored(settings, MAD_SCALE * pl.col("mad")).alias("_spread_same_weekday"))
-    )
-    if settings.spread_method == "recent_residuals":
-        scored = _residual_spread(scored, settings, enough, material)
-    else:
-        scored = scored.with_columns(pl.col("_spread_same_weekday").alias("spread"))
-    scored = scored.with_columns(
-        (pl.col("expected") - k * pl.col("spread")).alias("lower"),
-        (pl.col("expected") + k * pl.col("spread")).alias("upper"),
-        (pl.col("deviation") / pl.col("spread")).alias("score"),
-        pl.when(~enough)
-        .then(pl.lit("insufficient_history"))
-        .when((absolute > k * pl.col("spread")) & material)
-        .then(pl.lit("anomaly"))
-        .otherwise(pl.lit("normal"))
-        .alias("status"),
-        pl.when(pl.col("deviation") < 0)
-        .then(pl.lit("drop"))
-        .when(pl.col("deviation").is_not_null())
-        .then(pl.lit("spike"))
-        .alias("direction"),
+    scored = _score_days(dense.rename({SERIES_COST: "actual"}), settings).with_columns(
         (pl.col(DAY) > pl.lit(as_of) - pl.duration(days=_settle_expr(settings, keys))).alias(
             "provisional"
         ),
-    ).with_columns(_severity(settings))
+        pl.col("event_opened").fill_null(False),
+    )
     if since is not None:
         scored = scored.filter(pl.col(DAY) >= since)
     scored = _attach_ids(scored, keys)
+    event = pl.concat_str(
+        pl.col("anomaly_id").str.slice(0, 16),
+        pl.lit("-"),
+        pl.col("_event_start").dt.strftime("%Y%m%d"),
+    )
+    scored = scored.with_columns(
+        pl.when(pl.col("status") == "anomaly").then(event).alias("event_id"),
+        pl.when(pl.col("status") == "anomaly").then(pl.col("severity")).alias("severity"),
+        pl.when(pl.col("status") == "anomaly").then(pl.col("_event_start")).alias("event_start"),
+    )
     return scored.select(_DETECT_COLUMNS(keys)).sort([*keys, DAY], nulls_last=True)
 
 
 def _DETECT_COLUMNS(keys: Sequence[str]) -> list[str]:  # noqa: N802 - a constant list
-    return [
-        *keys[:-1],
-        DAY,
-        CURRENCY,
-        "actual",
-        "expected",
-        "mad",
-        "spread",
-        "lower",
-        "upper",
-        "deviation",
-        "score",
-        "status",
-        "direction",
-        "severity",
-        "provisional",
-        "history_weeks",
-        "anomaly_id",
-    ]
+    return [*keys[:-1], DAY, CURRENCY, *DETECT_SCHEMA]
+
+
+DETECT_SCHEMA = {
+    "actual": pl.Float64,
+    "expected": pl.Float64,
+    "baseline": pl.String,
+    "expected_recent": pl.Float64,
+    "expected_settled": pl.Float64,
+    "season": pl.Float64,
+    "noise": pl.Float64,
+    "spread": pl.Float64,
+    "lower": pl.Float64,
+    "upper": pl.Float64,
+    "deviation": pl.Float64,
+    "score": pl.Float64,
+    "status": pl.String,
+    "direction": pl.String,
+    "severity": pl.String,
+    "provisional": pl.Boolean,
+    "history_weeks": pl.Int32,
+    "anomaly_id": pl.String,
+    "event_id": pl.String,
+    "event_start": pl.Date,
+    "event_opened": pl.Boolean,
+}
 
 
 def _empty_detection(collected: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    schema = {c: collected.schema[c] for c in keys}
-    schema.update(
-        {
-            DAY: pl.Date,
-            "actual": pl.Float64,
-            "expected": pl.Float64,
-            "mad": pl.Float64,
-            "spread": pl.Float64,
-            "lower": pl.Float64,
-            "upper": pl.Float64,
-            "deviation": pl.Float64,
-            "score": pl.Float64,
-            "status": pl.String,
-            "direction": pl.String,
-            "severity": pl.String,
-            "provisional": pl.Boolean,
-            "history_weeks": pl.Int32,
-            "anomaly_id": pl.String,
-        }
-    )
+    schema = {c: collected.schema[c] for c in keys} | {DAY: pl.Date} | DETECT_SCHEMA
     return pl.DataFrame(schema=schema).select(_DETECT_COLUMNS(keys))
 
 

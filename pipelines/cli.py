@@ -17,6 +17,7 @@ from costlake.config import load_settings
 from costlake.lake import Lake
 from costlake.schedule import periods_to_refresh
 from costlake.sources import source_datasets
+from pipelines.cli_anomalies import anomalies_app
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -383,6 +384,8 @@ def gpu_fit(
         )
     console.print(table)
 
+
+app.add_typer(anomalies_app, name="anomalies")
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
