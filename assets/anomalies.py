@@ -1,7 +1,5 @@
 """Cost anomalies of each billing period: scored, explained, compared with the last run, alerted."""
 
-from pathlib import Path
-
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -13,28 +11,16 @@ from dagster import (
     asset,
 )
 
+from assets.alerts import announce
 from assets.partitions import period_partitions
 from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
 from assets.resources import CostlakeResource
-from connectors.webhook import Alert, send_alerts, webhook_url_from_env
+from costlake.anomaly_alerts import anomaly_alerts, top_contributors
 from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies
 from costlake.lake import partition_dir
 
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomalies", "marts/anomaly_contributions")
-# Alerts sent are remembered here, so a re-run never repeats one.
-ALERT_LEDGER = Path(".costlake/alerts-sent.json")
 NEW = ("new", "changed", "confirmed")
-
-
-def _top_contributors(contributions: pl.DataFrame, anomaly: str) -> list[tuple[str, str, float]]:
-    """The three values that moved an anomaly most, over all its dimensions."""
-    rows = (
-        contributions.filter((pl.col("anomaly_id") == anomaly) & (pl.col("value") != "(other)"))
-        .sort(pl.col("contribution").abs(), descending=True)
-        .unique(["value"], keep="first", maintain_order=True)
-        .head(3)
-    )
-    return [(d, v, c) for d, v, c in rows.select("dimension", "value", "contribution").iter_rows()]
 
 
 def _markdown(anomalies: pl.DataFrame, contributions: pl.DataFrame) -> str:
@@ -46,7 +32,7 @@ def _markdown(anomalies: pl.DataFrame, contributions: pl.DataFrame) -> str:
     for row in anomalies.filter(pl.col("status") == "anomaly").head(SHOWN).iter_rows(named=True):
         moved = ", ".join(
             f"{value} ({amount:+,.2f})"
-            for _, value, amount in _top_contributors(contributions, row["anomaly_id"])
+            for _, value, amount in top_contributors(contributions, row["anomaly_id"])
         )
         mark = " (provisional)" if row["provisional"] else ""
         rows.append(
@@ -54,26 +40,6 @@ def _markdown(anomalies: pl.DataFrame, contributions: pl.DataFrame) -> str:
             f"{row['expected']:,.2f} | {row['severity']} | {row['status_change']} | {moved} |"
         )
     return "\n".join([header, *rows]) if rows else "no anomalies"
-
-
-def alerts_of(anomalies: pl.DataFrame, contributions: pl.DataFrame) -> list[Alert]:
-    """One alert per current anomaly (the webhook's ledger sends each id once)."""
-    return [
-        Alert(
-            anomaly_id=row["anomaly_id"],
-            title=f"{row['kind']}: {row['series']}",
-            day=row["day"],
-            currency=row["currency"],
-            actual=row["actual"],
-            expected=row["expected"],
-            lower=row["lower"],
-            upper=row["upper"],
-            severity=row["severity"],
-            provisional=row["provisional"],
-            contributors=tuple(_top_contributors(contributions, row["anomaly_id"])),
-        )
-        for row in anomalies.filter(pl.col("status") == "anomaly").iter_rows(named=True)
-    ]
 
 
 @asset(
@@ -135,17 +101,9 @@ def anomalies_mart(context: AssetExecutionContext, costlake: CostlakeResource) -
         ),
         "top_anomalies": MetadataValue.md(_markdown(anomalies, contributions)),
     }
-    if config.webhook_url_env:
-        url = webhook_url_from_env(config.webhook_url_env)
-        if url is None:
-            context.log.warning(f"alerts: ${config.webhook_url_env} is not set; none sent")
-        else:
-            sent = send_alerts(url, alerts_of(anomalies, contributions), ALERT_LEDGER)
-            metadata["alerts"] = (
-                f"sent {sent.sent}, already sent {sent.skipped_already_sent}, failed {sent.failed}"
-            )
-            if sent.failed:
-                context.log.warning(f"alerts: {sent.failed} not delivered: {sent.error}")
+    # The anomaly -> alert mapping is one swappable call; delivery is the same for every kind.
+    alerts = anomaly_alerts(anomalies, contributions, billing_period)
+    metadata.update(announce(context, lake, alerts, config.webhook_url_env))
     return MaterializeResult(
         metadata=metadata,
         check_results=[

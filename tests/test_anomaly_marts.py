@@ -131,8 +131,10 @@ def test_each_dimensions_contributions_add_up_to_the_anomalys_delta():
 
 
 def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
-    """Two runs of the period marts over the same lake: one POST to the webhook, the second run
-    finds the anomaly already sent; the webhook's secret path never reaches the run's logs."""
+    """Runs of the period marts over the same lake, each from its own working folder: the
+    first meets a webhook that is down (500 beyond the retries), the second a recovered one,
+    which gets the pending alerts once; the third sends nothing. The webhook's secret path
+    never reaches the run's logs or metadata."""
     from pipelines.definitions import defs
 
     lake = tmp_path / "lake"
@@ -148,25 +150,36 @@ def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
             }
         )
     )
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def("period_marts")
-    with receiving() as hook:
+    runs = []
+    with receiving(then=500) as hook:
         monkeypatch.setenv("COSTLAKE_TEST_WEBHOOK", hook.url)
-        runs = [
-            job.execute_in_process(partition_key="2026-10", instance=instance) for _ in range(2)
-        ]
+        for n in range(3):
+            (tmp_path / f"run-{n}").mkdir()
+            monkeypatch.chdir(tmp_path / f"run-{n}")
+            runs.append(job.execute_in_process(partition_key="2026-10", instance=instance))
+            hook.then = 200  # the webhook recovers after the first run
     assert all(run.success for run in runs)
-    assert len(hook.received) == 1
-    body = json.loads(hook.received[0].body)
+    assert [r.status for r in hook.received] == [500] * 5 + [200]  # 1 + 4 retries, then once
+    body = json.loads(hook.received[-1].body)
     assert "aws · 111 · Amazon EC2 · USD" in body["text"]
-    alerts = [
-        run.asset_materializations_for_node("anomalies")[0].metadata["alerts"].value for run in runs
+    meta = [run.asset_materializations_for_node("anomalies")[0].metadata for run in runs]
+    counts = [
+        tuple(
+            m[k].value for k in ("alerts_added", "alerts_sent", "alerts_failed", "alerts_pending")
+        )
+        for m in meta
     ]
     # The spike is seen by each grouping: account × service, project (atlas), model (none).
-    assert alerts == ["sent 3, already sent 0, failed 0", "sent 0, already sent 3, failed 0"]
+    assert counts == [(3, 0, 3, 3), (0, 3, 0, 0), (0, 0, 0, 0)]
+    sections = [b for b in body["blocks"] if b["type"] == "section"]
+    ids = set(pl.read_parquet(lake / "marts/anomalies/billing_period=2026-10")["anomaly_id"])
+    assert {b["block_id"] for b in sections} <= ids and len(sections) == 3
     logs = "\n".join(str(event.message) for run in runs for event in instance.all_logs(run.run_id))
-    assert PATH not in logs
+    assert PATH not in logs and PATH not in str(meta)
     scores = pl.read_parquet(tmp_path / "lake/marts/anomalies/billing_period=2026-10")
-    assert set(scores["status_change"]) == {"unchanged"}  # the second run's view
+    assert set(scores["status_change"]) == {"unchanged"}  # the last run's view
+    # Nothing was written relative to the working folders.
+    assert all(not any((tmp_path / f"run-{n}").iterdir()) for n in range(3))
