@@ -187,7 +187,9 @@ def _inject(rng: random.Random, series: Series, day: int, days: int) -> Label:
     change = [abs(series.costs[t] - before[t]) for t in range(day, end + 1)]
     daily = sum(change) / len(change)
     magnitude = abs(factor - 1)
-    return Label(series.name, kind, day, end, magnitude, daily, magnitude >= MIN_REL and daily >= MIN_ABS)
+    return Label(
+        series.name, kind, day, end, magnitude, daily, magnitude >= MIN_REL and daily >= MIN_ABS
+    )
 
 
 def generate(
@@ -230,6 +232,14 @@ def series_frame(all_series: list[Series]) -> pl.DataFrame:
             days.append(START + timedelta(days=t))
             costs.append(series.costs[t])
     return pl.DataFrame({"series": names, "day": days, "cost": costs})
+
+
+def _band(magnitude: float) -> str:
+    if magnitude < 0.3:
+        return "0.2-0.3"
+    if magnitude < 0.5:
+        return "0.3-0.5"
+    return "0.5-1" if magnitude <= 1 else ">1"
 
 
 def score_events(
@@ -277,10 +287,12 @@ def score_events(
     for label in material:
         hit, total = recall_by.get(label.kind, (0, 0))
         recall_by[label.kind] = (hit + (id(label) in matched), total + 1)
-    band_of = lambda m: "0.2-0.3" if m < 0.3 else "0.3-0.5" if m < 0.5 else "0.5-1" if m <= 1 else ">1"  # noqa: E731
+    band_of = lambda m: (
+        "0.2-0.3" if m < 0.3 else "0.3-0.5" if m < 0.5 else "0.5-1" if m <= 1 else ">1"
+    )  # noqa: E731
     recall_band: dict[str, tuple[int, int]] = {}
     for label in material:
-        band = band_of(label.magnitude)
+        band = _band(label.magnitude)
         hit, total = recall_band.get(band, (0, 0))
         recall_band[band] = (hit + (id(label) in matched), total + 1)
     clean_days = scored_days.filter(pl.col("series").is_in(sorted(clean))).height
@@ -330,7 +342,9 @@ def score_days(detected: pl.DataFrame, labels: list[Label], off: set[int]) -> di
 
 
 def nab_check(settings: AnomalySettings) -> str:
-    series = pl.read_csv(NAB_SERIES, schema={"series": pl.String, "day": pl.Date, "cost": pl.Float64})
+    series = pl.read_csv(
+        NAB_SERIES, schema={"series": pl.String, "day": pl.Date, "cost": pl.Float64}
+    )
     windows = json.loads(NAB_WINDOWS.read_text())["windows"]
     spans = [
         (datetime.fromisoformat(a).date(), datetime.fromisoformat(b).date()) for a, b in windows
@@ -343,12 +357,25 @@ def nab_check(settings: AnomalySettings) -> str:
         f"NAB nyc_taxi (daily, {series.height} days): {sum(hit)} of {len(spans)} labelled windows "
         f"have an event starting in them; {len(outside)} event(s) start outside "
         f"({', '.join(map(str, outside)) or 'none'}); events: "
-        + ", ".join(f"{r['start']}..{r['end'] or 'open'} {r['excess']:+,.0f}" for r in found.iter_rows(named=True))
+        + ", ".join(
+            f"{r['start']}..{r['end'] or 'open'} {r['excess']:+,.0f}"
+            for r in found.iter_rows(named=True)
+        )
     )
 
 
 def _settings(args: argparse.Namespace) -> AnomalySettings:
-    names = ("k", "k_one_day", "k_continue", "level_days", "weeks", "min_rel", "spread_floor_rel", "gap_days")
+    names = (
+        "k",
+        "k_one_day",
+        "k_continue",
+        "level_days",
+        "season_weeks",
+        "weeks",
+        "min_rel",
+        "spread_floor_rel",
+        "gap_days",
+    )
     overrides = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     return AnomalySettings(**overrides)
 
@@ -371,6 +398,7 @@ def main() -> None:
     parser.add_argument("--k-continue", dest="k_continue", type=float)
     parser.add_argument("--level-days", dest="level_days", type=int)
     parser.add_argument("--weeks", type=int)
+    parser.add_argument("--season-weeks", dest="season_weeks", type=int)
     parser.add_argument("--min-rel", dest="min_rel", type=float)
     parser.add_argument("--spread-floor-rel", dest="spread_floor_rel", type=float)
     parser.add_argument("--gap-days", dest="gap_days", type=int)
@@ -388,7 +416,9 @@ def main() -> None:
     day_totals = {"tp": 0, "fp": 0, "positives": 0}
     seconds = 0.0
     for seed in args.seeds:
-        all_series, labels, off = generate(seed, args.series, args.days, tuple(args.noise), args.dof)
+        all_series, labels, off = generate(
+            seed, args.series, args.days, tuple(args.noise), args.dof
+        )
         frame = series_frame(all_series)
         started = time.perf_counter()
         found, detected = detect_events(frame, settings)
@@ -452,7 +482,10 @@ def main() -> None:
     checks = [
         (f"event recall {recall:.3f} >= 0.90", recall >= TARGETS["recall"]),
         (f"alert precision {precision:.3f} >= 0.90", precision >= TARGETS["precision"]),
-        (f"false alerts {false_rate:.4f} < 0.05 per clean series-month", false_rate < TARGETS["false_alerts"]),
+        (
+            f"false alerts {false_rate:.4f} < 0.05 per clean series-month",
+            false_rate < TARGETS["false_alerts"],
+        ),
     ]
     print("verdict: " + "; ".join(f"{t} {'met' if ok else 'NOT MET'}" for t, ok in checks))
 

@@ -75,7 +75,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -132,13 +132,13 @@ class AnomalySettings(BaseModel):
         8, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
     )
     min_history_weeks: int = Field(
-        4, ge=1, description="A series' first weeks are insufficient_history."
+        5, ge=1, description="A series' first weeks are insufficient_history."
     )
     k: float = Field(
-        4.0, gt=0, description="An event opens when its scores' sum / sqrt(days) exceeds k."
+        3.5, gt=0, description="An event opens when its scores' sum / sqrt(days) exceeds k."
     )
     k_one_day: float = Field(
-        5.0,
+        5.5,
         gt=0,
         description="The bar for an event of one day so far: single days are where the "
         "noise's heavy tails are, runs of days average them out.",
@@ -163,7 +163,7 @@ class AnomalySettings(BaseModel):
     )
     spread_days: int = Field(84, ge=7, description="Days of residuals in the noise estimate.")
     spread_min_days: int = Field(
-        14, ge=1, description="Fewer residuals than this: insufficient_history."
+        28, ge=1, description="Fewer residuals than this: insufficient_history."
     )
     settle_days: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_SETTLE_DAYS),
@@ -545,10 +545,12 @@ def _baselines(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
     )
     values = pl.col("_level_value").shift(1)
     frame = frame.with_columns(
-        (values.rolling_median(settings.level_days, min_samples=7).over(sid) * pl.col("season"))
-        .alias("expected_recent"),
-        (values.rolling_median(7 * settings.weeks, min_samples=7).over(sid) * pl.col("season"))
-        .alias("expected_settled"),
+        (
+            values.rolling_median(settings.level_days, min_samples=7).over(sid) * pl.col("season")
+        ).alias("expected_recent"),
+        (
+            values.rolling_median(7 * settings.weeks, min_samples=7).over(sid) * pl.col("season")
+        ).alias("expected_settled"),
     )
     # The noise: 1.4826 x the median |relative residual| against the recent expectation over
     # the last spread_days days, twice: the second pass leaves out the days beyond 4 x the
@@ -561,8 +563,7 @@ def _baselines(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
     ).over(sid)
     frame = frame.with_columns(residual.alias("_residual"), first.alias("_noise_first"))
     kept = pl.when(
-        pl.col("_noise_first").is_null()
-        | (pl.col("_residual").abs() <= 4 * pl.col("_noise_first"))
+        pl.col("_noise_first").is_null() | (pl.col("_residual").abs() <= 4 * pl.col("_noise_first"))
     ).then(pl.col("_residual"))
     noise = MAD_SCALE * kept.abs().shift(1).rolling_median(
         settings.spread_days, min_samples=settings.spread_min_days
@@ -573,10 +574,9 @@ def _baselines(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
     lagged = (pl.col("_clipped") * pl.col("_clipped").shift(1).over(sid)).shift(1)
     square = (pl.col("_clipped") ** 2).shift(1)
     window = settings.spread_days
-    correlation = (
-        lagged.rolling_mean(window, min_samples=settings.spread_min_days).over(sid)
-        / square.rolling_mean(window, min_samples=settings.spread_min_days).over(sid)
-    )
+    correlation = lagged.rolling_mean(window, min_samples=settings.spread_min_days).over(
+        sid
+    ) / square.rolling_mean(window, min_samples=settings.spread_min_days).over(sid)
     return frame.with_columns(
         pl.when(noise.is_not_null())
         .then(pl.max_horizontal(noise, pl.lit(settings.spread_floor_rel)))
@@ -630,9 +630,16 @@ def _score_days(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
         | (pl.col("_t") - last_weak - 1 > settings.gap_days)
         | (last_sign != sign).fill_null(True)
     )
-    frame = frame.with_columns(starts.alias("_starts"))
+    # A segment: consecutive weak days. Only a segment's own days can open an event (two weak
+    # days with a quiet day between them are no evidence of anything); a gap only lets an
+    # event that is open go on.
+    consecutive = pl.col("_weak") & (last_weak == pl.col("_t") - 1) & (last_sign == sign)
     frame = frame.with_columns(
-        pl.when("_weak").then(pl.col("_starts").cum_sum()).alias("_run")
+        starts.alias("_starts"), (pl.col("_weak") & ~consecutive.fill_null(False)).alias("_cuts")
+    )
+    frame = frame.with_columns(
+        pl.when("_weak").then(pl.col("_starts").cum_sum()).alias("_run"),
+        pl.when("_weak").then(pl.col("_cuts").cum_sum()).alias("_segment"),
     )
     runs = _runs(frame.filter("_weak"), settings)
     frame = frame.join(runs, on=["_sid", "_t"], how="left")
@@ -664,30 +671,33 @@ def _runs(weak: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
     """Per weak day (sorted by series and day): whether it belongs to an event and, if so, the
     event's start, whether the event opened that day and its severity as of that day.
 
-    A run opens an event on the first of its days where the sum of its scores so far, over its
-    standard deviation (sqrt(n) for independent days, more with autocorrelation), exceeds k
-    (one day beyond k, two beyond k / sqrt 2 each, ...) and its mean deviation so far is
-    material (min_abs and min_rel). The event starts on the run's day from which that sum is
+    A run opens an event on the first of its days where the sum of the scores of its current
+    segment (consecutive days) so far, over its standard deviation (sqrt(n) for independent
+    days, more with autocorrelation), exceeds k (k_one_day for one day; two days beyond
+    k / sqrt 2 each, ...) and the segment's mean deviation so far is material (min_abs and
+    min_rel). The event starts on the run's day from which that sum is
     strongest (the change point: a noisy day just before a spike is left out, the first day of
     a slow rise is not), and goes on while the run does."""
-    run = "_run"
-    n = pl.int_range(1, pl.len() + 1).over(run)
+    run, segment = "_run", "_segment"
     relative = pl.col("deviation") / pl.max_horizontal(pl.col("expected").abs(), pl.lit(TINY))
     frame = weak.with_columns(
-        n.alias("_n"),
+        pl.int_range(1, pl.len() + 1).over(run).alias("_n"),
         pl.col("score").cum_sum().over(run).alias("_sum"),
         pl.col("deviation").cum_sum().over(run).alias("_excess"),
-        relative.cum_sum().over(run).alias("_relative"),
         pl.col("score").abs().cum_max().over(run).alias("_peak"),
+        pl.int_range(1, pl.len() + 1).over(segment).alias("_segment_n"),
+        pl.col("score").cum_sum().over(segment).alias("_segment_sum"),
+        pl.col("deviation").cum_sum().over(segment).alias("_segment_excess"),
+        relative.cum_sum().over(segment).alias("_segment_relative"),
     )
-    rho = pl.col("autocorrelation")
+    rho, n = pl.col("autocorrelation"), pl.col("_segment_n")
     passes = (
         (
-            pl.col("_sum").abs() / _sum_variance(pl.col("_n"), rho).sqrt()
-            > pl.when(pl.col("_n") == 1).then(settings.k_one_day).otherwise(settings.k)
+            pl.col("_segment_sum").abs() / _sum_variance(n, rho).sqrt()
+            > settings.k + (settings.k_one_day - settings.k) / n
         )
-        & (pl.col("_excess").abs() / pl.col("_n") >= settings.min_abs)
-        & (pl.col("_relative").abs() / pl.col("_n") >= settings.min_rel)
+        & (pl.col("_segment_excess").abs() / n >= settings.min_abs)
+        & (pl.col("_segment_relative").abs() / n >= settings.min_rel)
     )
     frame = frame.with_columns(passes.alias("_passes"))
     opened = pl.col("_passes").cum_sum().over(run)
@@ -748,7 +758,8 @@ def detect(
     the log), ``spread``, ``lower``, ``upper``, ``deviation``, ``score``, ``status``,
     ``direction``, ``severity`` (of the day's event as of that day), ``provisional``,
     ``history_weeks``, ``anomaly_id`` (of the series-day), and for anomalies ``event_id``,
-    ``event_start`` and ``event_opened`` (the day its event opened). See the module's docstring for the method.
+    ``event_start`` and ``event_opened`` (the day its event opened). See the module's
+    docstring for the method.
     """
     settings = settings or AnomalySettings()
     keys = [*settings.group_by, CURRENCY]

@@ -53,7 +53,10 @@ def read_series_csv(path: Path) -> pl.DataFrame:
         pl.col("day").str.to_date("%Y-%m-%d", strict=False).alias("_day"),
         pl.col("cost").cast(pl.Float64, strict=False).alias("_cost"),
     )
-    for column, parsed, expected in (("day", "_day", "a date YYYY-MM-DD"), ("cost", "_cost", "a number")):
+    for column, parsed, expected in (
+        ("day", "_day", "a date YYYY-MM-DD"),
+        ("cost", "_cost", "a number"),
+    ):
         bad = typed.filter(pl.col(parsed).is_null() | pl.col(SERIES).is_null())
         bad = bad.filter(pl.col(parsed).is_null()) if bad.height else bad
         if bad.height:
@@ -67,7 +70,9 @@ def read_series_csv(path: Path) -> pl.DataFrame:
         raise SeriesFileError(f"{path}: row {no_name['_row'][0]}, column series: empty")
     if typed.filter(~pl.col("_cost").is_finite()).height:
         row = typed.filter(~pl.col("_cost").is_finite()).row(0, named=True)
-        raise SeriesFileError(f"{path}: row {row['_row']}, column cost: {row['cost']!r} is not finite")
+        raise SeriesFileError(
+            f"{path}: row {row['_row']}, column cost: {row['cost']!r} is not finite"
+        )
     repeated = typed.filter(pl.struct(SERIES, "_day").is_duplicated())
     if repeated.height:
         row = repeated.row(0, named=True)
@@ -77,7 +82,9 @@ def read_series_csv(path: Path) -> pl.DataFrame:
         )
     currency = pl.col(CURRENCY) if CURRENCY in header else pl.lit(NO_CURRENCY)
     return typed.select(
-        pl.col(SERIES), pl.col("_day").alias("day"), pl.col("_cost").alias("cost"),
+        pl.col(SERIES),
+        pl.col("_day").alias("day"),
+        pl.col("_cost").alias("cost"),
         currency.alias(CURRENCY),
     )
 

@@ -7,7 +7,8 @@ event and says which alerts an event raises:
 * **one alert when it opens** (``alert_id`` = the event id), on the day its evidence first
   passed the detector's test (``opened_on``);
 * **at most one more** when its severity rises above the one it opened with (``alert_id`` = the
-  event id + ``-escalated``), on the first day it did (``escalated_on``);
+  event id + ``-escalated``), on the first day it did (``escalated_on``); the alerts' text is
+  ``costlake.anomaly_alerts``'s;
 * its **state**: ``open`` while its last anomalous day is within ``gap_days`` of the newest day
   scored (it may go on), ``closed`` after; a closed event has an ``end``. Closing raises no
   alert: the mart shows it.
@@ -23,7 +24,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from costlake.anomalies import CURRENCY, DAY, OTHER, SEVERITIES
+from costlake.anomalies import DAY, OTHER, SEVERITIES
 
 ESCALATED_SUFFIX = "-escalated"
 EVENT_SCHEMA = {
@@ -55,9 +56,7 @@ def _rank(column: str) -> pl.Expr:
     )
 
 
-def events(
-    detected: pl.DataFrame, keys: Sequence[str], as_of: date, gap_days: int
-) -> pl.DataFrame:
+def events(detected: pl.DataFrame, keys: Sequence[str], as_of: date, gap_days: int) -> pl.DataFrame:
     """One row per event of ``detect``'s output: ``keys`` (the series' columns, the currency
     included), then ``EVENT_SCHEMA``'s columns. Only the days in ``detected`` count: scored
     from a ``since``, an event that began before keeps its id and ``start`` but its totals are
@@ -83,9 +82,18 @@ def events(
             pl.col("actual").sum(),
             pl.col("expected").sum(),
             pl.col("deviation").sum().alias("excess"),
-            pl.col(DAY).sort_by(by_size, descending=True).first().alias("peak_day"),
-            pl.col("actual").sort_by(by_size, descending=True).first().alias("peak_actual"),
-            pl.col("expected").sort_by(by_size, descending=True).first().alias("peak_expected"),
+            pl.col(DAY)
+            .sort_by(by_size, descending=True, maintain_order=True)
+            .first()
+            .alias("peak_day"),
+            pl.col("actual")
+            .sort_by(by_size, descending=True, maintain_order=True)
+            .first()
+            .alias("peak_actual"),
+            pl.col("expected")
+            .sort_by(by_size, descending=True, maintain_order=True)
+            .first()
+            .alias("peak_expected"),
             pl.col("score").abs().max().alias("peak_score"),
             pl.col("severity").last(),
             opened_on.alias("opened_on"),
@@ -98,10 +106,15 @@ def events(
         )
     )
     still_open = pl.col("last_day") >= pl.lit(as_of - timedelta(days=gap_days))
-    return grouped.with_columns(
-        pl.when(still_open).then(pl.lit("open")).otherwise(pl.lit("closed")).alias("state"),
-        pl.when(~still_open).then(pl.col("last_day")).alias("end"),
-    ).select(*keys, *EVENT_SCHEMA).cast(EVENT_SCHEMA).sort([*keys, "start"], nulls_last=True)
+    return (
+        grouped.with_columns(
+            pl.when(still_open).then(pl.lit("open")).otherwise(pl.lit("closed")).alias("state"),
+            pl.when(~still_open).then(pl.col("last_day")).alias("end"),
+        )
+        .select(*keys, *EVENT_SCHEMA)
+        .cast(EVENT_SCHEMA)
+        .sort([*keys, "start"], nulls_last=True)
+    )
 
 
 def event_contributions(day_contributions: pl.DataFrame, detected: pl.DataFrame, top_n: int):
@@ -128,46 +141,45 @@ def event_contributions(day_contributions: pl.DataFrame, detected: pl.DataFrame,
         .with_columns(pl.lit(OTHER).alias("value"), pl.lit(top_n + 1, pl.Int32).alias("rank"))
     )
     columns = ["event_id", "dimension", "rank", "value", "actual", "expected", "adjustment"]
-    both = pl.concat(
-        [kept.select(*columns, "contribution"), rest.select(*columns, "contribution")]
-    )
+    both = pl.concat([kept.select(*columns, "contribution"), rest.select(*columns, "contribution")])
     total = pl.col("contribution").sum().over("event_id", "dimension")
     return both.with_columns(
         pl.when(total != 0).then(pl.col("contribution") / total).alias("share")
     ).sort("event_id", "dimension", "rank")
 
 
-def alerts_due(found: pl.DataFrame) -> pl.DataFrame:
-    """The alerts an event table raises: one per event that opened (``alert`` = ``opened``,
-    ``alert_id`` = ``event_id``) and one per escalation (``escalated``, the id + ``-escalated``),
-    with the event's columns. Whether one was already sent is the outbox's business: the ids
-    are the same on every run."""
-    opened = found.filter(pl.col("opened_on").is_not_null()).with_columns(
-        pl.lit("opened").alias("alert"), pl.col("event_id").alias("alert_id")
+def event_changes(previous: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """``current``'s events with what changed since the ``previous`` run's (same columns), by
+    ``event_id``: ``status_change`` is ``new`` (not there before), ``escalated`` (a higher
+    severity), ``closed`` (open before, closed now), ``cleared`` (there before, gone now: a
+    restatement removed it; kept with the previous figures and state ``cleared``) or
+    ``unchanged``; with ``previous_severity`` and ``previous_state``."""
+    columns = current.columns
+    was = previous.select(
+        "event_id",
+        pl.col("severity").alias("previous_severity"),
+        pl.col("state").alias("previous_state"),
     )
-    escalated = found.filter(pl.col("escalated_on").is_not_null()).with_columns(
-        pl.lit("escalated").alias("alert"),
-        (pl.col("event_id") + ESCALATED_SUFFIX).alias("alert_id"),
+    now = current.join(was, on="event_id", how="left")
+    rank, before = _rank("severity"), _rank("previous_severity")
+    change = (
+        pl.when(pl.col("previous_state").is_null())
+        .then(pl.lit("new"))
+        .when(rank > before)
+        .then(pl.lit("escalated"))
+        .when((pl.col("state") == "closed") & (pl.col("previous_state") == "open"))
+        .then(pl.lit("closed"))
+        .otherwise(pl.lit("unchanged"))
     )
-    return pl.concat([opened, escalated]).sort("alert_id")
-
-
-def alert_lines(row: dict, contributors: Sequence[tuple[str, str, float]]) -> tuple[str, ...]:
-    """The text of one event's alert: what happened, against what, and what moved it."""
-    currency = row[CURRENCY]
-    end = "ongoing" if row["end"] is None else f"to {row['end']}"
-    lines = [
-        f"{row['direction']} from {row['start']} ({end}, {row['days']} day(s)): "
-        f"{row['actual']:,.2f} {currency} against {row['expected']:,.2f} expected, "
-        f"excess {row['excess']:+,.2f}",
-        f"peak {row['peak_day']}: {row['peak_actual']:,.2f} against "
-        f"{row['peak_expected']:,.2f} (score {row['peak_score']:.1f})",
-        f"severity {row['severity']}"
-        + (f" (opened {row['opening_severity']})" if row["alert"] == "escalated" else ""),
-    ]
-    if row.get("provisional"):
-        lines.append("provisional: the provider may still restate these days")
-    if contributors:
-        moved = ", ".join(f"{value} ({amount:+,.2f})" for _, value, amount in contributors)
-        lines.append(f"moved by: {moved}")
-    return tuple(lines)
+    gone = (
+        previous.join(current.select("event_id"), on="event_id", how="anti")
+        .filter(pl.col("state") != "cleared")
+        .select(columns)
+        .join(was, on="event_id")
+        .with_columns(pl.lit("cleared").alias("state"), pl.lit("cleared").alias("_change"))
+    )
+    return (
+        pl.concat([now.with_columns(change.alias("_change")), gone], how="vertical_relaxed")
+        .rename({"_change": "status_change"})
+        .select(*columns, "status_change", "previous_severity", "previous_state")
+    )

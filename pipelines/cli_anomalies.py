@@ -28,7 +28,9 @@ def detect_command(
     out: Annotated[Path, typer.Option("--out", help="where to write one row per event (CSV)")],
     config: Annotated[
         Path | None,
-        typer.Option(help="costlake.yaml whose anomalies.detector applies (default: $COSTLAKE_CONFIG)"),
+        typer.Option(
+            help="costlake.yaml whose anomalies.detector applies (default: $COSTLAKE_CONFIG)"
+        ),
     ] = None,
 ) -> None:
     """Score every day of every series with the pipeline's detector and settings, and write
