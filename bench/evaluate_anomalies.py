@@ -287,9 +287,6 @@ def score_events(
     for label in material:
         hit, total = recall_by.get(label.kind, (0, 0))
         recall_by[label.kind] = (hit + (id(label) in matched), total + 1)
-    band_of = lambda m: (
-        "0.2-0.3" if m < 0.3 else "0.3-0.5" if m < 0.5 else "0.5-1" if m <= 1 else ">1"
-    )  # noqa: E731
     recall_band: dict[str, tuple[int, int]] = {}
     for label in material:
         band = _band(label.magnitude)
