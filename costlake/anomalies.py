@@ -135,16 +135,16 @@ class AnomalySettings(BaseModel):
         5, ge=1, description="A series' first weeks are insufficient_history."
     )
     k: float = Field(
-        3.5, gt=0, description="An event opens when its scores' sum / sqrt(days) exceeds k."
+        3.0, gt=0, description="An event opens when its scores' sum / sqrt(days) exceeds k."
     )
     k_one_day: float = Field(
-        5.5,
+        5.0,
         gt=0,
         description="The bar for an event of one day so far: single days are where the "
         "noise's heavy tails are, runs of days average them out.",
     )
     k_continue: float = Field(
-        2.0, gt=0, description="A day beyond this score (same direction) extends a run."
+        1.75, gt=0, description="A day beyond this score (same direction) extends a run."
     )
     gap_days: int = Field(
         1, ge=0, description="Days within a run's bounds that do not break it (or close it)."

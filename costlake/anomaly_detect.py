@@ -8,6 +8,7 @@ series either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -53,31 +54,36 @@ def read_series_csv(path: Path) -> pl.DataFrame:
         pl.col("day").str.to_date("%Y-%m-%d", strict=False).alias("_day"),
         pl.col("cost").cast(pl.Float64, strict=False).alias("_cost"),
     )
-    for column, parsed, expected in (
-        ("day", "_day", "a date YYYY-MM-DD"),
-        ("cost", "_cost", "a number"),
-    ):
-        bad = typed.filter(pl.col(parsed).is_null() | pl.col(SERIES).is_null())
-        bad = bad.filter(pl.col(parsed).is_null()) if bad.height else bad
-        if bad.height:
-            row = bad.row(0, named=True)
-            raise SeriesFileError(
-                f"{path}: row {row['_row']}, column {column}: {row[column]!r} is not {expected} "
-                f"({bad.height} such row(s))"
-            )
-    no_name = typed.filter(pl.col(SERIES).is_null() | (pl.col(SERIES).str.strip_chars() == ""))
-    if no_name.height:
-        raise SeriesFileError(f"{path}: row {no_name['_row'][0]}, column series: empty")
-    if typed.filter(~pl.col("_cost").is_finite()).height:
-        row = typed.filter(~pl.col("_cost").is_finite()).row(0, named=True)
-        raise SeriesFileError(
-            f"{path}: row {row['_row']}, column cost: {row['cost']!r} is not finite"
-        )
-    repeated = typed.filter(pl.struct(SERIES, "_day").is_duplicated())
+
+    def fail(rows: pl.DataFrame, column: str, why: Callable[[dict], str]) -> None:
+        if rows.height:
+            row = rows.row(0, named=True)
+            more = f" ({rows.height} such rows)" if rows.height > 1 else ""
+            raise SeriesFileError(f"{path}: row {row['_row']}, column {column}: {why(row)}{more}")
+
+    blank = pl.col(SERIES).is_null() | (pl.col(SERIES).str.strip_chars() == "")
+    fail(typed.filter(blank), SERIES, lambda row: "empty")
+    fail(
+        typed.filter(pl.col("_day").is_null()),
+        "day",
+        lambda row: f"{row['day']!r} is not a date YYYY-MM-DD",
+    )
+    fail(
+        typed.filter(pl.col("_cost").is_null() | ~pl.col("_cost").is_finite()),
+        "cost",
+        lambda row: f"{row['cost']!r} is not a number",
+    )
+    repeated = (
+        typed.group_by(SERIES, "_day")
+        .agg(pl.col("_row").sort(), pl.len().alias("_n"))
+        .filter(pl.col("_n") > 1)
+        .sort(pl.col("_row").list.first())
+    )
     if repeated.height:
         row = repeated.row(0, named=True)
+        rows = " and ".join(str(r) for r in row["_row"])
         raise SeriesFileError(
-            f"{path}: row {row['_row']}: series {row[SERIES]!r} has day {row['day']} more than "
+            f"{path}: rows {rows}: series {row[SERIES]!r} has day {row['_day']} more than "
             "once (one row per series and day)"
         )
     currency = pl.col(CURRENCY) if CURRENCY in header else pl.lit(NO_CURRENCY)

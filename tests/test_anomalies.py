@@ -107,15 +107,15 @@ def test_expected_bounds_score_and_severity_by_hand() -> None:
     # Flat 100 for 35 days, then 160 (day 35, the first day scored: see below). Every weekday
     # ratio is 1 (the factor 1), the recent level
     # (median of the last 14 days) and the settled one (42 days) are 100: expected 100. Every
-    # residual is 0, so the noise is its floor, 3 %: spread 3, bounds 100 -/+ 3.5 x 3 = 89.5 and
-    # 110.5. Deviation 60: score 20, above the one-day bar 5.5; 60 >= 50 and 60 % >= 15 %.
-    # Severity: the lower of the score's tier (20 is between 2k = 7 and 4k = 14 ... 28: high)
-    # and the amount's (60 under 4 x 50 = 200: low).
+    # residual is 0, so the noise is its floor, 3 %: spread 3, bounds 100 -/+ 3 x 3 = 91 and
+    # 109 (k = 3). Deviation 60: score 20, above the one-day bar 5; 60 >= 50 and 60 % >= 15 %.
+    # Severity: the lower of the score's tier (20 is between 4k = 12 and 8k = 24: high) and
+    # the amount's (60 under 4 x 50 = 200: low).
     row = at(detect(series([100.0] * 35 + [160.0])), 35)
     assert (row["expected"], row["baseline"], row["season"]) == (100.0, "recent", 1.0)
     assert row["noise"] == pytest.approx(0.03)
     assert row["spread"] == pytest.approx(3.0)
-    assert (row["lower"], row["upper"]) == (pytest.approx(89.5), pytest.approx(110.5))
+    assert (row["lower"], row["upper"]) == (pytest.approx(91.0), pytest.approx(109.0))
     assert (row["deviation"], row["score"]) == (pytest.approx(60.0), pytest.approx(20.0))
     assert (row["status"], row["direction"], row["severity"]) == ("anomaly", "spike", "low")
     assert row["event_id"] == row["anomaly_id"]  # a one-day event starts that day
@@ -128,7 +128,7 @@ def test_the_noise_is_the_series_own() -> None:
     # (the middle of its ratios 1100 / 1014.29 and 900 / 985.71), which cancels out: expected
     # is the median of the last 14 days, seven 1100s and seven 900s, 1000. Every residual is
     # 10 %: noise 1.4826 x 10 %, spread 148.26. On day 70 a cost of 1500 deviates 500 = 3.37
-    # spreads, below the one-day bar 5.5: normal; 2000 deviates 1000 = 6.7 spreads: an anomaly.
+    # spreads, below the one-day bar 5: normal; 2000 deviates 1000 = 6.7 spreads: an anomaly.
     values = [1100.0 if t % 2 == 0 else 900.0 for t in range(70)]
     quiet = at(detect(series([*values, 1500.0])), 70)
     assert quiet["expected"] == pytest.approx(1000.0)
@@ -194,11 +194,11 @@ def test_a_forty_percent_level_shift_is_one_event() -> None:
     # 1000 for 70 days, then 1400. Days 70-76: both levels are 1000, deviation 400 (13.3
     # spreads of 30): the event opens on day 70. Day 77: the last 14 days hold seven 1400s,
     # the recent level is their middle, 1200, nearer to 1400 than the settled 1000: deviation
-    # 200 = 5.6 spreads of 36, beyond k_continue (2), so the event goes on. Day 78: the recent
+    # 200 = 5.6 spreads of 36, beyond k_continue (1.75), so the event goes on. Day 78: the recent
     # level is 1400: normal, and it stays so (the settled level catches up on day 92, but the
     # nearer level is the one the day is judged against). One event, days 70-77, excess
-    # 7 x 400 + 200 = 3000. Severity: score 13.3 (medium: 7 to 14) and 400 (medium: 200 to
-    # 1000); the excess passes 1000 but the score does not pass 14: it stays medium.
+    # 7 x 400 + 200 = 3000. Severity: it opens medium (score 13.3 is high, 12 to 24, but 400 is
+    # medium, 200 to 1000) and escalates on day 72, when the excess reaches 1200 (high).
     found = events_of([1000.0] * 70 + [1400.0] * 70)
     assert found.height == 1
     event = found.row(0, named=True)
@@ -210,11 +210,8 @@ def test_a_forty_percent_level_shift_is_one_event() -> None:
         1400.0,
         1000.0,
     )
-    assert (event["opened_on"], event["severity"], event["escalated_on"]) == (
-        day(70),
-        "medium",
-        None,
-    )
+    assert (event["opened_on"], event["opening_severity"]) == (day(70), "medium")
+    assert (event["severity"], event["escalated_on"]) == ("high", day(72))
     assert event["event_id"] == anomaly_id(
         {"x_Provider": "aws", "BillingAccountId": "A", "ServiceName": "EC2", "currency": "USD"},
         day(70),
@@ -253,8 +250,9 @@ def test_a_runaway_that_ends_is_one_event_and_its_end_none() -> None:
 
 def test_a_severity_rise_escalates_once() -> None:
     # 1000 a day, then from day 70 on 1300, 1300, 1300, 1300, 2500, 2500, then 1000. Day 70:
-    # score 300 / 30 = 10 (medium: 7-14), amount 300 (medium: 200-1000): opens medium. Day 74:
-    # score 1500 / 30 = 50 (critical: over 28), excess so far 4 x 300 + 1500 = 2700 (high:
+    # score 300 / 30 = 10 (medium: 6-12 with k = 3), amount 300 (medium: 200-1000): opens
+    # medium; day 73's excess of 1200 is high but the peak score is still medium. Day 74: score
+    # 1500 / 30 = 50 (critical: over 24), excess so far 4 x 300 + 1500 = 2700 (high:
     # 1000-5000): high, one escalation on day 74. Day 75 lifts the excess to 4200: still high.
     values = [1000.0] * 70 + [1300.0] * 4 + [2500.0] * 2 + [1000.0] * 20
     event = events_of(values).row(0, named=True)
