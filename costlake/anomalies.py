@@ -1,72 +1,68 @@
-"""Cost anomalies that explain themselves: a same-weekday robust baseline per series.
+"""Cost anomalies that explain themselves: a robust baseline that follows each series, and
+runs of unusual days judged as one event.
 
-Pure polars: no Dagster, no network. Amounts are ``EffectiveCost`` (the amortized cost) and the
-currency is always part of a series' key: amounts are never added across currencies.
+Pure polars: no Dagster, no network, no model fitted per series (a thousand series of two years
+score in seconds). Amounts are ``EffectiveCost`` (the amortized cost) and the currency is always
+part of a series' key: amounts are never added across currencies.
 
-The method (the practice summarized in the project's reference notes, "Anomalies"):
+The method (each step reads only days before the one it scores):
 
 * **Series.** ``daily_series`` sums ``EffectiveCost`` per day (the UTC date of
   ``ChargePeriodStart``), per group (``AnomalySettings.group_by``) and ``BillingCurrency``; days
   without a row between a series' first and last day are 0.
-* **Baseline.** ``expected`` is the median of the same weekday over the last ``weeks`` weeks
-  (``day - 7``, ``day - 14``, …; the day itself never counts). The median is what keeps earlier
-  anomalies out of later baselines: a spike of one to three days puts one value in each
-  weekday's window and a median of six ignores up to two such values, so flagged days are not
-  removed explicitly. Removing them would also keep a level shift flagged forever, since its new
-  level would never enter the baseline. With the median a level shift is flagged while fewer than
-  half of the window's weeks are at the new level (three weeks with the default six), is
-  half-absorbed the fourth week (flagged only if half the shift still passes every threshold)
-  and normal from the fifth.
-* **Spread.** Always floored: ``spread = max(s, spread_floor_rel x |expected|,
-  spread_floor_abs)``, so flat series (MAD 0) do not flag every cent. ``s`` is 1.4826 x a
-  median absolute deviation, of one of two samples (``spread_method``):
-
-  - ``same_weekday`` (the notes' method): the deviations of the baseline's own window from
-    ``expected`` (``mad``, output as a column). Six values make a noisy estimate: on the
-    synthetic bills of ``bench/evaluate_anomalies.py`` (seed 7) it gives, at k = 4, precision
-    0.998, recall 0.78 and 0.003 false alarms per series-month on anomaly-free series with
-    the script's default day noise of 2-5 %, and 0.86, 0.66 and 0.13 with a noise of 5-8 %;
-  - ``recent_residuals`` (the default): the series' own relative residuals
-    ``|actual - expected| / max(|expected|, spread_floor_abs)`` over its last ``spread_days``
-    (84) days before the day, times ``|expected|``. That is 84 values instead of 6, and they
-    measure what the threshold is about, the deviation from *this* baseline, whose own error
-    included. Days that the same-weekday rule flags are left out of the sample, so an anomaly
-    does not widen the band after it (a level shift would otherwise blow it up within a
-    week). With fewer than ``spread_min_days`` (14) residuals, the same-weekday spread is used.
-    On the same bills, with the defaults (k = 3.5, min_rel 0.15): precision 0.995, recall
-    0.96, 0.005 false alarms per series-month at 2-5 % noise; 0.94, 0.83 and 0.07 at 5-8 %
-    (k is lower than the notes' 4 because this spread already contains the baseline's error;
-    k = 3.25 gains a point of recall at 2-5 % noise but gives 0.09-0.11 false alarms per
-    series-month at 5-8 %, so 3.5 stays). It assumes the weekdays of a series are about
-    equally noisy relative to their level: a weekday much noisier than the others (say a
-    Monday batch whose size varies) is under-covered and may raise false alarms;
-    ``same_weekday`` suits such series. A pool per weekday (12 weeks) was tried and did worse
-    on the bills (fewer values).
-* **Flag.** A day is an ``anomaly`` when it has ``min_history_weeks`` same-weekday values and
-  ``|deviation| > k x spread`` and ``|deviation| >= min_abs`` and
-  ``|deviation| / max(|expected|, 1e-9) >= min_rel``; with less history it is
-  ``insufficient_history`` (its figures are still computed from what history there is).
-  ``min_rel`` (0.15) is below the 20 % that the evaluation calls a material change on
-  purpose: that 20 % is the change that happened, the gate sees the change observed against
-  a baseline that is itself a noisy median, so a gate at 20 % would miss about half of the
-  changes of just 20 %. With the default k and floor, ``k x spread`` is at least
-  3.5 x 5 % = 17.5 % of ``expected``, which is the relative gate that binds on quiet series;
-  ``min_rel`` binds when k or ``spread_floor_rel`` is lowered.
+* **Weekday factor** (``season``): the median, over the last ``season_weeks`` (8) weeks, of the
+  same weekday's ratio of its cost to the mean of the 7 days ending on it. A ratio, not a
+  difference, so the weekly shape scales with the level and survives growth and level shifts;
+  a median, so a spike is one ratio among eight.
+* **Two levels** of the series with the weekday factor divided out: *recent*, the median of the
+  last ``level_days`` (14) days, and *settled*, the median of the last ``7 x weeks`` (42) days;
+  ``expected_recent`` and ``expected_settled`` are each times the day's factor. The recent
+  level follows the series (growth lags it by a week, a level shift is absorbed once it holds
+  half of the 14 days: a step is one event of about a week, not three weeks of alarms); the
+  settled one remembers what was normal before a short excursion. A day is judged against the
+  nearer of the two (``expected``, ``baseline`` says which): the day after a runaway job
+  stopped is near the settled level and raises nothing, a level that has settled is near the
+  recent one.
+* **Noise** (``noise``): 1.4826 x the median of the series' own relative residuals against the
+  recent expectation over its last ``spread_days`` (84) days, twice (the second pass leaves out
+  the days beyond 4 x the first estimate, so an anomaly does not widen the band after it),
+  never below ``spread_floor_rel`` (3 %); and the residuals' lag-1 autocorrelation (busy days
+  come in runs). ``spread`` = noise x expected, ``score`` = deviation / spread, and ``lower`` /
+  ``upper`` = expected -/+ k x spread.
+* **Runs and events.** Days whose score is beyond ``k_continue`` (1.75) in one direction form a
+  run (up to ``gap_days`` (1) quieter days inside it do not break it). A run opens an **event**
+  on the first day where the sum of the scores of its current stretch of consecutive days,
+  over that sum's standard deviation (sqrt(n) for independent days, more with autocorrelation),
+  passes a bar that falls from ``k_one_day`` (5) for one day towards ``k`` (3) as days
+  accumulate (``k + (k_one_day - k) / n``: single days are where the noise's heavy tails are,
+  several days in a row average them out), and the stretch's mean deviation is material
+  (``min_abs`` 50 a day and ``min_rel`` 15 %). The event starts on the run's day from which
+  the evidence is strongest (the change point), so a noisy day just before a spike is left
+  out and the first days of a slow rise are not; it goes on while the run does. Its days are
+  ``anomaly``, with ``event_id`` = the series' digest and the event's first day, the same on
+  every run; ``event_opened`` marks the day it opened (when it is alerted).
+  ``costlake.anomaly_events`` folds them into one row per event.
+* **Cold start.** A series' first ``min_history_weeks`` (5) weeks, or until it has
+  ``spread_min_days`` (28) residuals, are ``insufficient_history``: the detector says so
+  instead of guessing.
+* **Severity** of an event as of a day is the lower of two tiers, so both its statistical
+  strength and its money must be large: by its peak |score| (below 2k low, below 4k medium,
+  below 8k high, else critical) and by its |excess| so far (below 4 x ``min_abs`` low, below
+  20 x medium, below 100 x high, else critical: 200, 1,000 and 5,000 in the series' currency).
+  It never falls while the event lasts.
 * **Settling.** Days newer than ``as_of - settle_days[provider]`` are ``provisional``: the
-  provider may still restate them, and ``rescore`` says what a restatement did to an anomaly.
-* **Severity** of an anomaly is the lower of two tiers, so both its statistical strength and its
-  amount must be large: by ``|score|`` (below 2k low, below 4k medium, below 8k high, else
-  critical: 7, 14 and 28 with k = 3.5) and by ``|deviation|`` (below 4 x ``min_abs`` low,
-  below 20 x medium, below 100 x high, else critical: 200, 1,000 and 5,000 in the series'
-  currency with the defaults).
-* **Ids.** ``anomaly_id`` is a sha256 digest of the series' key (column names, values and
-  currency) followed by the day: the same series-day has the same id on every run, which is
-  what alerting once and ``rescore`` rely on.
+  provider may still restate them; each run re-scores them.
+
+Why no STL, Holt-Winters or statsforecast model: they fit each series (a thousand fits a
+night, each a second or more), their forecasts follow a level shift only after weeks unless
+made robust by hand, and they would bring numpy, scipy and pandas for what medians and a
+rolling MAD do in a few polars expressions whose every figure is a column a person can check.
 
 ``explain`` says which values of each child dimension (sub account, region, resource, usage
-type, model, …) moved an anomaly, with contributions that add up exactly to its delta.
-``new_entities`` and ``untagged_share_jumps`` catch what a per-series baseline cannot: spend
-that has no history yet, and spend that lost its tags.
+type, model, …) moved an anomalous day, with contributions that add up exactly to its
+deviation (and so, summed over its days, to an event's excess). ``new_entities`` and
+``untagged_share_jumps`` catch what a per-series baseline cannot: spend that has no history
+yet, and spend that lost its tags.
 """
 
 from __future__ import annotations
@@ -1174,72 +1170,3 @@ def _reconcile(per_value: pl.DataFrame, top_n: int) -> pl.DataFrame:
         .then(pl.col("contribution") / pl.col("_delta"))
         .alias("share")
     ).drop("_delta")
-
-
-# ---------------------------------------------------------------------------------------------
-# Re-scoring
-
-
-def rescore(previous: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
-    """What a new run's scoring did to the previous run's anomalies, by ``anomaly_id``.
-
-    ``previous`` is the previous run's anomalies (rows not ``anomaly`` are ignored), ``current``
-    the new ``detect`` output (all scored rows, so a day no longer flagged is seen). One row per
-    id that is an anomaly in either, with the current columns (the previous ones where the
-    current scoring does not cover the id), ``previous_status``, ``previous_provisional``,
-    ``previous_severity`` and ``status_change``:
-
-    * ``new``: an anomaly now, not one before;
-    * ``confirmed``: a provisional anomaly before, settled and still an anomaly now;
-    * ``cleared``: a provisional anomaly before that the restated data no longer flags;
-    * ``changed``: an anomaly both times whose direction or severity changed, or a settled
-      anomaly that a late restatement no longer flags;
-    * ``unchanged``: an anomaly both times, same direction and severity (still provisional,
-      or settled both times), or an id the current scoring does not cover (kept as it was).
-    """
-    was = previous.filter(pl.col("status") == "anomaly") if "status" in previous else previous
-    was = was.select(
-        "anomaly_id",
-        pl.col("status").alias("previous_status"),
-        pl.col("provisional").alias("previous_provisional"),
-        pl.col("severity").alias("previous_severity"),
-        pl.col("direction").alias("previous_direction"),
-    )
-    now_ids = current.filter(pl.col("status") == "anomaly").select("anomaly_id")
-    relevant = current.join(
-        pl.concat([now_ids, was.select("anomaly_id")]).unique(), on="anomaly_id", how="semi"
-    )
-    missing = previous.join(current.select("anomaly_id"), on="anomaly_id", how="anti").join(
-        was.select("anomaly_id"), on="anomaly_id", how="semi"
-    )
-    columns = [c for c in current.columns if c in missing.columns]
-    rows = pl.concat(
-        [
-            relevant.with_columns(pl.lit(True).alias("_scored")),
-            missing.select(columns).with_columns(pl.lit(False).alias("_scored")),
-        ],
-        how="diagonal_relaxed",
-    ).join(was, on="anomaly_id", how="left")
-    is_now = pl.col("status") == "anomaly"
-    was_flagged = pl.col("previous_status") == "anomaly"
-    was_provisional = pl.col("previous_provisional").fill_null(False)
-    same = (pl.col("direction") == pl.col("previous_direction")) & (
-        pl.col("severity") == pl.col("previous_severity")
-    )
-    change = (
-        pl.when(~pl.col("_scored"))
-        .then(pl.lit("unchanged"))
-        .when(is_now & ~was_flagged.fill_null(False))
-        .then(pl.lit("new"))
-        .when(is_now & was_provisional & ~pl.col("provisional"))
-        .then(pl.lit("confirmed"))
-        .when(~is_now & was_provisional)
-        .then(pl.lit("cleared"))
-        .when(~is_now)
-        .then(pl.lit("changed"))
-        .when(same.fill_null(False))
-        .then(pl.lit("unchanged"))
-        .otherwise(pl.lit("changed"))
-        .alias("status_change")
-    )
-    return rows.with_columns(change).drop("_scored", "previous_direction").sort("anomaly_id")

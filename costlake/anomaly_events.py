@@ -6,8 +6,9 @@ event and says which alerts an event raises:
 
 * **one alert when it opens** (``alert_id`` = the event id), on the day its evidence first
   passed the detector's test (``opened_on``);
-* **at most one more** when its severity rises above the one it opened with (``alert_id`` = the
-  event id + ``-escalated``), on the first day it did (``escalated_on``); the alerts' text is
+* **at most one more** when its severity rises above the one it opened with to ``high`` or
+  ``critical`` (``alert_id`` = the event id + ``-escalated``), on the first day it did
+  (``escalated_on``); the alerts' text is
   ``costlake.anomaly_alerts``'s;
 * its **state**: ``open`` while its last anomalous day is within ``gap_days`` of the newest day
   scored (it may go on), ``closed`` after; a closed event has an ``end``. Closing raises no
@@ -27,6 +28,9 @@ import polars as pl
 from costlake.anomalies import DAY, OTHER, SEVERITIES
 
 ESCALATED_SUFFIX = "-escalated"
+# Only a rise to high or critical is worth a second message: a low event that grows medium is
+# still in the mart, not in anyone's chat.
+ESCALATION_RANK = SEVERITIES.index("high")
 EVENT_SCHEMA = {
     "event_id": pl.String,
     "start": pl.Date,
@@ -99,7 +103,11 @@ def events(detected: pl.DataFrame, keys: Sequence[str], as_of: date, gap_days: i
             opened_on.alias("opened_on"),
             pl.col("severity").filter(pl.col("event_opened")).first().alias("opening_severity"),
             pl.col(DAY)
-            .filter((pl.col("_rank") > opened_rank) & (pl.col(DAY) > opened_on))
+            .filter(
+                (pl.col("_rank") > opened_rank)
+                & (pl.col("_rank") >= ESCALATION_RANK)
+                & (pl.col(DAY) > opened_on)
+            )
             .first()
             .alias("escalated_on"),
             pl.col("provisional").any(),
