@@ -16,9 +16,9 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from costlake import yaml_files
 from costlake.price_catalog import PER, PriceCatalog, UnknownModel, canonical_model
 
 DEFAULT_CAPABILITIES = Path(__file__).parent / "data" / "model_capabilities.yaml"
@@ -42,9 +42,9 @@ def load_capabilities(path: Path | str | None = None) -> Capabilities:
     """The capability table at ``path``, else the shipped one; errors name the file."""
     chosen = Path(path) if path else DEFAULT_CAPABILITIES
     try:
-        data = yaml.safe_load(chosen.read_text()) or {}
+        data = yaml_files.load(yaml_files.read_text(chosen)) or {}
         return Capabilities.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except (OSError, yaml_files.YamlFileError, ValidationError) as exc:
         raise ValueError(f"{chosen}: invalid model capability table: {exc}") from exc
 
 
