@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext
 
 from connectors.webhook import deliver_pending, webhook_url_from_env
 from costlake.alerts import Alert, Outbox
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
 
 
 def announce(

@@ -16,15 +16,15 @@ from assets.alerts import announce
 from assets.partitions import period_partitions
 from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
 from assets.resources import CostlakeResource
-from costlake.anomaly_alerts import event_alerts, top_contributors
-from costlake.anomaly_marts import (
+from costlake.anomalies.alerts import event_alerts, top_contributors
+from costlake.anomalies.marts import (
     CHANGES_SCHEMA,
     EVENTS_SCHEMA,
     SCORES_SCHEMA,
     data_horizon,
     period_anomalies,
 )
-from costlake.lake import partition_dir
+from costlake.focus.lake import partition_dir
 
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomaly_events", "marts/anomaly_contributions")
 

@@ -8,7 +8,7 @@ from dagster import (
 )
 
 from costlake.config import PROVIDERS
-from costlake.schedule import billing_period as normalized_period
+from costlake.focus.periods import billing_period as normalized_period
 
 FIRST_PERIOD = "2023-01"
 

@@ -1,4 +1,4 @@
-"""Benchmark: ``costlake.anomalies`` on 1,000 series x 730 days (the target: under 30 s).
+"""Benchmark: ``costlake.anomalies.detector`` on 1,000 series x 730 days (the target: under 30 s).
 
 Generates a FOCUS-like frame (the columns the detector reads) of ``--series`` series (provider,
 billing account, service, currency) x ``--days`` days x ``--rows-per-day`` rows per series and
@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from costlake.anomalies import (
+from costlake.anomalies.detector import (
     AnomalySettings,
     daily_series,
     detect,
@@ -35,7 +35,7 @@ from costlake.anomalies import (
     new_entities,
     untagged_share_jumps,
 )
-from costlake.anomaly_events import events
+from costlake.anomalies.events import events
 
 START = date(2023, 1, 2)
 

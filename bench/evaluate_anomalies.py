@@ -61,8 +61,8 @@ from pathlib import Path
 
 import polars as pl
 
-from costlake.anomalies import AnomalySettings
-from costlake.anomaly_detect import detect_events
+from costlake.anomalies.detector import AnomalySettings
+from costlake.anomalies.series_files import detect_events
 
 START = date(2024, 1, 1)
 KINDS = ("spike", "runaway", "outage", "level_shift")

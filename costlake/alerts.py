@@ -45,8 +45,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from costlake.lake import Lake
-from costlake.schedule import billing_period as normalized_period
+from costlake.focus.lake import Lake
+from costlake.focus.periods import billing_period as normalized_period
 
 OUTBOX_DIR = "state/alert_outbox"
 LOCK_NAME = "_delivery.lock"

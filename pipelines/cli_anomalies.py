@@ -11,7 +11,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from costlake.anomaly_detect import SeriesFileError, detect_events, events_csv, read_series_csv
+from costlake.anomalies.series_files import (
+    SeriesFileError,
+    detect_events,
+    events_csv,
+    read_series_csv,
+)
 from costlake.config import load_settings
 
 anomalies_app = typer.Typer(

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from costlake.alerts import LOCK_NAME, OUTBOX_DIR, Alert, Outbox
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
 
 A = Alert(
     "a-1", "anomaly", "Cost anomaly · aws", ("2025-11-02: actual 5.00 USD",), "high", "2025-11"

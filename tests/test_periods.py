@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from costlake.deliveries import Delivery
-from costlake.schedule import billing_period
+from costlake.focus.deliveries import Delivery
+from costlake.focus.periods import billing_period
 
 
 def said(result) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from costlake import yaml_files
+from costlake.ai.prices import PriceCatalogError, load_price_catalog
+from costlake.ai.routing import load_capabilities
 from costlake.config import load_settings
-from costlake.price_catalog import PriceCatalogError, load_price_catalog
-from costlake.routing import load_capabilities
-from costlake.tags import TagRulesError, load_tag_rules
+from costlake.tags.rules import TagRulesError, load_tag_rules
 
 # 9 levels of 10: 10**9 strings once expanded, from 80 aliases (under the alias limit of 100).
 BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
