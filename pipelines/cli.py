@@ -18,6 +18,7 @@ from costlake.focus.lake import Lake
 from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
 from pipelines.cli_anomalies import anomalies_app
+from pipelines.cli_gpu import gpu_app, gpu_fit
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -370,36 +371,9 @@ def estimate(
     console.print(table)
 
 
-@app.command("gpu-fit")
-def gpu_fit(
-    model: Annotated[str, typer.Option(help="model to serve, e.g. 'Llama 3.1 70B'")],
-    precision: Annotated[str, typer.Option(help="fp16, bf16, fp8, int8 or int4")] = "fp16",
-    context: Annotated[int, typer.Option(help="context tokens per request")] = 8192,
-    batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
-) -> None:
-    """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
-    from costlake.gpu.sizing import gpus_that_fit, serving_memory_for
-
-    try:
-        need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)
-    except (KeyError, ValueError) as exc:
-        _fail(str(exc.args[0] if exc.args else exc))
-    table = Table(
-        title=f"{model} at {precision}, {context:,} tokens × {batch} slots: "
-        f"{need.total_gib:,.1f} GiB (weights {need.weights_gib:,.1f}, KV cache "
-        f"{need.kv_cache_gib:,.1f}, overhead {need.overhead_gib:,.1f})"
-    )
-    for name in ("GPU", "GPUs", "memory", "$/hour", "note"):
-        table.add_column(name, justify="left" if name in ("GPU", "note") else "right")
-    for fit in gpus_that_fit(need.total_gib):
-        table.add_row(
-            fit.gpu_model,
-            "-" if fit.gpus is None else str(fit.gpus),
-            f"{fit.memory_gib:,.0f} GiB each",
-            "" if fit.usd_per_hour is None else f"{fit.usd_per_hour:,.2f}",
-            fit.note,
-        )
-    console.print(table)
+# The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
+app.add_typer(gpu_app, name="gpu")
+app.command("gpu-fit")(gpu_fit)
 
 
 app.add_typer(anomalies_app, name="anomalies")
