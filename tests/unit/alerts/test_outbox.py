@@ -1,5 +1,5 @@
 """The alert outbox in the lake: each id pending until delivered, known ids ignored, records
-written whole, one run delivering at a time; on a local folder and on S3 (moto on loopback)."""
+written whole, one run delivering at a time (on S3: tests/services/test_remote_lake.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from costlake.alerts import LOCK_NAME, OUTBOX_DIR, Alert, Outbox
@@ -124,37 +123,3 @@ def test_an_alert_without_its_text_is_refused(fields, error):
 def test_an_alerts_period_is_normalized():
     assert Alert("i", "budget", "t", ["l"], "low", "2025-5").billing_period == "2025-05"
     assert Alert("i", "budget", "t", ["l"], "low", "2025-5").lines == ("l",)
-
-
-BUCKET = "costlake-outbox"
-
-
-def test_the_outbox_on_an_object_store(s3_endpoint, aws_env):
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    client.create_bucket(Bucket=BUCKET)
-    host = s3_endpoint.removeprefix("http://")
-    root = f"s3://{BUCKET}/lake?endpoint_override={host}&scheme=http&region=us-east-1"
-    try:
-        outbox = Outbox(Lake(root))
-        assert outbox.add([A, B]) == 2
-        assert Outbox(Lake(root)).add([A]) == 0
-        outbox.mark_failed([B.alert_id], "HTTP 500")
-        outbox.mark_delivered([A.alert_id])
-        assert outbox.pending() == [B]
-        with outbox.delivering(wait=0) as lease:
-            assert lease is not None
-            lease.renew()
-            with outbox.delivering(wait=0) as other:
-                assert other is None
-        listed = client.list_objects_v2(Bucket=BUCKET)["Contents"]
-        keys = sorted(o["Key"] for o in listed if not o["Key"].endswith("/"))
-        assert keys == [
-            f"lake/{OUTBOX_DIR}/a-1.delivered.json",
-            f"lake/{OUTBOX_DIR}/a-1.json",
-            f"lake/{OUTBOX_DIR}/b-2.failed.json",
-            f"lake/{OUTBOX_DIR}/b-2.json",
-        ]
-    finally:
-        for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=item["Key"])
-        client.delete_bucket(Bucket=BUCKET)
