@@ -9,8 +9,8 @@ shape is not a fixed factor, its anomalies are not steps of the detector's basel
   weekends at 30-90 %, Mondays and Fridays within ±10 %;
 * **growth**: -1 % to +4 % a month, compounded daily;
 * **noise**: day-to-day noise of 3-12 % (``--noise``), drawn per series, from a Student t with
-  5 degrees of freedom (heavier tails than a normal) scaled to that standard deviation, and
-  auto-correlated (AR(1), rho 0-0.4: a busy day is often followed by another);
+  8 degrees of freedom (``--dof``; heavier tails than a normal) scaled to that standard
+  deviation, and auto-correlated (AR(1), rho 0-0.4: a busy day is often followed by another);
 * **holidays** (US: New Year, Memorial Day, Independence Day, Labor Day, Thanksgiving and the
   Friday after, 24-31 December): business-shaped series fall to 50-90 % on them. They are not
   labelled anomalies; alerts starting on them count as neither true nor false (printed apart);
@@ -41,11 +41,12 @@ of don't-care events and the 4 weeks after a level shift's first week; negative:
 the Numenta Anomaly Benchmark, MIT; see bench/data/README.md) with NAB's five labelled windows:
 how many of them an event starts in, and how many events start outside them.
 
-The detector's defaults were chosen on seeds 11-15; the figures in docs/anomalies.md are of
+The detector's defaults were chosen on seeds 11-13; the figures in docs/anomalies.md are of
 seeds 1-5. Usage::
 
     .venv/bin/python bench/evaluate_anomalies.py [--seeds 1 2 3 4 5] [--series 200]
-        [--days 540] [--noise 0.03 0.12] [--k 4] [--k-continue 2] ...
+        [--days 540] [--noise 0.03 0.12] [--dof 8] [--k 3] [--k-one-day 5]
+        [--k-continue 1.75] ...
 """
 
 from __future__ import annotations
