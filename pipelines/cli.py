@@ -17,6 +17,7 @@ from costlake.config import load_settings
 from costlake.focus.lake import Lake
 from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_anomalies import anomalies_app
 from pipelines.cli_budgets import budgets
 from pipelines.cli_gpu import gpu_app, gpu_fit
 
@@ -381,6 +382,8 @@ app.command("gpu-fit")(gpu_fit)
 # `costlake budgets` lives in its own module too.
 app.command("budgets")(budgets)
 
+
+app.add_typer(anomalies_app, name="anomalies")
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")

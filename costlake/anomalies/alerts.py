@@ -1,11 +1,14 @@
-"""What an anomaly says when it is announced: one ``Alert`` per current anomaly of a period.
+"""What an anomaly event says when it is announced: one ``Alert`` when it opens, one more if it
+escalates.
 
-The anomaly marts hold every kind in one shape (``SCORES_SCHEMA``), but not every kind has
-every number: a new service has nothing expected and no lower bound, an untagged-share jump is
-a share (0..1) with only an upper bound. ``anomaly_alert`` formats each of them from what it
-has, so no missing value ever reaches a format string. This mapping is the one place that
-knows both the anomaly rows and the alert text; the producer swaps it whole when the anomaly
-rows change shape.
+The events mart (``marts/anomaly_events``) holds every kind in one shape, but not every kind
+has every number: a new service has nothing expected, an untagged-share jump is a share (0..1).
+``event_alert`` formats each of them from what it has, so no missing value ever reaches a
+format string. This mapping is the one place that knows both the event rows and the alert text.
+
+Ids: the opening alert's ``alert_id`` is the event's id (the series' digest and the event's
+first day), the escalation's the same id + ``-escalated``; both are the same on every run, so
+the outbox announces each once however often the period is re-scored.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from costlake.alerts import Alert
+from costlake.anomalies.events import ESCALATED_SUFFIX
 
 KIND = "anomaly"
 MAX_CONTRIBUTORS = 3  # values listed per alert, largest move first
@@ -30,13 +34,13 @@ SHARE_KINDS = frozenset({"untagged_share_jump"})  # amounts are shares of cost, 
 
 
 def top_contributors(
-    contributions: pl.DataFrame, anomaly: str, limit: int = MAX_CONTRIBUTORS
+    contributions: pl.DataFrame, event: str, limit: int = MAX_CONTRIBUTORS
 ) -> list[tuple[str, str, float]]:
-    """The values that moved an anomaly most, over all its dimensions, largest first."""
+    """The values that moved an event most, over all its dimensions, largest first."""
     if contributions.is_empty():
         return []
     rows = (
-        contributions.filter((pl.col("anomaly_id") == anomaly) & (pl.col("value") != "(other)"))
+        contributions.filter((pl.col("event_id") == event) & (pl.col("value") != "(other)"))
         .sort(pl.col("contribution").abs(), descending=True)
         .unique(["value"], keep="first", maintain_order=True)
         .head(limit)
@@ -53,16 +57,6 @@ def _amount(value: float | None, kind: str, currency: str | None, signed: bool =
     return f"{value:{sign},.2f}" + (f" {currency}" if currency else "")
 
 
-def _band(lower: float | None, upper: float | None, show) -> str | None:
-    if lower is not None and upper is not None:
-        return f"normal range {show(lower)} – {show(upper)}"
-    if upper is not None:
-        return f"alert above {show(upper)}"
-    if lower is not None:
-        return f"alert below {show(lower)}"
-    return None
-
-
 def _deviation(actual: float | None, expected: float | None, kind: str) -> str | None:
     if actual is None or expected is None:
         return None
@@ -73,45 +67,76 @@ def _deviation(actual: float | None, expected: float | None, kind: str) -> str |
     return f"{(actual - expected) / expected * 100:+.1f} %"
 
 
-def anomaly_alert(
-    row: Mapping[str, Any], contributors: Sequence[tuple[str, str, float]], billing_period: str
+def _when(row: Mapping[str, Any]) -> str:
+    days = f"{row['days']} day" + ("s" if row["days"] != 1 else "")
+    if row["days"] == 1 and row.get("end") is not None:
+        span = f"{row['start']}"
+    elif row.get("end") is None:
+        span = f"since {row['start']} ({days} so far, ongoing)"
+    else:
+        span = f"{row['start']} to {row['end']} ({days})"
+    return span + (" (provisional)" if row.get("provisional") else "")
+
+
+def event_alert(
+    row: Mapping[str, Any],
+    contributors: Sequence[tuple[str, str, float]],
+    billing_period: str,
+    *,
+    escalated: bool = False,
 ) -> Alert:
-    """The alert of one anomaly row (a row of ``marts/anomalies``) and its top contributors."""
+    """The alert of one event row (a row of ``marts/anomaly_events``): its opening, or with
+    ``escalated`` its escalation."""
     kind, currency = row["kind"], row.get("currency")
 
     def show(value: float | None, signed: bool = False) -> str:
         return _amount(value, kind, currency, signed)
 
-    day = f"{row['day']}" + (" (provisional)" if row.get("provisional") else "")
     amounts = f"actual {show(row.get('actual'))}"
     if row.get("expected") is not None:
         amounts += f", expected {show(row['expected'])}"
-    band = _band(row.get("lower"), row.get("upper"), show)
-    if band:
-        amounts += f" ({band})"
     deviation = _deviation(row.get("actual"), row.get("expected"), kind)
-    lines = [f"{day}: {amounts}" + (f": {deviation}" if deviation else "")]
+    lines = [f"{_when(row)}: {amounts}" + (f": {deviation}" if deviation else "")]
+    if row["days"] > 1 and row.get("peak_actual") is not None:
+        peak = f"peak {row['peak_day']}: {show(row['peak_actual'])}"
+        if row.get("peak_expected") is not None:
+            peak += f" against {show(row['peak_expected'])}"
+        lines.append(peak)
+    if escalated:
+        lines.append(
+            f"escalated from {row['opening_severity']} to {row['severity']} on "
+            f"{row['escalated_on']}"
+        )
     if contributors:
         lines.append("Top contributors:")
         lines += [
             f"• {dimension} = {value}: {show(amount, signed=True)}"
             for dimension, value, amount in contributors
         ]
+    title = f"{TITLES.get(kind, kind)} · {row['series']}"
     return Alert(
-        alert_id=row["anomaly_id"],
+        alert_id=row["event_id"] + (ESCALATED_SUFFIX if escalated else ""),
         kind=KIND,
-        title=f"{TITLES.get(kind, kind)} · {row['series']}",
+        title=title + (" (escalated)" if escalated else ""),
         lines=tuple(lines),
-        severity=row.get("severity") or "unknown",
+        severity=(row.get("severity") if escalated else row.get("opening_severity"))
+        or row.get("severity")
+        or "unknown",
         billing_period=billing_period,
     )
 
 
-def anomaly_alerts(
-    anomalies: pl.DataFrame, contributions: pl.DataFrame, billing_period: str
+def event_alerts(
+    found: pl.DataFrame, contributions: pl.DataFrame, billing_period: str
 ) -> list[Alert]:
-    """One alert per current anomaly of the period (the outbox announces each id once)."""
-    return [
-        anomaly_alert(row, top_contributors(contributions, row["anomaly_id"]), billing_period)
-        for row in anomalies.filter(pl.col("status") == "anomaly").iter_rows(named=True)
-    ]
+    """The alerts of a period's events: one per event that opened in the period and one per
+    escalation; cleared events (a restatement removed them) raise none. The outbox announces
+    each id once."""
+    alerts = []
+    for row in found.filter(pl.col("state") != "cleared").iter_rows(named=True):
+        movers = top_contributors(contributions, row["event_id"])
+        if row["opened_on"] is not None:
+            alerts.append(event_alert(row, movers, billing_period))
+        if row["escalated_on"] is not None:
+            alerts.append(event_alert(row, movers, billing_period, escalated=True))
+    return alerts

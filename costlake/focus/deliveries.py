@@ -32,7 +32,9 @@ class Delivery:
 
     def __post_init__(self) -> None:
         # The period names the lake partition: one spelling per month (2025-5 is 2025-05).
-        object.__setattr__(self, "billing_period", normalized_period(self.billing_period))
+        # Empty only for a probe that reads a file's rows to find out its period.
+        if self.billing_period:
+            object.__setattr__(self, "billing_period", normalized_period(self.billing_period))
 
     def to_json(self) -> str:
         """Serialise for the raw landing record, so a later step reads exactly what was landed."""

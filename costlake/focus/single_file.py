@@ -12,8 +12,7 @@ from costlake.providers.registry import source_datasets
 
 def first_billing_period(path: Path, dataset: str) -> str:
     """The billing period (YYYY-MM) of the file's first row that has one."""
-    # The probe only reads rows to find their period, so its own period is a placeholder.
-    probe = _delivery(path, dataset, "1970-01")
+    probe = _delivery(path, dataset, "")
     rows = normalized_rows(path, path.name, probe, source_datasets()[dataset])
     first = rows.select("BillingPeriodStart").drop_nulls().head(1).collect()
     if first.is_empty():
