@@ -42,6 +42,12 @@ The method (each step reads only days before the one it scores):
   ``anomaly``, with ``event_id`` = the series' digest and the event's first day, the same on
   every run; ``event_opened`` marks the day it opened (when it is alerted).
   ``costlake.anomalies.events`` folds them into one row per event.
+* **CUSUM** (``_cusum``): a small change kept for days, with no day beyond the one-day bar and
+  some below ``k_continue``, opens an event by Page's CUSUM on the scores (clipped to
+  ``cusum_clip``, discounted for autocorrelation): S = max(0, S + z - ``cusum_drift``) per
+  series and direction past ``cusum_threshold``, the stretch's mean deviation material. Its
+  days up to the opening join the run; the stretch starts after the cumulative sum's last
+  minimum.
 * **Cold start.** A series' first ``min_history_weeks`` (5) weeks, or until it has
   ``spread_min_days`` (21) residuals (counted from the day its recent level has its full
   window: a ramp-up would inflate the noise), are ``insufficient_history``: the detector says
