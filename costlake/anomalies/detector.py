@@ -10,10 +10,11 @@ The method (each step reads only days before the one it scores):
 * **Series.** ``daily_series`` sums ``EffectiveCost`` per day (the UTC date of
   ``ChargePeriodStart``), per group (``AnomalySettings.group_by``) and ``BillingCurrency``; days
   without a row between a series' first and last day are 0.
-* **Weekday factor** (``season``): the median, over the last ``season_weeks`` (8) weeks, of the
+* **Weekday factor** (``season``): the median, over the last ``season_weeks`` (16) weeks, of the
   same weekday's ratio of its cost to the mean of the 7 days ending on it. A ratio, not a
   difference, so the weekly shape scales with the level and survives growth and level shifts;
-  a median, so a spike is one ratio among eight.
+  a median, so a spike is one ratio among sixteen (more weeks make a steadier factor,
+  so a smaller change stands out of the noise).
 * **Two levels** of the series with the weekday factor divided out: *recent*, the median of the
   last ``level_days`` (14) days, and *settled*, the median of the last ``7 x weeks`` (42) days;
   ``expected_recent`` and ``expected_settled`` are each times the day's factor. The recent
@@ -132,7 +133,7 @@ class AnomalySettings(BaseModel):
         14, ge=7, description="Days of the recent level (their median), which follows the series."
     )
     season_weeks: int = Field(
-        8, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
+        16, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
     )
     min_history_weeks: int = Field(
         5, ge=1, description="A series' first weeks are insufficient_history."
@@ -150,13 +151,13 @@ class AnomalySettings(BaseModel):
         1.75, gt=0, description="A day beyond this score (same direction) extends a run."
     )
     cusum_drift: float = Field(
-        0.75,
+        0.5,
         ge=0,
         description="The CUSUM's reference value, in spreads: days nearer the expectation than "
         "this take evidence away from a candidate change.",
     )
     cusum_threshold: float = Field(
-        5.0,
+        4.5,
         gt=0,
         description="The CUSUM's bar, in spreads: evidence accumulated over a stretch of days "
         "beyond it opens an event (a small change kept for several days).",
