@@ -727,28 +727,45 @@ def _cusum(frame: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
         # stretch. The stretch's id counts resets; its sums run from the day after one.
         reset = ((c <= low) | ~enough).cast(pl.Int32)
         frame = frame.with_columns((c - low).alias(f"{name}_s"), reset.alias(f"{name}_reset"))
-        frame = frame.with_columns(
-            pl.col(f"{name}_reset").cum_sum().over(sid).alias(f"{name}_stretch")
-        )
-        group = [sid, f"{name}_stretch"]
+        # Sums over a stretch: the series' running sum less its value at the stretch's reset
+        # (windows over the series only, not over each stretch: thousands of small groups).
         inside = pl.col(f"{name}_reset") == 0
-        n = inside.cast(pl.Int32).cum_sum().over(group)
-        dev = pl.when(inside).then(pl.col("_dev0")).otherwise(0.0).cum_sum().over(group)
-        rel = pl.when(inside).then(pl.col("_rel0")).otherwise(0.0).cum_sum().over(group)
+        at_reset = pl.col(f"{name}_reset") == 1
+
+        def since_reset(
+            value: pl.Expr, inside: pl.Expr = inside, at_reset: pl.Expr = at_reset
+        ) -> pl.Expr:
+            running = pl.when(inside).then(value).otherwise(0.0).cum_sum().over(sid)
+            return running - pl.when(at_reset).then(running).forward_fill().over(sid)
+
+        n = since_reset(pl.lit(1.0))
         alarm = (
             inside
             & (pl.col(f"{name}_s") > settings.cusum_threshold)
-            & (direction * dev / n >= settings.min_abs)
-            & (direction * rel / n >= settings.min_rel)
+            & (direction * since_reset(pl.col("_dev0")) / n >= settings.min_abs)
+            & (direction * since_reset(pl.col("_rel0")) / n >= settings.min_rel)
         )
         frame = frame.with_columns(alarm.alias(f"{name}_alarm"))
-        first = pl.col(f"{name}_alarm").cum_sum().over(group)
-        alarmed = pl.col(f"{name}_alarm").any().over(group)
+        alarms = since_reset(pl.col(f"{name}_alarm").cast(pl.Float64))
         frame = frame.with_columns(
-            (inside & alarmed & (first == 0) | (pl.col(f"{name}_alarm") & (first == 1))).alias(
-                f"{name}_mark"
-            ),
-            (pl.col(f"{name}_alarm") & (first == 1)).alias(f"{name}_open"),
+            (pl.col(f"{name}_alarm") & (alarms == 1)).alias(f"{name}_open"),
+            (alarms == 0).alias(f"{name}_before"),
+        )
+        # The stretch's days before its opening: inside, no alarm yet, and the next opening of
+        # the series comes before its next reset.
+        t = pl.col("_t")
+        next_open = pl.when(f"{name}_open").then(t).backward_fill().over(sid)
+        next_reset = pl.when(at_reset).then(t).backward_fill().over(sid)
+        frame = frame.with_columns(
+            (
+                pl.col(f"{name}_open")
+                | (
+                    inside
+                    & pl.col(f"{name}_before")
+                    & next_open.is_not_null()
+                    & (next_reset.is_null() | (next_open < next_reset))
+                )
+            ).alias(f"{name}_mark")
         )
         marks.append(name)
     up, down = "_up", "_down"
