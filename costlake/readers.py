@@ -2,12 +2,23 @@
 
 CSV (plain or gzip) is read with every column as text, so a bad value becomes a counted reject
 later instead of a type-inference failure now; Parquet keeps its own types. Every row gets its
-1-based position in the file (``x_SourceRow``, header excluded) for lineage and rejects.
+1-based position in the file (``x_SourceRow``, header excluded) for lineage and rejects, and
+``x_RowProblem``: why the row cannot be read as the header says, or null.
+
+A CSV header is read apart (``csv_header``), so duplicate names are seen as the file has them
+(polars would rename the second ``a`` to ``a_duplicated_0``). The data rows are scanned against
+that header plus one spare column: polars drops the fields of a row longer than the header into
+the spare one (``truncate_ragged_lines``), so such a row is flagged instead of failing the file or
+being shifted, and the scan keeps streaming. A row shorter than the header cannot be told apart
+from one whose last fields are empty (polars reads both as nulls): its values stay in their
+columns, and a file whose last line was cut short is refused (``cut_last_line``).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import tempfile
 import zlib
@@ -22,8 +33,13 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from costlake.deliveries import DeliveryError
+from costlake.focus_schema import ROW_PROBLEM
 
 ROW_COLUMN = "x_SourceRow"
+SPARE_COLUMN = "__spare_fields"  # a CSV row's fields beyond the header's, if it has any
+# x_RowProblem of such a row; reject reasons are counted by the text before the first ":".
+TOO_MANY_FIELDS = "row has more fields than the header"
+TAIL_BYTES = 1 << 20  # how much of a file's end is read to check that its last line is whole
 NDJSON_SAMPLE_ROWS = 10_000
 COPY_ROW_GROUP_ROWS = 65_536  # row group size of a JSON lines file's Parquet copy
 
@@ -70,9 +86,107 @@ def scan_export(
         # (The CSV reader already reads an empty field as null.) Unused columns are pruned.
         text = [n for n, t in scan.collect_schema().items() if t == pl.String]
         scan = scan.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in text)
+        scan = scan.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_PROBLEM))
     else:
-        scan = pl.scan_csv(path, infer_schema=False, row_index_name=ROW_COLUMN, row_index_offset=1)
+        scan = _scan_csv(path, name)
     return scan.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
+
+
+def _scan_csv(path: Path, name: str) -> pl.LazyFrame:
+    """Every column as text, against the header read apart, with a spare column that catches
+    the fields of a row longer than the header (see the module's docstring)."""
+    header = csv_header(path, name)
+    if len(set(header)) != len(header):
+        raise DeliveryError(f"{name}: the header names a column twice")
+    schema = {column: pl.String for column in header} | {SPARE_COLUMN: pl.String}
+    scan = pl.scan_csv(
+        path,
+        has_header=False,
+        skip_rows=1,  # the header, read by csv_header (quotes respected)
+        schema=schema,
+        missing_columns="insert",  # rows shorter than the header, the spare column
+        truncate_ragged_lines=True,  # fields beyond the spare column's are dropped
+        row_index_name=ROW_COLUMN,
+        row_index_offset=1,
+    )
+    too_many = f"{TOO_MANY_FIELDS}: {len(header)} columns"
+    return scan.with_columns(
+        pl.when(pl.col(SPARE_COLUMN).is_not_null()).then(pl.lit(too_many)).alias(ROW_PROBLEM)
+    ).drop(SPARE_COLUMN)
+
+
+def csv_header(path: Path, name: str) -> list[str]:
+    """The column names of a CSV file (plain or gzip) as its first record gives them.
+
+    Only the header's own bytes are decoded (a header may span lines inside quotes), so a bad
+    byte further down is found by the scan, not blamed on the header. A UTF-8 BOM is dropped.
+    """
+    opener = gzip.open if file_format(path.name) == "csv.gz" else open
+    raw = b""
+    try:
+        with opener(path, "rb") as binary:
+            for line in binary:
+                raw += line
+                if raw.count(b'"') % 2 == 0:
+                    break
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DeliveryError(f"{name}: cannot read the csv header: {exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DeliveryError(
+            f"{name}: line 1 (the header) is not UTF-8 text: byte 0x{raw[exc.start]:02X} "
+            f"at byte {exc.start + 1}"
+        ) from exc
+    header = next(csv.reader(io.StringIO(text)), None)
+    if not header:
+        raise DeliveryError(f"{name}: the file is empty: no header line")
+    return header
+
+
+def cut_last_line(path: Path, header: list[str]) -> int | None:
+    """The line number of a plain CSV file's last line when the file ends in the middle of it
+    (no newline after it, and fewer fields than the header), else None.
+
+    Only the file's tail is read. A compressed file cut short fails its own checksum instead.
+    """
+    with open(path, "rb") as f:
+        size = f.seek(0, io.SEEK_END)
+        if size == 0:
+            return None
+        f.seek(max(0, size - TAIL_BYTES))
+        tail = f.read()
+    if tail.endswith(b"\n"):
+        return None
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader(io.StringIO(last)), [])
+    if len(fields) >= len(header):
+        return None
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) + 1
+
+
+def csv_problem(path: Path) -> str | None:
+    """The first line of a CSV file that is not UTF-8 text, or where a quoted field is never
+    closed, as "line N: ...". Run only after a read failed, to say where."""
+    opener = gzip.open if file_format(path.name) == "csv.gz" else open
+    try:
+        with opener(path, "rb") as binary:
+            for number, line in enumerate(binary, start=1):
+                try:
+                    line.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    byte = line[exc.start]
+                    return f"line {number}: not UTF-8 text (byte 0x{byte:02X} at byte {exc.start + 1})"
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as text:
+            reader = csv.reader(text, strict=True)
+            for _ in reader:
+                pass
+    except csv.Error as exc:
+        return f"line {reader.line_num}: {exc}"
+    except (OSError, EOFError, zlib.error):
+        return None  # the bytes themselves are broken: the reader's own message says so
+    return None
 
 
 def parquet_slices(path: Path, target_rows: int) -> list[tuple[int, int]]:
@@ -140,18 +254,21 @@ def parquet_copy(path: Path, name: str, ndjson_schema: pl.Schema | None) -> Iter
 
 
 def source_columns(path: Path, name: str, ndjson_schema: pl.Schema | None = None) -> list[str]:
-    """Column names of an export file, reading only its header or footer.
+    """Column names of an export file as the file has them (a name twice is listed twice),
+    reading only its header or footer.
 
     JSON lines have no header: their columns are the keys found in the first
     ``NDJSON_SAMPLE_ROWS`` lines, so a field the provider renamed is missed, not read as null.
     """
+    fmt = file_format(name)
+    if fmt == "ndjson":
+        return _ndjson_keys(path, name, ndjson_schema)
+    if fmt in ("csv", "csv.gz"):
+        return csv_header(path, name)
     try:
-        if file_format(name) == "ndjson":
-            return _ndjson_keys(path, name, ndjson_schema)
-        names = scan_export(path, name, ndjson_schema).collect_schema().names()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DeliveryError(f"{name}: cannot read the {file_format(name)} header: {exc}") from exc
-    return [n for n in names if n != ROW_COLUMN]
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as exc:
+        raise DeliveryError(f"{name}: cannot read the parquet footer: {exc}") from exc
 
 
 def _ndjson_keys(path: Path, name: str, schema: pl.Schema | None) -> list[str]:
