@@ -42,6 +42,7 @@ from costlake.focus_schema import (
 from costlake.lake import Lake, StagedPeriod, partition_dir
 from costlake.readers import (
     ROW_COLUMN,
+    TOO_FEW_FIELDS,
     TOO_MANY_FIELDS,
     csv_problem,
     cut_last_line,
@@ -234,7 +235,8 @@ def normalized_rows(
     renamed = dataset.rename(columns)
     currency = dataset.currency_column
     # ISO 4217 codes compare upper case ("usd" is USD), in the lake too; amounts are never
-    # converted. A row that cannot be placed (more fields than the header) has no known cost.
+    # converted. A row that cannot be placed (another number of fields than the header) or is
+    # blank has no known cost, and is no line item to compare with others.
     readable = pl.col(ROW_PROBLEM).is_null()
     raw = (
         raw.rename(renamed)
@@ -247,7 +249,7 @@ def normalized_rows(
             **{
                 RAW_COST: pl.when(readable).then(pl.col(dataset.cost_column)),
                 RAW_CURRENCY: pl.when(readable).then(pl.col(currency)),
-                ROW_HASH: pl.struct([renamed[c] for c in columns]).hash(),
+                ROW_HASH: pl.when(readable).then(pl.struct([renamed[c] for c in columns]).hash()),
                 ROW_PROBLEM: pl.when(readable)
                 .then(
                     pl.when(~pl.col(currency).is_in(iso_4217_codes())).then(
@@ -365,9 +367,12 @@ def _ingest_readable(
         in_period.sum().alias("rows_in_period"),
         pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
         # A source row can become several FOCUS rows (credits, unused commitments).
-        pl.col(ROW_COLUMN).filter(in_period).n_unique().alias("source_rows_in_period"),
+        pl.col(ROW_COLUMN)
+        .filter(in_period & pl.col(ROW_HASH).is_not_null())
+        .n_unique()
+        .alias("source_rows_in_period"),
     )
-    hashes = plan.filter(in_period).select(pl.col(ROW_HASH).unique())
+    hashes = plan.filter(in_period).select(pl.col(ROW_HASH).unique().drop_nulls())
     focus = plan.filter(in_period).drop(OTHER_PERIOD)
     good = focus.filter(pl.col(REJECT_REASON).is_null()).drop(WORKING_COLUMNS)
     bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
@@ -430,6 +435,7 @@ def _count_rejects(rejects: pl.DataFrame, report: IngestReport) -> None:
     carries_cost = pl.col("raw_cost").is_not_null() & (parsed.is_null() | (parsed != 0))
     # A row whose fields cannot be placed may carry any amount: its cost is unknown.
     carries_cost |= pl.col("reason").str.starts_with(TOO_MANY_FIELDS)
+    carries_cost |= pl.col("reason").str.starts_with(TOO_FEW_FIELDS)
     report.rejected_cost_rows += rejects.filter(carries_cost).height
     reasons = rejects.group_by(pl.col("reason").str.split(":").list.first()).len()
     for reason, count in reasons.iter_rows():

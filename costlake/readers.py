@@ -6,12 +6,12 @@ later instead of a type-inference failure now; Parquet keeps its own types. Ever
 ``x_RowProblem``: why the row cannot be read as the header says, or null.
 
 A CSV header is read apart (``csv_header``), so duplicate names are seen as the file has them
-(polars would rename the second ``a`` to ``a_duplicated_0``). The data rows are scanned against
-that header plus one spare column: polars drops the fields of a row longer than the header into
-the spare one (``truncate_ragged_lines``), so such a row is flagged instead of failing the file or
-being shifted, and the scan keeps streaming. A row shorter than the header cannot be told apart
-from one whose last fields are empty (polars reads both as nulls): its values stay in their
-columns, and a file whose last line was cut short is refused (``cut_last_line``).
+(polars would rename the second ``a`` to ``a_duplicated_0``). polars cannot say which rows have
+a different number of fields than the header: it pads a short row with nulls and, told to
+(``truncate_ragged_lines``), cuts a long one, so "a,b," and "a,b" read alike. So a first pass
+by pyarrow's CSV parser, streaming, converting one column only, lists those rows by number
+(``misshapen_rows``: its handler runs for the bad rows alone), and the polars scan flags them.
+Their values were not shifted into other columns: the whole row is a reject.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import IO
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
@@ -36,9 +37,10 @@ from costlake.deliveries import DeliveryError
 from costlake.focus_schema import ROW_PROBLEM
 
 ROW_COLUMN = "x_SourceRow"
-SPARE_COLUMN = "__spare_fields"  # a CSV row's fields beyond the header's, if it has any
-# x_RowProblem of such a row; reject reasons are counted by the text before the first ":".
+# x_RowProblem of a CSV row; reject reasons are counted by the text before the first ":".
 TOO_MANY_FIELDS = "row has more fields than the header"
+TOO_FEW_FIELDS = "row has fewer fields than the header"
+BLANK_ROW = "row is blank"  # a blank line, or a line of separators only
 TAIL_BYTES = 1 << 20  # how much of a file's end is read to check that its last line is whole
 NDJSON_SAMPLE_ROWS = 10_000
 COPY_ROW_GROUP_ROWS = 65_536  # row group size of a JSON lines file's Parquet copy
@@ -93,26 +95,70 @@ def scan_export(
 
 
 def _scan_csv(path: Path, name: str) -> pl.LazyFrame:
-    """Every column as text, against the header read apart, with a spare column that catches
-    the fields of a row longer than the header (see the module's docstring)."""
+    """Every column as text, against the header read apart; rows with another number of
+    fields than the header, and blank rows, flagged (see the module's docstring)."""
     header = csv_header(path, name)
     if len(set(header)) != len(header):
         raise DeliveryError(f"{name}: the header names a column twice")
-    schema = {column: pl.String for column in header} | {SPARE_COLUMN: pl.String}
+    longer, shorter = misshapen_rows(path, name, len(header))
     scan = pl.scan_csv(
         path,
         has_header=False,
         skip_rows=1,  # the header, read by csv_header (quotes respected)
-        schema=schema,
-        missing_columns="insert",  # rows shorter than the header, the spare column
-        truncate_ragged_lines=True,  # fields beyond the spare column's are dropped
+        schema={column: pl.String for column in header},
+        missing_columns="insert",  # a short row's missing fields are null
+        truncate_ragged_lines=True,  # a long row's extra fields are dropped
         row_index_name=ROW_COLUMN,
         row_index_offset=1,
     )
-    too_many = f"{TOO_MANY_FIELDS}: {len(header)} columns"
+    row = pl.col(ROW_COLUMN)
+    width = f"{len(header)} columns"
     return scan.with_columns(
-        pl.when(pl.col(SPARE_COLUMN).is_not_null()).then(pl.lit(too_many)).alias(ROW_PROBLEM)
-    ).drop(SPARE_COLUMN)
+        pl.when(row.is_in(longer))
+        .then(pl.lit(f"{TOO_MANY_FIELDS}: {width}"))
+        .when(row.is_in(shorter))
+        .then(pl.lit(f"{TOO_FEW_FIELDS}: {width}"))
+        .when(pl.all_horizontal(pl.col(header).is_null()))
+        .then(pl.lit(BLANK_ROW))
+        .alias(ROW_PROBLEM)
+    )
+
+
+def misshapen_rows(path: Path, name: str, width: int) -> tuple[list[int], list[int]]:
+    """Data rows (1-based) of a CSV file with more, and with fewer, fields than ``width``.
+
+    pyarrow's streaming parser checks every row's field count; only the first column is
+    converted, and its handler (Python) is called for the misshapen rows alone. One thread, so
+    it numbers rows; a blank line is not one of them (it is a row of nulls, see ``BLANK_ROW``).
+    """
+    longer: list[int] = []
+    shorter: list[int] = []
+
+    def note(row: pcsv.InvalidRow) -> str:
+        data_row = row.number - 1  # pyarrow counts the header
+        (longer if row.actual_columns > width else shorter).append(data_row)
+        return "skip"
+
+    names = [f"c{i}" for i in range(width)]
+    try:
+        source = pa.input_stream(path, compression="detect")
+        with pcsv.open_csv(
+            source,
+            read_options=pcsv.ReadOptions(
+                use_threads=False, skip_rows=1, column_names=names, block_size=1 << 22
+            ),
+            parse_options=pcsv.ParseOptions(
+                newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=note
+            ),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=names[:1], column_types={names[0]: pa.binary()}
+            ),
+        ) as batches:
+            for _ in batches:
+                pass
+    except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
+        raise DeliveryError(f"{name}: cannot read the file: {csv_problem(path) or exc}") from exc
+    return longer, shorter
 
 
 def csv_header(path: Path, name: str) -> list[str]:
@@ -176,8 +222,8 @@ def csv_problem(path: Path) -> str | None:
                 try:
                     line.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
-                    byte = line[exc.start]
-                    return f"line {number}: not UTF-8 text (byte 0x{byte:02X} at byte {exc.start + 1})"
+                    byte, at = line[exc.start], exc.start + 1
+                    return f"line {number}: not UTF-8 text (byte 0x{byte:02X} at byte {at})"
         with opener(path, "rt", encoding="utf-8-sig", newline="") as text:
             reader = csv.reader(text, strict=True)
             for _ in reader:
