@@ -336,7 +336,9 @@ def _json_kind(dtype: pl.DataType) -> tuple[type, ...]:
     if isinstance(dtype, pl.Struct):
         return (dict,)
     if dtype.is_numeric():
-        return (int, float, str)  # BigQuery writes INT64 and NUMERIC as strings too
+        # pyarrow's reader takes no string for a number: text numbers (BigQuery's NUMERIC)
+        # are declared as text in the schema.
+        return (int, float)
     if dtype == pl.Boolean:
         return (bool, str)
     return (str, int, float)
