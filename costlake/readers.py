@@ -141,7 +141,8 @@ def misshapen_rows(path: Path, name: str, width: int) -> tuple[list[int], list[i
 
     names = [f"c{i}" for i in range(width)]
     try:
-        source = pa.input_stream(path, compression="detect")
+        compression = "gzip" if file_format(path.name) == "csv.gz" else None
+        source = pa.input_stream(path, compression=compression)
         with pcsv.open_csv(
             source,
             read_options=pcsv.ReadOptions(
