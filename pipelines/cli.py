@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from costlake.config import load_settings
-from costlake.lake import Lake
-from costlake.schedule import periods_to_refresh
-from costlake.sources import source_datasets
+from costlake.focus.lake import Lake
+from costlake.focus.periods import periods_to_refresh
+from costlake.providers.registry import source_datasets
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -103,14 +103,14 @@ def demo(
     ),
 ) -> None:
     """Generate the demo bills of all four clouds and run the whole nightly pipeline into ./lake."""
-    from connectors.filestore import LocalFileStore
     from connectors.sources import FINDERS
-    from costlake.demo_data import demo_days, write_demo_aws_export
-    from costlake.demo_data_ai import write_demo_request_logs
-    from costlake.demo_data_azure import write_demo_azure_export
-    from costlake.demo_data_gcp import write_demo_gcp_export
-    from costlake.demo_data_gpu import write_demo_gpu_telemetry
-    from costlake.demo_data_oci import write_demo_oci_export
+    from connectors.stores.files import LocalFileStore
+    from demo.ai import write_demo_request_logs
+    from demo.aws import demo_days, write_demo_aws_export
+    from demo.azure import write_demo_azure_export
+    from demo.gcp import write_demo_gcp_export
+    from demo.gpu import write_demo_gpu_telemetry
+    from demo.oci import write_demo_oci_export
 
     writers = {
         "aws": write_demo_aws_export,
@@ -162,8 +162,8 @@ def normalize(
     period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
-    from costlake.deliveries import DeliveryError
-    from costlake.single_file import normalize_file
+    from costlake.focus.deliveries import DeliveryError
+    from costlake.focus.single_file import normalize_file
 
     try:
         report = normalize_file(source, Lake(out), dataset, period or None)
@@ -223,7 +223,7 @@ def costs(
     Currencies are never added together; with --currency and --rates each line also shows its
     totals converted by the dated rate table, in columns that say so.
     """
-    from costlake.currency import cost_by_currency, load_rates, with_converted_cost
+    from costlake.focus.currency import cost_by_currency, load_rates, with_converted_cost
 
     if currency and rates is None:
         _fail(
@@ -304,8 +304,8 @@ def estimate(
     ] = None,
 ) -> None:
     """Monthly cost of a workload on each model, from the price catalog (list prices)."""
-    from costlake.estimate import compare_models
-    from costlake.price_catalog import (
+    from costlake.ai.estimate import compare_models
+    from costlake.ai.prices import (
         NoPriceOnDay,
         PriceCatalogError,
         UnknownModel,
@@ -360,7 +360,7 @@ def gpu_fit(
     batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
 ) -> None:
     """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
-    from costlake.gpu_sizing import gpus_that_fit, serving_memory_for
+    from costlake.gpu.sizing import gpus_that_fit, serving_memory_for
 
     try:
         need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)
