@@ -15,8 +15,10 @@ from rich.table import Table
 
 from costlake.config import load_settings
 from costlake.focus.lake import Lake
-from costlake.focus.periods import periods_to_refresh
+from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_anomalies import anomalies_app
+from pipelines.cli_gpu import gpu_app, gpu_fit
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -30,6 +32,18 @@ def _fail(message: str) -> NoReturn:
     """Print ``message`` as an error and leave with status 1."""
     console.print(f"[red]{escape(message)}[/]", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _periods(values: list[str] | None) -> list[str] | None:
+    """``--period`` values normalized (``2025-5`` → ``2025-05``), or a usage error naming one."""
+    try:
+        return None if values is None else [billing_period(v) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _period(value: str) -> str:
+    return (_periods([value]) or [""])[0] if value else ""
 
 
 def dagster_instance() -> DagsterInstance:
@@ -140,7 +154,10 @@ def demo(
 @app.command()
 def run(
     period: Annotated[
-        list[str] | None, typer.Option(help="billing period YYYY-MM (repeatable); default: nightly")
+        list[str] | None,
+        typer.Option(
+            help="billing period YYYY-MM (repeatable); default: nightly", callback=_periods
+        ),
     ] = None,
     provider: Annotated[list[str] | None, typer.Option(help="provider (repeatable)")] = None,
 ) -> None:
@@ -159,7 +176,9 @@ def normalize(
     dataset: Annotated[
         str, typer.Option(help=f"the export's kind: {' | '.join(source_datasets())}")
     ] = "aws_cur2",
-    period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
+    period: Annotated[
+        str, typer.Option(help="billing period YYYY-MM of the file", callback=_period)
+    ] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
     from costlake.focus.deliveries import DeliveryError
@@ -352,37 +371,12 @@ def estimate(
     console.print(table)
 
 
-@app.command("gpu-fit")
-def gpu_fit(
-    model: Annotated[str, typer.Option(help="model to serve, e.g. 'Llama 3.1 70B'")],
-    precision: Annotated[str, typer.Option(help="fp16, bf16, fp8, int8 or int4")] = "fp16",
-    context: Annotated[int, typer.Option(help="context tokens per request")] = 8192,
-    batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
-) -> None:
-    """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
-    from costlake.gpu.sizing import gpus_that_fit, serving_memory_for
+# The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
+app.add_typer(gpu_app, name="gpu")
+app.command("gpu-fit")(gpu_fit)
 
-    try:
-        need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)
-    except (KeyError, ValueError) as exc:
-        _fail(str(exc.args[0] if exc.args else exc))
-    table = Table(
-        title=f"{model} at {precision}, {context:,} tokens × {batch} slots: "
-        f"{need.total_gib:,.1f} GiB (weights {need.weights_gib:,.1f}, KV cache "
-        f"{need.kv_cache_gib:,.1f}, overhead {need.overhead_gib:,.1f})"
-    )
-    for name in ("GPU", "GPUs", "memory", "$/hour", "note"):
-        table.add_column(name, justify="left" if name in ("GPU", "note") else "right")
-    for fit in gpus_that_fit(need.total_gib):
-        table.add_row(
-            fit.gpu_model,
-            "-" if fit.gpus is None else str(fit.gpus),
-            f"{fit.memory_gib:,.0f} GiB each",
-            "" if fit.usd_per_hour is None else f"{fit.usd_per_hour:,.2f}",
-            fit.note,
-        )
-    console.print(table)
 
+app.add_typer(anomalies_app, name="anomalies")
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
