@@ -20,13 +20,21 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from costlake import parsing
+from costlake.commitments.dataset import (
+    LINK_COLUMNS,
+    commitment_lines,
+    contract_commitments,
+    with_contract_applied,
+)
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import (
+    CONTRACT_COMMITMENT_TABLE,
     FOCUS_FILE_METADATA,
     RAW_COST,
     RAW_CURRENCY,
     REJECT_REASON,
     WORKING_COLUMNS,
+    contract_commitment_arrow_schema,
 )
 from costlake.lake import Lake, StagedPeriod, partition_dir
 from costlake.readers import (
@@ -43,6 +51,9 @@ log = logging.getLogger(__name__)
 SLICE_ROWS = 262_144  # rows per streaming run of a Parquet file, in whole row groups
 PROGRESS_SECONDS = 5.0  # at most one progress line this often, and one at the end
 OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billing period
+# Staged beside the period's tables, never published: each file's commitment-linked rows, grouped
+# into the Contract Commitment table once every file is read.
+COMMITMENT_LINES = "_commitment_lines"
 
 
 @dataclass
@@ -136,8 +147,22 @@ def ingest_deliveries(
                 if progress and (time.monotonic() >= next_progress or part == total):
                     progress(f"{part}/{total} files, {report.rows_read:,} rows read so far")
                     next_progress = time.monotonic() + PROGRESS_SECONDS
+        _write_contract_commitments(staged)
         staged.write_text("ingests", "ingest.json", report.to_json())
     return report
+
+
+def _write_contract_commitments(staged: StagedPeriod) -> None:
+    """The period's Contract Commitment table from every file's linked rows (always written,
+    empty when no commitment applies, so the table has every period focus has)."""
+    parts = sorted(staged.lake.local_path(staged.table_dir(COMMITMENT_LINES)).glob("*.parquet"))
+    target = staged.part_path(CONTRACT_COMMITMENT_TABLE, 0)
+    if not parts:
+        pq.write_table(contract_commitment_arrow_schema().empty_table(), target)
+        return
+    contract_commitments(pl.scan_parquet(parts)).sink_parquet(
+        target, metadata=FOCUS_FILE_METADATA, engine="streaming"
+    )
 
 
 def _checked_dataset(delivery: Delivery, landed: Path) -> SourceDataset:
@@ -211,6 +236,7 @@ def _file_plan(
     period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
     other = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
     frame = with_tag_columns(normalized_rows(path, file_name, delivery, dataset, rows), rules)
+    frame = with_contract_applied(frame)
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
@@ -272,7 +298,8 @@ def _ingest_readable(
         pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
     )
     focus = plan.filter(in_period).drop(OTHER_PERIOD)
-    good = focus.filter(pl.col(REJECT_REASON).is_null()).drop(WORKING_COLUMNS)
+    accepted = focus.filter(pl.col(REJECT_REASON).is_null())
+    good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, strict=False)
     bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
         "x_Provider",
         "x_SourceDataset",
@@ -284,9 +311,11 @@ def _ingest_readable(
     )
     focus_path = staged.part_path("focus", *part)
     rejects_path = staged.part_path("rejects", *part)
+    lines_path = staged.part_path(COMMITMENT_LINES, *part)
     try:
         *_, totals = pl.collect_all(
             [
+                commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
                 # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
                 good.sink_parquet(
                     focus_path, lazy=True, metadata=FOCUS_FILE_METADATA, compression_level=1
