@@ -595,8 +595,32 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
     if "HostProviderName" not in schema:
         parsed["HostProviderName"] = pl.lit(PROVIDER)
+    parsed.update(_focus_export_repairs(parsed))
     focus = frame.with_columns(**parsed, **{REJECT_REASON: parsing.reject_reason(checks)})
     return conform_to_focus(focus)
+
+
+def _focus_export_repairs(parsed: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """FOCUS 1.3 (issue 20): the columns that allow no null, filled where an older AWS FOCUS
+    export (1.0) leaves them out, as the CUR mapping fills them; values given are kept."""
+    category = parsed["ChargeCategory"]
+    service_category = pl.coalesce(
+        parsed.get("ServiceCategory", pl.lit(None, dtype=pl.String)), pl.lit("Other")
+    )
+    return {
+        "BillingAccountType": pl.coalesce(
+            parsed.get("BillingAccountType", pl.lit(None, dtype=pl.String)), pl.lit("Payer Account")
+        ),
+        "ChargeFrequency": pl.coalesce(
+            parsed.get("ChargeFrequency", pl.lit(None, dtype=pl.String)),
+            pl.when(category == "Usage").then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time")),
+        ),
+        "ServiceCategory": service_category,
+        "ServiceSubcategory": pl.coalesce(
+            parsed.get("ServiceSubcategory", pl.lit(None, dtype=pl.String)),
+            pl.format("Other ({})", service_category),
+        ),
+    }
 
 
 SOURCE_DATASETS = {
