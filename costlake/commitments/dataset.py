@@ -159,7 +159,7 @@ def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
     # The on-demand value of the usage a commitment covered: its list cost, or for a GCP CUD
     # credit (which cancels the covered usage at its on-demand price) the credit negated.
     covered = (
-        pl.when(role != "used")
+        pl.when(role.is_null() | (role != "used"))
         .then(None)
         .when(gcp_credit)
         .then(-pl.col("EffectiveCost"))
