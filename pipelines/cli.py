@@ -17,8 +17,10 @@ from costlake.config import load_settings
 from costlake.lake import Lake
 from costlake.schedule import periods_to_refresh
 from costlake.sources import source_datasets
+from pipelines.cli_commitments import commitments_app
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app.add_typer(commitments_app, name="commitments")
 console = Console()
 STATE_DIR = Path(".costlake")
 # Dagster's console logger at INFO: progress and warnings, not every engine event.

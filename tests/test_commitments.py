@@ -308,3 +308,44 @@ def test_warnings_for_low_utilization_and_an_expiring_commitment(lake):
     assert found == {(SP, "utilization"), (RI, "utilization"), (RI, "expiry")}
     lower = commitment_warnings(period, table, as_of, threshold=0.8, expiry_days=5)
     assert {(w.commitment_id, w.kind) for w in lower} == {(RI, "utilization")}
+
+
+def test_eligible_usage_spreads_daily_rows_over_their_hours(lake):
+    from costlake.commitments.recommend import eligible_hourly_usage
+
+    # Only the g5 row is eligible and uncovered: $100 over one day = 100 / 24 an hour.
+    usage, currency, granularity = eligible_hourly_usage(lake.scan("focus"), "aws", days=1)
+    assert (currency, granularity, len(usage)) == ("USD", "daily", 24)
+    assert usage.to_list() == pytest.approx([100 / 24] * 24)
+
+
+def test_the_command_prints_the_summary_and_a_recommendation(lake):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["commitments", "--root", lake.root], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "83.3%" in shown.output and "75.0%" in shown.output  # the two utilizations
+    assert "ends 2026-12-10, in 9 day(s)" in shown.output
+    advice = runner.invoke(
+        app,
+        [
+            "commitments",
+            "recommend",
+            "--provider",
+            "aws",
+            "--days",
+            "1",
+            "--discount",
+            "0.4",
+            "--root",
+            lake.root,
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert advice.exit_code == 0, advice.output
+    # Flat 100/24 an hour: commit all of it; saves 40 % of $100.
+    assert "40.00" in advice.output
+    assert "break-even utilization 60%" in advice.output

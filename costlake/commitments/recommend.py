@@ -287,3 +287,39 @@ def compare_capacity(
         units=units,
         capacity_cost=capacity_cost,
     )
+
+
+def payg_tokens(lines: pl.LazyFrame, model: str | None = None) -> tuple[float, float, float]:
+    """(tokens, cost, minutes) of the pay-as-you-go token lines (``token_lines`` output, the
+    provisioned tier excluded): EffectiveCost summed, over the whole days the lines span."""
+    standard = lines.filter(pl.col("tier") != "provisioned")
+    if model:
+        standard = standard.filter(pl.col("model") == model)
+    totals = standard.select(
+        pl.col("quantity").sum().alias("tokens"),
+        pl.col("EffectiveCost").sum().alias("cost"),
+        ((pl.col("day").max() - pl.col("day").min()).dt.total_days() + 1).alias("days"),
+        pl.col("BillingCurrency").n_unique().alias("currencies"),
+    ).collect()
+    tokens, cost, days, currencies = totals.row(0)
+    if currencies and currencies > 1:
+        raise ValueError("token lines in several currencies: choose a provider or a model")
+    return float(tokens or 0.0), float(cost or 0.0), float(days or 0) * 24 * 60
+
+
+def peak_tokens_per_minute(
+    requests: pl.LazyFrame, model: str | None = None, quantile: float = 0.95
+) -> float | None:
+    """The ``quantile`` of tokens (input + output) per busy minute of request logs
+    (``llm_requests`` rows): what capacity must carry, where the bill only has daily totals."""
+    rows = requests
+    if model:
+        rows = rows.filter(pl.col("model_responded").fill_null(pl.col("model_requested")) == model)
+    minutes = (
+        rows.group_by(pl.col("start_time").dt.truncate("1m"))
+        .agg((pl.col("input_tokens").fill_null(0) + pl.col("output_tokens").fill_null(0)).sum())
+        .collect()
+    )
+    if minutes.is_empty():
+        return None
+    return float(minutes.get_column("input_tokens").quantile(quantile, "higher"))
