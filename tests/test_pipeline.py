@@ -94,6 +94,7 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
         assert sorted(c.check_name for c in checks) == [
+            "commitments_used_and_not_expiring",  # warns: the demo's RIs idle on some days
             "reconciles_to_bill",
             "schema_is_focus",
             "untagged_share_under_threshold",  # a governance check: the demo's share is high
@@ -106,10 +107,16 @@ def test_the_job_shows_one_raw_delivery_asset_per_provider_feeding_focus():
     job = defs.resolve_job_def("nightly")
     graph = job.asset_layer.asset_graph
     raw = ["aws_delivery", "azure_delivery", "gcp_delivery", "oci_delivery"]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*raw, "focus", "tag_marts"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        *raw,
+        "focus",
+        "tag_marts",
+        "commitment_marts",
+    }
     parents = graph.get(AssetKey("focus")).parent_keys
     assert sorted(k.to_user_string() for k in parents) == raw
     assert graph.get(AssetKey("tag_marts")).parent_keys == {AssetKey("focus")}
+    assert graph.get(AssetKey("commitment_marts")).parent_keys == {AssetKey("focus")}
 
 
 def test_a_raw_delivery_asset_refuses_another_providers_partition(tmp_path, nightly):
