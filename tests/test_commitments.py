@@ -349,3 +349,185 @@ def test_the_command_prints_the_summary_and_a_recommendation(lake):
     # Flat 100/24 an hour: commit all of it; saves 40 % of $100.
     assert "40.00" in advice.output
     assert "break-even utilization 60%" in advice.output
+
+
+def test_a_lake_of_two_table_versions_is_refused_naming_the_periods_to_rebuild(lake, tmp_path):
+    import pyarrow.parquet as pq
+
+    from costlake.lake import LakeVersionError
+
+    # A period written by version 4 (before FOCUS 1.3) beside the version-5 period.
+    old = tmp_path / "lake" / "focus" / "provider=aws" / "billing_period=2026-10"
+    old.mkdir(parents=True)
+    current = pq.read_table(lake.files("focus")[0])
+    metadata = {b"focus_version": b"1.2", b"costlake_table_version": b"4"}
+    pq.write_table(current.replace_schema_metadata(metadata), old / "part-00000.parquet")
+    with pytest.raises(LakeVersionError) as refused:
+        lake.scan("focus")
+    assert "version 4: provider=aws/billing_period=2026-10" in str(refused.value)
+    assert "2026-11" not in str(refused.value)
+    assert "costlake run --period" in str(refused.value)
+    # The Contract Commitment table has only version-5 periods: it is read.
+    assert lake.scan("focus_contract_commitments").collect().height == 2
+
+
+def test_ai_capacity_lines_become_provisioned_throughput_commitments(tmp_path):
+    # Bedrock provisioned throughput: 24 model-unit hours at $20 = $480, no commitment id.
+    rows = [
+        _row(
+            "pt",
+            "Usage",
+            "AmazonBedrock",
+            24,
+            20,
+            480,
+            line_item_usage_type="USE1-ProvisionedThroughput-ModelUnits-Claude3Haiku",
+            pricing_unit="Hrs",
+            pricing_term="OnDemand",
+            pricing_public_on_demand_cost=480,
+            pricing_public_on_demand_rate=20,
+            line_item_resource_id="arn:aws:bedrock:pt-1",
+        ),
+        *BILL,
+    ]
+    lake = Lake(tmp_path / "lake")
+    normalize_file(write_bill(tmp_path / "cur2.csv", rows), lake, "aws_cur2", "2026-11")
+    table = lake.scan("focus_contract_commitments").collect()
+    capacity = table.filter(pl.col("ContractCommitmentType") == "Provisioned Throughput")
+    assert capacity["ContractCommitmentId"].to_list() == ["arn:aws:bedrock:pt-1"]
+    assert capacity["ContractCommitmentCost"].to_list() == pytest.approx([480.0])
+    assert (
+        capacity["ContractCommitmentQuantity"].item(),
+        capacity["ContractCommitmentUnit"].item(),
+    ) == (24.0, "Hours")
+    linked = lake.scan("focus").filter(pl.col("ResourceId") == "arn:aws:bedrock:pt-1").collect()
+    assert linked["ContractApplied"].str.json_path_match(
+        "$.Elements[0].ContractCommitmentId"
+    ).to_list() == ["arn:aws:bedrock:pt-1"]
+    # Capacity is not eligible usage for coverage: the account's figures are the first bill's.
+    period = period_coverage(commitment_coverage(lake.scan("focus"))).collect()
+    assert period["eligible_on_demand_cost"].item() == pytest.approx(418.144)
+
+
+AZURE_COLUMNS = [
+    "BillingAccountId",
+    "BillingPeriodStartDate",
+    "BillingPeriodEndDate",
+    "SubscriptionId",
+    "Date",
+    "MeterCategory",
+    "MeterName",
+    "ConsumedService",
+    "ResourceId",
+    "ResourceLocation",
+    "Quantity",
+    "UnitOfMeasure",
+    "UnitPrice",
+    "EffectivePrice",
+    "PayGPrice",
+    "CostInBillingCurrency",
+    "BillingCurrency",
+    "ChargeType",
+    "PricingModel",
+    "BenefitId",
+    "BenefitName",
+]
+RESERVATION = "/providers/Microsoft.Capacity/reservationOrders/o-1/reservations/r-1"
+
+
+def _azure(charge: str, model: str, hours: float, cost: float, benefit: str = "") -> dict:
+    return {
+        "BillingAccountId": "enr-1",
+        "BillingPeriodStartDate": "2026-11-01",
+        "BillingPeriodEndDate": "2026-11-30",
+        "SubscriptionId": "sub-1",
+        "Date": "2026-11-02",
+        "MeterCategory": "Virtual Machines",
+        "MeterName": "D4s v5",
+        "ConsumedService": "Microsoft.Compute",
+        "ResourceId": "/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.Compute/"
+        "virtualMachines/vm1",
+        "ResourceLocation": "westeurope",
+        "Quantity": hours,
+        "UnitOfMeasure": "1 Hour",
+        "UnitPrice": 0.8,
+        "EffectivePrice": cost / hours,
+        "PayGPrice": 0.8,
+        "CostInBillingCurrency": cost,
+        "BillingCurrency": "EUR",
+        "ChargeType": charge,
+        "PricingModel": model,
+        "BenefitId": benefit,
+        "BenefitName": "r-1" if benefit else "",
+    }
+
+
+def test_an_azure_amortized_reservation_with_unused_hours(tmp_path):
+    # A 24 h reservation amortized at 0.50/h: 18 h used (9.00, 18 x 0.80 = 14.40 pay-as-you-go),
+    # 6 h unused (3.00); beside it 10 h on demand at 0.80 = 8.00.
+    rows = [
+        _azure("Usage", "Reservation", 18, 9.0, RESERVATION),
+        _azure("UnusedReservation", "Reservation", 6, 3.0, RESERVATION),
+        _azure("Usage", "OnDemand", 10, 8.0),
+    ]
+    path = tmp_path / "amortized.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, AZURE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lake = Lake(tmp_path / "lake")
+    normalize_file(path, lake, "azure_amortized", "2026-11")
+    table = lake.scan("focus_contract_commitments").collect()
+    # No purchase row in an amortized export: the cost is used + unused, 9 + 3.
+    assert table.select("ContractCommitmentId", "ContractCommitmentCost").rows() == [
+        (RESERVATION, pytest.approx(12.0))
+    ]
+    assert (table["ContractCommitmentQuantity"].item(), table["ContractCommitmentUnit"].item()) == (
+        24.0,
+        "Hours",
+    )
+    focus = lake.scan("focus")
+    sp = period_utilization(commitment_utilization(focus)).collect().row(0, named=True)
+    assert sp["utilization"] == pytest.approx(0.75)  # 9 / 12
+    assert sp["realized_savings"] == pytest.approx(14.4 - 12.0)
+    cover = period_coverage(commitment_coverage(focus)).collect().row(0, named=True)
+    assert cover["coverage"] == pytest.approx(14.4 / 22.4)
+    assert cover["effective_savings_rate"] == pytest.approx((22.4 - 20.0) / 22.4)  # 9 + 8 + 3 paid
+
+
+def test_gcp_cud_pools_sum_to_the_commitment_fee_rows_of_the_export(tmp_path):
+    import json
+
+    from connectors.filestore import LocalFileStore
+    from connectors.gcp_exports import find_gcp_deliveries
+    from costlake.demo_data_gcp import write_demo_gcp_export
+    from costlake.ingest import ingest_delivery
+
+    files = write_demo_gcp_export(tmp_path / "export")
+    # The export's own fee rows: SKUs "Commitment …", summed straight from the JSON lines.
+    fees: dict[str, float] = {}
+    for path in files:
+        if path.suffix != ".jsonl":
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if ((row.get("sku") or {}).get("description") or "").startswith("Commitment"):
+                month = row["invoice"]["month"]
+                fees[month] = fees.get(month, 0.0) + float(row["cost"])
+    assert fees  # the demo has a CUD
+    store = LocalFileStore(tmp_path / "export")
+    lake = Lake(tmp_path / "lake")
+    for delivery in find_gcp_deliveries(store).values():
+        ingest_delivery(delivery, store.local_path(delivery.files[0].path).parent, lake)
+    table = lake.scan("focus_contract_commitments").collect()
+    assert set(table["ContractCommitmentType"]) == {"Committed Use Discount"}
+    assert set(table["ContractCommitmentId"]) == {
+        "gcp-cud/" + table["BillingAccountId"][0] + "/us-central1/cpu",
+        "gcp-cud/" + table["BillingAccountId"][0] + "/us-central1/ram",
+    }
+    sums = table.group_by(pl.col("BillingPeriodStart").dt.strftime("%Y%m")).agg(
+        pl.col("ContractCommitmentCost").sum()
+    )
+    assert dict(sums.rows()) == pytest.approx(fees)
+    # The credits cancel the covered usage at its on-demand price: covered value > 0.
+    assert (table["x_CoveredListCost"] > 0).all()
