@@ -432,7 +432,8 @@ AZURE_COLUMNS = [
     "BenefitId",
     "BenefitName",
 ]
-RESERVATION = "/providers/Microsoft.Capacity/reservationOrders/o-1/reservations/r-1"
+ORDER = "/providers/Microsoft.Capacity/reservationOrders/o-1"
+RESERVATION = f"{ORDER}/reservations/r-1"
 
 
 def _azure(charge: str, model: str, hours: float, cost: float, benefit: str = "") -> dict:
@@ -478,9 +479,10 @@ def test_an_azure_amortized_reservation_with_unused_hours(tmp_path):
     lake = Lake(tmp_path / "lake")
     normalize_file(path, lake, "azure_amortized", "2026-11")
     table = lake.scan("focus_contract_commitments").collect()
-    # No purchase row in an amortized export: the cost is used + unused, 9 + 3.
+    # No purchase row in an amortized export: the cost is used + unused, 9 + 3; the
+    # commitment is the reservation order, which purchases and usage both name.
     assert table.select("ContractCommitmentId", "ContractCommitmentCost").rows() == [
-        (RESERVATION, pytest.approx(12.0))
+        (ORDER, pytest.approx(12.0))
     ]
     assert (table["ContractCommitmentQuantity"].item(), table["ContractCommitmentUnit"].item()) == (
         24.0,
@@ -531,3 +533,33 @@ def test_gcp_cud_pools_sum_to_the_commitment_fee_rows_of_the_export(tmp_path):
     assert dict(sums.rows()) == pytest.approx(fees)
     # The credits cancel the covered usage at its on-demand price: covered value > 0.
     assert (table["x_CoveredListCost"] > 0).all()
+
+
+def test_an_azure_actual_reservation_is_charged_on_its_purchase(tmp_path):
+    # Actual (invoice) export: the purchase of the order (10.00) and 18 h of usage it covered,
+    # at cost 0 (18 x 0.80 = 14.40 pay-as-you-go); no unused rows, so no utilization.
+    purchase = _azure("Purchase", "Reservation", 1, 10.0, ORDER) | {
+        "ResourceId": "",
+        "MeterCategory": "Virtual Machines",
+        "PayGPrice": 0,
+    }
+    rows = [purchase, _azure("Usage", "Reservation", 18, 0.0, RESERVATION)]
+    path = tmp_path / "actual.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, AZURE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lake = Lake(tmp_path / "lake")
+    normalize_file(path, lake, "azure_actual", "2026-11")
+    table = lake.scan("focus_contract_commitments").collect()
+    assert table.select("ContractCommitmentId", "ContractCommitmentCost").rows() == [
+        (ORDER, pytest.approx(10.0))
+    ]
+    focus = lake.scan("focus")
+    used = period_utilization(commitment_utilization(focus)).collect().row(0, named=True)
+    assert used["utilization"] is None
+    assert used["realized_savings"] == pytest.approx(14.4 - 10.0)
+    cover = period_coverage(commitment_coverage(focus)).collect().row(0, named=True)
+    # Eligible 14.40 on demand, all covered, paid the purchase: 1 - 10 / 14.4.
+    assert cover["coverage"] == pytest.approx(1.0)
+    assert cover["effective_savings_rate"] == pytest.approx(1 - 10.0 / 14.4)

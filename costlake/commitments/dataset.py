@@ -11,7 +11,8 @@ the same staging as ``focus`` so both publish together.
 The rules (a row matches the first):
 
 1. The row names its commitment (``CommitmentDiscountId``: AWS reservations and savings plans,
-   Azure reservations and savings plans, a provider's own FOCUS export): its role is ``fee``
+   Azure reservations and savings plans, a provider's own FOCUS export; for Azure its order,
+   which both the purchase and the usage name): its role is ``fee``
    on a Purchase (or other non-usage) row, ``unused`` when ``CommitmentDiscountStatus`` is
    Unused, ``used`` otherwise.
 2. GCP committed use discounts: the export names neither the commitment on the credit nor the
@@ -52,6 +53,10 @@ LINK_COLUMNS = (
 )
 ROLES = ("fee", "used", "unused")
 
+AZURE_ORDER = (
+    r"(?i)^(/providers/microsoft\.(?:capacity/reservationorders|billingbenefits/savingsplanorders)"
+    r"/[^/]+)"
+)
 GCP_CUD_CREDIT = "COMMITTED_USAGE_DISCOUNT"  # prefix: …_DOLLAR_BASE is spend-based
 GCP_CUD_TYPE = "Committed Use Discount"
 PROVISIONED_TYPE = "Provisioned Throughput"
@@ -121,9 +126,14 @@ def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
             separator="/",
         ),
     )
+    # Azure bills a purchase against its order (".../reservationOrders/<order>") and the usage
+    # against a benefit inside it (".../reservations/<id>"): the order is the commitment.
+    azure_order = pl.when(pl.col("x_Provider") == "azure").then(
+        pl.col("CommitmentDiscountId").str.extract(AZURE_ORDER, 1)
+    )
     commitment_id = (
         pl.when(has_id)
-        .then(pl.col("CommitmentDiscountId"))
+        .then(pl.coalesce(azure_order, pl.col("CommitmentDiscountId")))
         .when(gcp_fee | gcp_credit)
         .then(pool)
         .when(provisioned)

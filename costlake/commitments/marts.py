@@ -134,7 +134,8 @@ def commitment_coverage(focus: pl.LazyFrame) -> pl.LazyFrame:
     """Per provider, billing account, sub account and day: ``eligible_on_demand_cost`` (list
     cost of the eligible usage), ``covered_on_demand_cost`` (the part commitments covered),
     ``coverage`` (covered / eligible), ``eligible_cost`` (what that usage cost, with the
-    commitments' unused part and, for GCP, the CUD fees and credits) and
+    commitments' unused part and, where the bill has no amortized view, their fees; for GCP
+    also the CUD credits) and
     ``effective_savings_rate`` (1 − eligible cost / eligible on demand)."""
     rows = link_columns(focus).with_columns(_day())
     role = pl.col(COMMITMENT_ROLE).fill_null("")
@@ -145,7 +146,10 @@ def commitment_coverage(focus: pl.LazyFrame) -> pl.LazyFrame:
     attached_effective = ~eligible & (
         (role == "unused") | ((kind == GCP_CUD_TYPE) & (role == "used"))
     )
-    attached_fee = (kind == GCP_CUD_TYPE) & (role == "fee")
+    # A bill with no amortized view (GCP; Azure's actual export, where covered usage costs 0)
+    # charges the commitment only on its fee rows.
+    no_amortized_view = (kind == GCP_CUD_TYPE) | (pl.col("x_SourceDataset") == "azure_actual")
+    attached_fee = no_amortized_view & (role == "fee")
     daily = rows.group_by([*COVERAGE_KEYS, "day"]).agg(
         pl.col("ListCost").filter(eligible).sum().alias("eligible_on_demand_cost"),
         pl.col(COVERED_LIST_COST)
