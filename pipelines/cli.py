@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from costlake.config import load_settings
-from costlake.lake import Lake
+from costlake.lake import Lake, LakeVersionError
 from costlake.schedule import periods_to_refresh
 from costlake.sources import source_datasets
 from pipelines.cli_commitments import commitments_app
@@ -193,7 +193,7 @@ def show_lake(
             .sort("provider", "billing_period", "BillingCurrency")
             .collect()
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LakeVersionError) as exc:
         console.print(str(exc))
         raise typer.Exit(1) from exc
     table = Table(title=f"FOCUS lake at {lake.root}")
@@ -240,7 +240,7 @@ def costs(
     lake = Lake(root or load_settings().lake_root)
     try:
         focus = lake.scan("focus")
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LakeVersionError) as exc:
         _fail(str(exc))
     unknown = [name for name in groups if name not in focus.collect_schema().names()]
     if unknown:
