@@ -22,7 +22,7 @@ from costlake.commitments.marts import (
     commitment_warnings,
     period_utilization,
 )
-from costlake.focus_schema import CONTRACT_COMMITMENT_TABLE
+from costlake.focus.schema import CONTRACT_COMMITMENT_TABLE
 
 COMMITMENT_MARTS = ("marts/commitment_utilization", "marts/commitment_coverage")
 

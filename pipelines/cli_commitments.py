@@ -31,8 +31,8 @@ from costlake.commitments.recommend import (
     recommend,
 )
 from costlake.config import load_settings
-from costlake.focus_schema import CONTRACT_COMMITMENT_TABLE
-from costlake.lake import Lake, LakeVersionError
+from costlake.focus.lake import Lake, LakeVersionError
+from costlake.focus.schema import CONTRACT_COMMITMENT_TABLE
 
 commitments_app = typer.Typer(
     help="Commitments: utilization, coverage, savings, and what to commit to.",
@@ -204,7 +204,7 @@ def capacity_command(
 ) -> None:
     """Provisioned capacity (PTU, model units) against pay-as-you-go tokens from the bill's
     token lines: the break-even tokens per minute, and with request logs the peak to size for."""
-    from costlake.token_lines import token_lines
+    from costlake.ai.token_lines import token_lines
 
     lake = Lake(root or load_settings().lake_root, read_only=True)
     lines = token_lines(_scan(lake, "focus", period, provider))

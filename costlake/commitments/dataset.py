@@ -23,7 +23,7 @@ The rules (a row matches the first):
    (their negated amount is the on-demand value covered). The commitments' own resource names
    are in the pool's description.
 3. Generative-AI capacity billed by time (PTU, model units, dedicated AI clusters: the lines
-   ``costlake.token_lines`` reads as provisioned) with no commitment id: a ``fee`` of a
+   ``costlake.ai.token_lines`` reads as provisioned) with no commitment id: a ``fee`` of a
    "Provisioned Throughput" commitment named by its resource (or account and meter).
 """
 
@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from costlake.focus_schema import (
+from costlake.ai.token_lines import is_provisioned_capacity
+from costlake.focus.schema import (
     COMMITMENT_END,
     COMMITMENT_START,
     CONTRACT_COMMITMENT_COLUMNS,
     contract_commitment_arrow_schema,
 )
-from costlake.token_lines import is_provisioned_capacity
 
 COMMITMENT_ID = "x_CommitmentLinkId"
 COMMITMENT_TYPE = "x_CommitmentLinkType"
