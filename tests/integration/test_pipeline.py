@@ -212,8 +212,8 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
     ]
     # Each run lands its own provider's delivery, then rebuilds focus and the tag marts.
     assert [[k.to_user_string() for k in r.asset_selection] for r in requests[:2]] == [
-        ["aws_delivery", "focus", "tag_marts"],
-        ["oci_delivery", "focus", "tag_marts"],
+        ["aws_delivery", "focus", "tag_marts", "commitment_marts"],
+        ["oci_delivery", "focus", "tag_marts", "commitment_marts"],
     ]
     # Only providers with an export location are refreshed.
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
