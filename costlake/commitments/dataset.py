@@ -35,7 +35,6 @@ from costlake.ai.token_lines import is_provisioned_capacity
 from costlake.focus.schema import (
     COMMITMENT_END,
     COMMITMENT_START,
-    CONTRACT_COMMITMENT_COLUMNS,
     contract_commitment_arrow_schema,
 )
 
@@ -302,6 +301,3 @@ def contract_commitments(lines: pl.LazyFrame) -> pl.LazyFrame:
     return table.select([pl.col(name).cast(dtype) for name, dtype in schema.items()]).sort(
         "x_Provider", "BillingAccountId", "ContractCommitmentId", "x_SourceDataset"
     )
-
-
-CONTRACT_COMMITMENT_NAMES = [name for name, _, _ in CONTRACT_COMMITMENT_COLUMNS]

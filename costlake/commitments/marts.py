@@ -118,7 +118,9 @@ def period_utilization(daily: pl.LazyFrame) -> pl.LazyFrame:
     return _with_figures(summed).sort(UTILIZATION_KEYS)
 
 
-def _eligible_usage() -> pl.Expr:
+def eligible_usage() -> pl.Expr:
+    """Usage a commitment could discount (``ELIGIBLE_CATEGORIES``, priced in hours, on demand or
+    committed), not an unused-commitment row and not AI capacity; over linked FOCUS rows."""
     unit = pl.col("PricingUnit").fill_null("")
     return (
         (pl.col("ChargeCategory") == "Usage")
@@ -140,7 +142,7 @@ def commitment_coverage(focus: pl.LazyFrame) -> pl.LazyFrame:
     rows = link_columns(focus).with_columns(_day())
     role = pl.col(COMMITMENT_ROLE).fill_null("")
     kind = pl.col(COMMITMENT_TYPE).fill_null("")
-    eligible = _eligible_usage()
+    eligible = eligible_usage()
     # Money that belongs to eligible usage though the row itself is not eligible usage: the
     # unused commitment, GCP's CUD credits (the discount) and CUD fees (the commitment).
     attached_effective = ~eligible & (

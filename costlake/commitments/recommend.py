@@ -33,7 +33,7 @@ from pathlib import Path
 import polars as pl
 
 from costlake.commitments.dataset import COMMITMENT_ROLE, link_columns
-from costlake.commitments.marts import _eligible_usage
+from costlake.commitments.marts import eligible_usage
 
 DISCOUNTS_CSV = Path(__file__).resolve().parent.parent / "data" / "commitment_discounts.csv"
 TERMS = ("1y", "3y")
@@ -187,7 +187,7 @@ def eligible_hourly_usage(
     """
     rows = (
         link_columns(focus.filter(pl.col("x_Provider") == provider))
-        .filter(_eligible_usage() & pl.col(COMMITMENT_ROLE).is_null())
+        .filter(eligible_usage() & pl.col(COMMITMENT_ROLE).is_null())
         .select(
             "ChargePeriodStart",
             "ChargePeriodEnd",
