@@ -15,8 +15,9 @@ from rich.table import Table
 
 from costlake.config import load_settings
 from costlake.focus.lake import Lake, LakeVersionError
-from costlake.focus.periods import periods_to_refresh
+from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_anomalies import anomalies_app
 from pipelines.cli_commitments import commitments_app
 from pipelines.cli_gpu import gpu_app, gpu_fit
 
@@ -33,6 +34,18 @@ def _fail(message: str) -> NoReturn:
     """Print ``message`` as an error and leave with status 1."""
     console.print(f"[red]{escape(message)}[/]", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _periods(values: list[str] | None) -> list[str] | None:
+    """``--period`` values normalized (``2025-5`` → ``2025-05``), or a usage error naming one."""
+    try:
+        return None if values is None else [billing_period(v) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _period(value: str) -> str:
+    return (_periods([value]) or [""])[0] if value else ""
 
 
 def dagster_instance() -> DagsterInstance:
@@ -143,7 +156,10 @@ def demo(
 @app.command()
 def run(
     period: Annotated[
-        list[str] | None, typer.Option(help="billing period YYYY-MM (repeatable); default: nightly")
+        list[str] | None,
+        typer.Option(
+            help="billing period YYYY-MM (repeatable); default: nightly", callback=_periods
+        ),
     ] = None,
     provider: Annotated[list[str] | None, typer.Option(help="provider (repeatable)")] = None,
 ) -> None:
@@ -162,7 +178,9 @@ def normalize(
     dataset: Annotated[
         str, typer.Option(help=f"the export's kind: {' | '.join(source_datasets())}")
     ] = "aws_cur2",
-    period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
+    period: Annotated[
+        str, typer.Option(help="billing period YYYY-MM of the file", callback=_period)
+    ] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
     from costlake.focus.deliveries import DeliveryError
@@ -359,6 +377,8 @@ def estimate(
 app.add_typer(gpu_app, name="gpu")
 app.command("gpu-fit")(gpu_fit)
 
+
+app.add_typer(anomalies_app, name="anomalies")
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
