@@ -247,6 +247,15 @@ class UntaggedShare(BaseModel):
     error: float = Field(0.25, ge=0, le=1)
 
 
+class CommitmentSettings(BaseModel):
+    """When the commitment check warns: utilization under a level, or a term ending soon."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    utilization_threshold: float = Field(0.90, ge=0, le=1)
+    expiry_days: int = Field(30, ge=0)
+
+
 class AiSettings(BaseModel):
     """Where the application request logs are, and the price and capability tables that weight
     the split of billed token cost across them."""
@@ -328,6 +337,7 @@ class Settings(BaseModel):
         None, description="tag rules YAML (default: the shipped costlake/data/tags.yaml)"
     )
     untagged_share: UntaggedShare = Field(default_factory=UntaggedShare)
+    commitments: CommitmentSettings = Field(default_factory=CommitmentSettings)
     ai: AiSettings = Field(default_factory=AiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
