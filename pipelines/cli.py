@@ -17,6 +17,7 @@ from costlake.config import load_settings
 from costlake.focus.lake import Lake
 from costlake.focus.periods import periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_ai import arbitrage, maturity
 from pipelines.cli_gpu import gpu_app, gpu_fit
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -355,6 +356,8 @@ def estimate(
 
 # The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
 app.add_typer(gpu_app, name="gpu")
+app.command()(arbitrage)
+app.command()(maturity)
 app.command("gpu-fit")(gpu_fit)
 
 
