@@ -31,9 +31,7 @@ def _fail(message: str) -> NoReturn:
 def _mart(root: str, table: str, period: str) -> tuple[str, pl.DataFrame]:
     """(period, rows) of a mart partitioned by billing period; the newest when none is named."""
     lake = Lake(root or load_settings().lake_root)
-    built = sorted(
-        {f.split("billing_period=", 1)[1].split("/", 1)[0] for f in lake.files(table)}
-    )
+    built = sorted({f.split("billing_period=", 1)[1].split("/", 1)[0] for f in lake.files(table)})
     if not period:
         if not built:
             _fail(
