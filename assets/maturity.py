@@ -4,6 +4,9 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.ai import ai_unit_costs_mart
+from assets.anomalies import anomalies_mart
+from assets.budgets import budget_marts
+from assets.gpu import gpu_utilization_mart
 from assets.partitions import period_partitions
 from assets.period_inputs import focus_of_period, period_focus, period_mart
 from assets.resources import CostlakeResource
@@ -27,7 +30,9 @@ PERIOD_MARTS = (
     name="maturity_scorecard",
     partitions_def=period_partitions,
     group_name="report",
-    deps=[focus_of_period, ai_unit_costs_mart],
+    # After the marts of the period it reads, when they are in the same run; the others
+    # (commitments) are read by name when the lake has them.
+    deps=[focus_of_period, ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart, budget_marts],
     kinds={"polars", "parquet"},
     description=(
         "FinOps maturity per project (crawl, walk, run, fly) with the evidence of each "
