@@ -127,7 +127,9 @@ def _tag_coverage(tables: dict[str, pl.LazyFrame], mandatory: list[str]) -> Meas
     missing = [c for c in columns if c not in present]
     if missing:
         return f"focus lacks the tag column(s) {', '.join(missing)}"
-    taggable = ~pl.col("x_Untaggable").fill_null(False) if "x_Untaggable" in present else True
+    taggable = (
+        ~pl.col("x_Untaggable").fill_null(False) if "x_Untaggable" in present else pl.lit(True)
+    )
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
     frame = (
         focus.filter(taggable)

@@ -383,7 +383,14 @@ def test_demo_maturity_scorecard_says_which_marts_are_missing(demo_folder):
     criteria = card["criterion"].unique().sort().to_list()
     assert "overall" in criteria and len(criteria) == 8
     assert card.group_by("project").len()["len"].unique().to_list() == [8]
+    # The demo configures two budgets (team platform, model atlas-13b), both with spend in
+    # October: 2 is at least walk's 1 and under run's 3, for every project (an organisation
+    # criterion).
     budgets = card.filter(pl.col("criterion") == "budgets")
-    assert (budgets["level"] == "no evidence").all()
-    assert budgets["evidence"].str.contains("marts/budgets").all()
+    assert budgets["value"].to_list() == [2.0] * budgets.height
+    assert (budgets["level"] == "walk").all()
+    # No commitments mart on this branch: no evidence, naming the table.
+    commitments = card.filter(pl.col("criterion") == "commitment_utilization")
+    assert (commitments["level"] == "no evidence").all()
+    assert commitments["evidence"].str.contains("marts/commitment_utilization").all()
     assert set(card["level"]) <= {"crawl", "walk", "run", "fly", "no evidence"}
