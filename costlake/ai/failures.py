@@ -17,6 +17,7 @@ Per day, provider, model, team and currency:
 * ``calls`` = Σ requests, ``failed_calls`` = Σ requests of failed calls;
 * ``retries`` = calls after a failure of their trace and model, ``retried_calls`` = failed calls
   a retry followed;
+* ``error_types``: the failed calls' distinct ``error_type`` values (OTel ``error.type``);
 * ``wasted_tokens`` = input + output tokens of failed calls, ``wasted_cost`` = their cost
   (``wasted_billed_cost`` the part that is a share of the bill);
 * ``wasted_share`` = wasted_cost / cost, ``api_efficiency`` = (calls − failed_calls) / calls.
@@ -66,6 +67,13 @@ def failed_call_costs(costed: pl.LazyFrame) -> pl.LazyFrame:
             calls.filter(pl.col("retried")).sum().alias("retried_calls"),
             tokens.sum().alias("tokens"),
             tokens.filter(failed).sum().alias("wasted_tokens"),
+            pl.col("error_type")
+            .filter(failed)
+            .drop_nulls()
+            .unique()
+            .sort()
+            .str.join(", ")
+            .alias("error_types"),
             pl.col("cost").fill_null(0.0).sum().alias("cost"),
             pl.col("cost").filter(failed).fill_null(0.0).sum().alias("wasted_cost"),
             pl.col("cost")

@@ -81,6 +81,8 @@ def _requests() -> pl.LazyFrame:
             "output_tokens": 0,
             "requests": 1,
             "status": status,
+            # OTel error.type of the failed calls: Bedrock throttles, the direct call times out.
+            "error_type": None if status == "ok" else "timeout" if team == "eval" else "Throttled",
             "team": team,
         }
         for rid, trace, minute, provider, model, tokens, status, team in calls
@@ -111,6 +113,7 @@ def test_failed_and_retried_calls_of_a_billed_model(mart: pl.DataFrame) -> None:
     assert row["wasted_billed_cost"] == pytest.approx(0.50)
     assert row["wasted_share"] == pytest.approx(0.25)
     assert row["api_efficiency"] == pytest.approx(0.6)
+    assert row["error_types"] == "Throttled"
 
 
 def test_a_failed_direct_call_wastes_its_estimate(mart: pl.DataFrame) -> None:
@@ -119,6 +122,7 @@ def test_a_failed_direct_call_wastes_its_estimate(mart: pl.DataFrame) -> None:
     assert row["wasted_cost"] == pytest.approx(0.00015)
     assert row["wasted_billed_cost"] == 0.0
     assert row["api_efficiency"] == 0.0
+    assert row["error_types"] == "timeout"
 
 
 def test_the_check_lists_models_over_the_level(mart: pl.DataFrame) -> None:
