@@ -275,6 +275,18 @@ class AiSettings(BaseModel):
         description="model capability table for routing savings (default: the shipped "
         "costlake/data/model_capabilities.yaml)",
     )
+    hosts: str | None = Field(
+        None,
+        description="where each model is offered, for cross-cloud arbitrage (default: the "
+        "shipped costlake/data/llm_hosts.csv)",
+    )
+    wasted_share_warn: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="the share of a model's cost spent on failed calls above which the "
+        "ai_wasted_share check warns",
+    )
 
 
 class GpuSettings(BaseModel):

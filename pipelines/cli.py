@@ -17,6 +17,7 @@ from costlake.config import load_settings
 from costlake.focus.lake import Lake, LakeVersionError
 from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_ai import arbitrage, maturity
 from pipelines.cli_anomalies import anomalies_app
 from pipelines.cli_budgets import budgets
 from pipelines.cli_commitments import commitments_app
@@ -380,6 +381,8 @@ def estimate(
 
 # The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
 app.add_typer(gpu_app, name="gpu")
+app.command()(arbitrage)
+app.command()(maturity)
 app.command("gpu-fit")(gpu_fit)
 # `costlake budgets` lives in its own module too.
 app.command("budgets")(budgets)
