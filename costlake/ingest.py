@@ -25,6 +25,7 @@ from costlake.focus_schema import (
     FOCUS_FILE_METADATA,
     RAW_COST,
     RAW_CURRENCY,
+    RAW_TAGS,
     REJECT_REASON,
     WORKING_COLUMNS,
 )
@@ -37,7 +38,14 @@ from costlake.readers import (
     source_columns,
 )
 from costlake.sources import SourceDataset, source_datasets
-from costlake.tags import TagRules, load_tag_rules, with_tag_columns
+from costlake.tags import (
+    TagRules,
+    found_tags,
+    load_tag_rules,
+    tag_columns,
+    tag_keys,
+    with_tag_columns,
+)
 
 log = logging.getLogger(__name__)
 SLICE_ROWS = 262_144  # rows per streaming run of a Parquet file, in whole row groups
@@ -201,7 +209,6 @@ def _file_plan(
     delivery: Delivery,
     dataset: SourceDataset,
     rows: tuple[int, int] | None,
-    rules: TagRules,
 ) -> pl.LazyFrame:
     """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period.
 
@@ -210,7 +217,7 @@ def _file_plan(
     """
     period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
     other = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
-    frame = with_tag_columns(normalized_rows(path, file_name, delivery, dataset, rows), rules)
+    frame = normalized_rows(path, file_name, delivery, dataset, rows)
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
@@ -259,8 +266,15 @@ def _ingest_readable(
     rules: TagRules,
 ) -> None:
     """Stream one readable file, or the (offset, length) slice ``rows`` of it, into the parts
-    ``part`` (file number, slice number) of the focus and rejects tables."""
-    plan = _file_plan(path, file_name, delivery, dataset, rows, rules)
+    ``part`` (file number, slice number) of the focus and rejects tables.
+
+    The file is read once. That pass writes the rejects, the bill's totals, the good rows
+    without their tag columns (to a working file beside the part, lz4) and the rows' distinct
+    tag keys. Each distinct key's tags are then read once (``found_tags``: a bill repeats a
+    resource's tags on all its line items) and joined onto the working file's rows, which
+    become the focus part: reading the tags row by row cost 10 times the rest of the ingest.
+    """
+    plan = _file_plan(path, file_name, delivery, dataset, rows)
     # The bill's totals come from its own cost and currency text, not from the mapped columns,
     # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
     raw_cost = plan.collect_schema()[RAW_COST]
@@ -283,21 +297,40 @@ def _ingest_readable(
         pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
     )
     focus_path = staged.part_path("focus", *part)
+    untagged_path = focus_path + ".untagged"
     rejects_path = staged.part_path("rejects", *part)
+    names = [n for n in good.collect_schema().names() if n != RAW_TAGS]
+    names += [n for n in tag_columns(rules) if n not in names]
+    raw_tags = good.collect_schema().get(RAW_TAGS)
+    if dataset.tags_from_raw is None or raw_tags is None:
+        untagged, keys_plan, on = good.drop(RAW_TAGS, strict=False), tag_keys(good, rules), None
+    else:  # Tags itself is built per distinct raw value below
+        on = [RAW_TAGS, *(["x_Provider", "SubAccountId"] if rules.account_defaults else [])]
+        untagged, keys_plan = good.drop("Tags"), good.select(on).unique()
     try:
-        *_, totals = pl.collect_all(
+        *_, totals, keys = pl.collect_all(
             [
-                # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
-                good.sink_parquet(
-                    focus_path, lazy=True, metadata=FOCUS_FILE_METADATA, compression_level=1
-                ),
+                untagged.sink_parquet(untagged_path, lazy=True, compression="lz4"),
                 bad.sink_parquet(rejects_path, lazy=True),
                 bill,
+                keys_plan,
             ],
             engine="streaming",
         )
+        if on is None:
+            found = found_tags(keys, rules)
+        else:
+            keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
+            found = pl.concat([keys.select(RAW_TAGS), found_tags(keys, rules)], how="horizontal")
+        tagged = with_tag_columns(pl.scan_parquet(untagged_path), rules, found, on).select(names)
+        # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
+        tagged.sink_parquet(
+            focus_path, metadata=FOCUS_FILE_METADATA, compression_level=1, engine="streaming"
+        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DeliveryError(f"{file_name}: cannot read the file: {exc}") from exc
+    finally:
+        Path(untagged_path).unlink(missing_ok=True)
     for currency, cost, _, rows_in_period, _ in totals.iter_rows():
         if rows_in_period:
             report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost

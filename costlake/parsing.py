@@ -6,6 +6,7 @@ so the row becomes a reject with a reason instead of a silent null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
@@ -75,17 +76,17 @@ def json_string(expr: pl.Expr) -> pl.Expr:
 TAG_PREFIX = "__tag__"
 
 
-def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
+def tags_from_columns(tag_columns: list[str], column: Callable[[str], pl.Expr] = pl.col) -> pl.Expr:
     """Tags JSON object from ``__tag__<key>`` columns, keys as the source gave them; none → null."""
     if not tag_columns:
         return pl.lit(None, dtype=pl.String)
     pairs = [
-        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
+        pl.when(column(c).is_not_null() & (column(c) != "")).then(
             pl.concat_str(
                 [
                     json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
                     pl.lit(":"),
-                    json_string(pl.col(c).cast(pl.String)),
+                    json_string(column(c).cast(pl.String)),
                 ]
             )
         )
