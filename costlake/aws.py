@@ -253,11 +253,8 @@ def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
 def cur_tags_from_raw(dtype: pl.DataType) -> pl.Expr:
     """``Tags`` from ``RAW_TAGS`` as ``cur_to_focus`` carries it: CUR 2.0's ``resource_tags``
     (JSON text or MAP), or a struct of the legacy ``__tag__<key>`` columns."""
-    if isinstance(dtype, pl.Struct):
-        fields = [f.name for f in dtype.fields]
-        return parsing.tags_from_columns(fields, lambda c: pl.col(RAW_TAGS).struct.field(c))
-    if dtype == pl.Null:
-        return pl.lit(None, dtype=pl.String)
+    if isinstance(dtype, pl.Struct) or dtype == pl.Null:
+        return parsing.tags_from_raw_columns(dtype)
     return _tags_from_map(RAW_TAGS, dtype)
 
 
@@ -316,7 +313,7 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         raw_tags = pl.col("resource_tags")
     else:
         tags = parsing.tags_from_columns(tag_columns)
-        raw_tags = pl.struct(tag_columns) if tag_columns else pl.lit(None, dtype=pl.String)
+        raw_tags = parsing.raw_tag_columns(tag_columns)
     if "product_product_name" not in raw.collect_schema() and "product" in schema:
         product_name = _map_value("product", schema["product"], "product_name")
     else:

@@ -96,6 +96,19 @@ def tags_from_columns(tag_columns: list[str], column: Callable[[str], pl.Expr] =
     return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
 
 
+def raw_tag_columns(tag_columns: list[str]) -> pl.Expr:
+    """The ``__tag__<key>`` columns as one struct: a source's raw tags (``RAW_TAGS``)."""
+    return pl.struct(tag_columns) if tag_columns else pl.lit(None, dtype=pl.String)
+
+
+def tags_from_raw_columns(dtype: pl.DataType) -> pl.Expr:
+    """``tags_from_columns`` of the struct ``raw_tag_columns`` made (``RAW_TAGS``)."""
+    if not isinstance(dtype, pl.Struct):
+        return pl.lit(None, dtype=pl.String)
+    fields = [f.name for f in dtype.fields]
+    return tags_from_columns(fields, lambda c: pl.col("x_RawTags").struct.field(c))
+
+
 def reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     """The first failed check's message per row, or null for a good row.
 
