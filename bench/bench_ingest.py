@@ -6,7 +6,7 @@ is timed two ways, each in a fresh child process whose peak RSS (``VmHWM``) is i
 
 - **bare**: a polars streaming convert: scan, select the ~30 source columns FOCUS is built from,
   rename them, cast money to Float64 and times to UTC timestamps, sink Parquet (zstd);
-- **costlake**: ``costlake.single_file.normalize_file``, what ``costlake normalize FILE LAKE
+- **costlake**: ``costlake.focus.single_file.normalize_file``, what ``costlake normalize FILE LAKE
   --dataset D`` runs: FOCUS columns, tags, rejects and the bill's totals, written to a lake.
 
 The two alternate (bare, costlake, bare, costlake, ...) ``--repeat`` times, and the script
@@ -233,7 +233,7 @@ def _cast(name: str, kind: str, dtype: pl.DataType) -> pl.Expr:
 
 def bare_convert(export: Export, fmt: str, source: Path, target: Path) -> int:
     """The baseline: scan, select, rename, cast, sink Parquet zstd. Returns the rows written."""
-    from costlake.gcp import GCP_EXPORT_SCHEMA
+    from costlake.providers.gcp import GCP_EXPORT_SCHEMA
 
     if fmt == "parquet":
         scan = pl.scan_parquet(source)
@@ -244,7 +244,7 @@ def bare_convert(export: Export, fmt: str, source: Path, target: Path) -> int:
     schema = scan.collect_schema()
     columns = bare_columns(export, fmt)
     if export.name == "cur_legacy" and fmt == "csv.gz":  # lineItem/UnblendedCost, ... by name
-        from costlake.aws import cur_rename_map
+        from costlake.providers.aws import cur_rename_map
 
         header = {canonical: name for name, canonical in cur_rename_map(schema.names()).items()}
         columns = {
@@ -259,7 +259,7 @@ def bare_convert(export: Export, fmt: str, source: Path, target: Path) -> int:
 
 def bill_total(export: Export, fmt: str, source: Path) -> float:
     """Σ the bill's cost column (GCP: cost + Σ credits.amount), by a plain scan of the file."""
-    from costlake.gcp import GCP_EXPORT_SCHEMA
+    from costlake.providers.gcp import GCP_EXPORT_SCHEMA
 
     if export.name == "cur_legacy":
         column = "lineItem/UnblendedCost" if fmt == "csv.gz" else "line_item_unblended_cost"
@@ -293,8 +293,8 @@ def measure(kind: str, name: str, fmt: str, source: Path, workdir: Path) -> dict
             "rows": rows,
             "peak_rss_mib": peak_rss_mib(),
         }
-    from costlake.lake import Lake
-    from costlake.single_file import normalize_file
+    from costlake.focus.lake import Lake
+    from costlake.focus.single_file import normalize_file
 
     start = time.perf_counter()
     report = normalize_file(source, Lake(workdir), export.dataset, export.billing_period)
