@@ -386,7 +386,8 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     header = (
         f"{'export':16} {'format':8} {'rows':>10} {'MiB':>6} {'bare s':>7} {'costlake s':>10} "
-        f"{'ratio':>6} {'bare MiB':>8} {'costlake MiB':>12} {'rejected':>8} {'Δ money':>9} {'load':>5}"
+        f"{'ratio':>6} {'bare MiB':>8} {'costlake MiB':>12} {'rejected':>8} {'Δ money':>9} "
+        f"{'load':>5}"
     )
     print(header, flush=True)
     for rows, export, fmt in todo:

@@ -296,66 +296,135 @@ def _write_ndjson(path: Path, frames: Iterator[pl.DataFrame]) -> None:
 # The CUR 2.0 table of Data Exports ("Cost and Usage Report (CUR) 2.0" in the Data Exports table
 # dictionary, with INCLUDE_RESOURCES and split cost allocation data), in the export's order.
 CUR2_COLUMNS = [
-    "bill_bill_type", "bill_billing_entity", "bill_billing_period_end_date",
-    "bill_billing_period_start_date", "bill_invoice_id", "bill_invoicing_entity",
-    "bill_payer_account_id", "bill_payer_account_name",
+    "bill_bill_type",
+    "bill_billing_entity",
+    "bill_billing_period_end_date",
+    "bill_billing_period_start_date",
+    "bill_invoice_id",
+    "bill_invoicing_entity",
+    "bill_payer_account_id",
+    "bill_payer_account_name",
     "capacity_reservation_capacity_reservation_arn",
     "capacity_reservation_capacity_reservation_status",
     "capacity_reservation_capacity_reservation_type",
-    "cost_category", "discount", "discount_bundled_discount", "discount_total_discount",
-    "identity_line_item_id", "identity_time_interval",
-    "line_item_availability_zone", "line_item_blended_cost", "line_item_blended_rate",
-    "line_item_currency_code", "line_item_legal_entity", "line_item_line_item_description",
-    "line_item_line_item_type", "line_item_net_unblended_cost", "line_item_net_unblended_rate",
-    "line_item_normalization_factor", "line_item_normalized_usage_amount",
-    "line_item_operation", "line_item_product_code", "line_item_resource_id",
-    "line_item_tax_type", "line_item_unblended_cost", "line_item_unblended_rate",
-    "line_item_usage_account_id", "line_item_usage_account_name", "line_item_usage_amount",
-    "line_item_usage_end_date", "line_item_usage_start_date", "line_item_usage_type",
-    "pricing_currency", "pricing_lease_contract_length", "pricing_offering_class",
-    "pricing_public_on_demand_cost", "pricing_public_on_demand_rate", "pricing_purchase_option",
-    "pricing_rate_code", "pricing_rate_id", "pricing_term", "pricing_unit",
-    "product", "product_comment", "product_fee_code", "product_fee_description",
-    "product_from_location", "product_from_location_type", "product_from_region_code",
-    "product_instance_family", "product_instance_type", "product_instancesku",
-    "product_location", "product_location_type", "product_operation", "product_pricing_unit",
-    "product_product_family", "product_region_code", "product_servicecode", "product_sku",
-    "product_to_location", "product_to_location_type", "product_to_region_code",
+    "cost_category",
+    "discount",
+    "discount_bundled_discount",
+    "discount_total_discount",
+    "identity_line_item_id",
+    "identity_time_interval",
+    "line_item_availability_zone",
+    "line_item_blended_cost",
+    "line_item_blended_rate",
+    "line_item_currency_code",
+    "line_item_legal_entity",
+    "line_item_line_item_description",
+    "line_item_line_item_type",
+    "line_item_net_unblended_cost",
+    "line_item_net_unblended_rate",
+    "line_item_normalization_factor",
+    "line_item_normalized_usage_amount",
+    "line_item_operation",
+    "line_item_product_code",
+    "line_item_resource_id",
+    "line_item_tax_type",
+    "line_item_unblended_cost",
+    "line_item_unblended_rate",
+    "line_item_usage_account_id",
+    "line_item_usage_account_name",
+    "line_item_usage_amount",
+    "line_item_usage_end_date",
+    "line_item_usage_start_date",
+    "line_item_usage_type",
+    "pricing_currency",
+    "pricing_lease_contract_length",
+    "pricing_offering_class",
+    "pricing_public_on_demand_cost",
+    "pricing_public_on_demand_rate",
+    "pricing_purchase_option",
+    "pricing_rate_code",
+    "pricing_rate_id",
+    "pricing_term",
+    "pricing_unit",
+    "product",
+    "product_comment",
+    "product_fee_code",
+    "product_fee_description",
+    "product_from_location",
+    "product_from_location_type",
+    "product_from_region_code",
+    "product_instance_family",
+    "product_instance_type",
+    "product_instancesku",
+    "product_location",
+    "product_location_type",
+    "product_operation",
+    "product_pricing_unit",
+    "product_product_family",
+    "product_region_code",
+    "product_servicecode",
+    "product_sku",
+    "product_to_location",
+    "product_to_location_type",
+    "product_to_region_code",
     "product_usagetype",
     "reservation_amortized_upfront_cost_for_usage",
-    "reservation_amortized_upfront_fee_for_billing_period", "reservation_availability_zone",
-    "reservation_effective_cost", "reservation_end_time", "reservation_modification_status",
+    "reservation_amortized_upfront_fee_for_billing_period",
+    "reservation_availability_zone",
+    "reservation_effective_cost",
+    "reservation_end_time",
+    "reservation_modification_status",
     "reservation_net_amortized_upfront_cost_for_usage",
     "reservation_net_amortized_upfront_fee_for_billing_period",
-    "reservation_net_effective_cost", "reservation_net_recurring_fee_for_usage",
+    "reservation_net_effective_cost",
+    "reservation_net_recurring_fee_for_usage",
     "reservation_net_unused_amortized_upfront_fee_for_billing_period",
-    "reservation_net_unused_recurring_fee", "reservation_net_upfront_value",
-    "reservation_normalized_units_per_reservation", "reservation_number_of_reservations",
-    "reservation_recurring_fee_for_usage", "reservation_reservation_a_r_n",
-    "reservation_start_time", "reservation_subscription_id",
-    "reservation_total_reserved_normalized_units", "reservation_total_reserved_units",
+    "reservation_net_unused_recurring_fee",
+    "reservation_net_upfront_value",
+    "reservation_normalized_units_per_reservation",
+    "reservation_number_of_reservations",
+    "reservation_recurring_fee_for_usage",
+    "reservation_reservation_a_r_n",
+    "reservation_start_time",
+    "reservation_subscription_id",
+    "reservation_total_reserved_normalized_units",
+    "reservation_total_reserved_units",
     "reservation_units_per_reservation",
     "reservation_unused_amortized_upfront_fee_for_billing_period",
-    "reservation_unused_normalized_unit_quantity", "reservation_unused_quantity",
-    "reservation_unused_recurring_fee", "reservation_upfront_value",
+    "reservation_unused_normalized_unit_quantity",
+    "reservation_unused_quantity",
+    "reservation_unused_recurring_fee",
+    "reservation_upfront_value",
     "resource_tags",
-    "savings_plan_amortized_upfront_commitment_for_billing_period", "savings_plan_end_time",
+    "savings_plan_amortized_upfront_commitment_for_billing_period",
+    "savings_plan_end_time",
     "savings_plan_instance_type_family",
     "savings_plan_net_amortized_upfront_commitment_for_billing_period",
     "savings_plan_net_recurring_commitment_for_billing_period",
-    "savings_plan_net_savings_plan_effective_cost", "savings_plan_offering_type",
-    "savings_plan_payment_option", "savings_plan_purchase_term",
-    "savings_plan_recurring_commitment_for_billing_period", "savings_plan_region",
-    "savings_plan_savings_plan_a_r_n", "savings_plan_savings_plan_effective_cost",
-    "savings_plan_savings_plan_rate", "savings_plan_start_time",
-    "savings_plan_total_commitment_to_date", "savings_plan_used_commitment",
-    "split_line_item_actual_usage", "split_line_item_net_split_cost",
-    "split_line_item_net_unused_cost", "split_line_item_parent_resource_id",
-    "split_line_item_public_on_demand_split_cost", "split_line_item_public_on_demand_unused_cost",
-    "split_line_item_reserved_usage", "split_line_item_split_cost",
-    "split_line_item_split_usage", "split_line_item_split_usage_ratio",
+    "savings_plan_net_savings_plan_effective_cost",
+    "savings_plan_offering_type",
+    "savings_plan_payment_option",
+    "savings_plan_purchase_term",
+    "savings_plan_recurring_commitment_for_billing_period",
+    "savings_plan_region",
+    "savings_plan_savings_plan_a_r_n",
+    "savings_plan_savings_plan_effective_cost",
+    "savings_plan_savings_plan_rate",
+    "savings_plan_start_time",
+    "savings_plan_total_commitment_to_date",
+    "savings_plan_used_commitment",
+    "split_line_item_actual_usage",
+    "split_line_item_net_split_cost",
+    "split_line_item_net_unused_cost",
+    "split_line_item_parent_resource_id",
+    "split_line_item_public_on_demand_split_cost",
+    "split_line_item_public_on_demand_unused_cost",
+    "split_line_item_reserved_usage",
+    "split_line_item_split_cost",
+    "split_line_item_split_usage",
+    "split_line_item_split_usage_ratio",
     "split_line_item_unused_cost",
-]  # fmt: skip
+]
 CUR_MAPS = ("cost_category", "discount", "product", "resource_tags")
 CUR_TIMES = (
     "bill_billing_period_end_date",
@@ -374,23 +443,57 @@ CUR_NUMBERS = tuple(
 
 # (product code, usage type, operation, unit, hourly-ish rate, product family, instance types)
 _AWS_SERVICES = [
-    ("AmazonEC2", "BoxUsage:{it}", "RunInstances", "Hrs", 0.35, "Compute Instance",
-     ["m6i.xlarge", "c6i.2xlarge", "r6i.4xlarge", "g5.xlarge", "p4d.24xlarge", "t3.medium"]),
+    (
+        "AmazonEC2",
+        "BoxUsage:{it}",
+        "RunInstances",
+        "Hrs",
+        0.35,
+        "Compute Instance",
+        ["m6i.xlarge", "c6i.2xlarge", "r6i.4xlarge", "g5.xlarge", "p4d.24xlarge", "t3.medium"],
+    ),
     ("AmazonEC2", "EBS:VolumeUsage.gp3", "CreateVolume-Gp3", "GB-Mo", 0.08, "Storage", [""]),
     ("AmazonS3", "TimedStorage-ByteHrs", "StandardStorage", "GB-Mo", 0.023, "Storage", [""]),
-    ("AmazonRDS", "InstanceUsage:{it}", "CreateDBInstance:0002", "Hrs", 0.5, "Database Instance",
-     ["db.r6g.large", "db.m6g.xlarge"]),
-    ("AmazonSageMaker", "ml.{it}-hosting", "RunInstance", "Hrs", 1.2, "ML Instance",
-     ["g5.2xlarge", "p4d.24xlarge"]),
-    ("AmazonBedrock", "NovaLite-input-tokens", "InvokeModel", "1K tokens", 0.00006,
-     "Amazon Bedrock", [""]),
-    ("AWSLambda", "Lambda-GB-Second", "Invoke", "Lambda-GB-Second", 0.0000166667, "Serverless",
-     [""]),
+    (
+        "AmazonRDS",
+        "InstanceUsage:{it}",
+        "CreateDBInstance:0002",
+        "Hrs",
+        0.5,
+        "Database Instance",
+        ["db.r6g.large", "db.m6g.xlarge"],
+    ),
+    (
+        "AmazonSageMaker",
+        "ml.{it}-hosting",
+        "RunInstance",
+        "Hrs",
+        1.2,
+        "ML Instance",
+        ["g5.2xlarge", "p4d.24xlarge"],
+    ),
+    (
+        "AmazonBedrock",
+        "NovaLite-input-tokens",
+        "InvokeModel",
+        "1K tokens",
+        0.00006,
+        "Amazon Bedrock",
+        [""],
+    ),
+    (
+        "AWSLambda",
+        "Lambda-GB-Second",
+        "Invoke",
+        "Lambda-GB-Second",
+        0.0000166667,
+        "Serverless",
+        [""],
+    ),
     ("AmazonCloudWatch", "TimedStorage-ByteHrs", "PutLogEvents", "GB-Mo", 0.03, "Storage", [""]),
     ("AWSDataTransfer", "DataTransfer-Out-Bytes", "", "GB", 0.09, "Data Transfer", [""]),
-    ("AmazonEKS", "AmazonEKS-Hours:perCluster", "CreateOperation", "Hrs", 0.1,
-     "Compute", [""]),
-]  # fmt: skip
+    ("AmazonEKS", "AmazonEKS-Hours:perCluster", "CreateOperation", "Hrs", 0.1, "Compute", [""]),
+]
 _AWS_REGIONS = [
     ("us-east-1", "US East (N. Virginia)", "USE1"),
     ("us-west-2", "US West (Oregon)", "USW2"),
@@ -406,20 +509,46 @@ _RI_ARN = (
 )
 # CUR line item types and their share of rows
 _CUR_KINDS = [
-    ("Usage", 0.78), ("DiscountedUsage", 0.05), ("SavingsPlanCoveredUsage", 0.08),
-    ("SavingsPlanNegation", 0.04), ("RIFee", 0.003), ("SavingsPlanRecurringFee", 0.003),
-    ("Fee", 0.002), ("Credit", 0.012), ("Refund", 0.004), ("Tax", 0.012),
+    ("Usage", 0.78),
+    ("DiscountedUsage", 0.05),
+    ("SavingsPlanCoveredUsage", 0.08),
+    ("SavingsPlanNegation", 0.04),
+    ("RIFee", 0.003),
+    ("SavingsPlanRecurringFee", 0.003),
+    ("Fee", 0.002),
+    ("Credit", 0.012),
+    ("Refund", 0.004),
+    ("Tax", 0.012),
     ("EdpDiscount", 0.014),
-]  # fmt: skip
+]
 _NO_RESOURCE = ("RIFee", "SavingsPlanRecurringFee", "Fee", "Credit", "Refund", "Tax", "EdpDiscount")
 
 _PRODUCT_KEYS = [
-    "product_name", "servicename", "region", "vcpu", "memory", "clock_speed",
-    "current_generation", "ecu", "enhanced_networking_supported", "instance_family",
-    "license_model", "network_performance", "normalization_size_factor", "operating_system",
-    "physical_processor", "pre_installed_sw", "processor_architecture", "processor_features",
-    "storage", "tenancy", "capacitystatus", "marketoption", "gpu", "gpu_memory",
-]  # fmt: skip
+    "product_name",
+    "servicename",
+    "region",
+    "vcpu",
+    "memory",
+    "clock_speed",
+    "current_generation",
+    "ecu",
+    "enhanced_networking_supported",
+    "instance_family",
+    "license_model",
+    "network_performance",
+    "normalization_size_factor",
+    "operating_system",
+    "physical_processor",
+    "pre_installed_sw",
+    "processor_architecture",
+    "processor_features",
+    "storage",
+    "tenancy",
+    "capacitystatus",
+    "marketoption",
+    "gpu",
+    "gpu_memory",
+]
 
 
 def aws_resources(rows: int, seed: int) -> pl.DataFrame:
@@ -429,7 +558,8 @@ def aws_resources(rows: int, seed: int) -> pl.DataFrame:
     service = rng.integers(0, len(_AWS_SERVICES), count)
     types = [s[6] for s in _AWS_SERVICES]
     itype = [
-        types[s][i % len(types[s])] for s, i in zip(service, rng.integers(0, 60, count))
+        types[s][i % len(types[s])]
+        for s, i in zip(service, rng.integers(0, 60, count), strict=True)
     ]  # 60k
     frame = pl.DataFrame(
         {
@@ -476,9 +606,15 @@ def _aws_rows(pool: pl.DataFrame, d: Draws) -> pl.DataFrame:
     """Common per-row values of both CUR forms (text and numbers, timestamps as datetimes)."""
     kinds = [k for k, _ in _CUR_KINDS]
     rows = pl.DataFrame(
-        {"res": d.resource, "hour": d.hour, "kind": d.kind, "amount": d.amount,
-         "jitter": d.jitter, "row": d.row}
-    ).join(pool, on="res", how="left", maintain_order="left")  # fmt: skip
+        {
+            "res": d.resource,
+            "hour": d.hour,
+            "kind": d.kind,
+            "amount": d.amount,
+            "jitter": d.jitter,
+            "row": d.row,
+        }
+    ).join(pool, on="res", how="left", maintain_order="left")
     kind = _pick(kinds, pl.col("kind"))
     svc = pl.col("service")
     rate = _pick_f([s[4] for s in _AWS_SERVICES], svc) * pl.col("rate_factor")
@@ -665,8 +801,12 @@ def _aws_tag_keys(style: str) -> list[str]:
     """Tag keys as CUR 2.0's ``resource_tags`` (``user_cost_center``), legacy CUR CSV headers
     (``user:CostCenter``) or legacy Parquet (``user_cost_center``) spell them; a few keys are
     AWS-generated tags (``aws:createdBy``)."""
-    system = {"CreatedBy": "aws:createdBy", "StackName": "aws:cloudformation:stack-name",
-              "AutoScalingGroup": "aws:autoscaling:groupName", "Cluster": "eks:cluster-name"}  # fmt: skip
+    system = {
+        "CreatedBy": "aws:createdBy",
+        "StackName": "aws:cloudformation:stack-name",
+        "AutoScalingGroup": "aws:autoscaling:groupName",
+        "Cluster": "eks:cluster-name",
+    }
     keys = []
     for display, _, _, _ in TAG_KEYS:
         key = system.get(display, f"user:{display}")
@@ -682,7 +822,9 @@ def _product_maps(rows: pl.DataFrame) -> pl.Expr:
         "servicename": _pick([_PRODUCT_NAMES.get(s[0], s[0]) for s in _AWS_SERVICES], svc),
         "region": _pick([r[0] for r in _AWS_REGIONS], pl.col("region")),
         "vcpu": pl.when(itype != "").then(itype.str.len_chars().cast(pl.String)),
-        "memory": pl.when(itype != "").then(pl.concat_str(itype.str.len_chars() * 4, pl.lit(" GiB"))),
+        "memory": pl.when(itype != "").then(
+            pl.concat_str(itype.str.len_chars() * 4, pl.lit(" GiB"))
+        ),
         "clock_speed": pl.when(itype != "").then(pl.lit("3.5 GHz")),
         "current_generation": pl.when(itype != "").then(pl.lit("Yes")),
         "ecu": pl.when(itype != "").then(pl.lit("NA")),
@@ -695,14 +837,22 @@ def _product_maps(rows: pl.DataFrame) -> pl.Expr:
         "physical_processor": pl.when(itype != "").then(pl.lit("Intel Xeon 8375C (Ice Lake)")),
         "pre_installed_sw": pl.when(itype != "").then(pl.lit("NA")),
         "processor_architecture": pl.when(itype != "").then(pl.lit("64-bit")),
-        "processor_features": pl.when(itype != "").then(pl.lit("Intel AVX; Intel AVX2; Intel AVX512; Intel Turbo")),
+        "processor_features": pl.when(itype != "").then(
+            pl.lit("Intel AVX; Intel AVX2; Intel AVX512; Intel Turbo")
+        ),
         "storage": pl.when(itype != "").then(pl.lit("EBS only")),
         "tenancy": pl.when(itype != "").then(pl.lit("Shared")),
         "capacitystatus": pl.when(itype != "").then(pl.lit("Used")),
         "marketoption": pl.when(itype != "").then(pl.lit("OnDemand")),
-        "gpu": pl.when(itype.str.starts_with("g5")).then(pl.lit("1")).when(itype.str.starts_with("p4d")).then(pl.lit("8")),
-        "gpu_memory": pl.when(itype.str.starts_with("g5")).then(pl.lit("24 GiB")).when(itype.str.starts_with("p4d")).then(pl.lit("320 GiB")),
-    }  # fmt: skip
+        "gpu": pl.when(itype.str.starts_with("g5"))
+        .then(pl.lit("1"))
+        .when(itype.str.starts_with("p4d"))
+        .then(pl.lit("8")),
+        "gpu_memory": pl.when(itype.str.starts_with("g5"))
+        .then(pl.lit("24 GiB"))
+        .when(itype.str.starts_with("p4d"))
+        .then(pl.lit("320 GiB")),
+    }
     return values
 
 
@@ -756,7 +906,11 @@ def _cur2_frames(rows: int, seed: int, fmt: str) -> Iterator[pl.DataFrame]:
         )
         product = _product_maps(frame)
         category = _cost_category(pl.col("account"))
-        discount = {"bundled_discount": pl.when(pl.col("line_item_line_item_type") == "EdpDiscount").then(pl.col("line_item_unblended_cost").cast(pl.String))}  # fmt: skip
+        discount = {
+            "bundled_discount": pl.when(pl.col("line_item_line_item_type") == "EdpDiscount").then(
+                pl.col("line_item_unblended_cost").cast(pl.String)
+            )
+        }
         tag_col = pl.when(~pl.col("__no_resource")).then(pl.col("__tags"))
         if fmt == "csv.gz":
             maps = {
@@ -825,35 +979,82 @@ def write_cur2(path: Path, rows: int, fmt: str, seed: int = 7) -> None:
 # Legacy CUR: the product/* columns a busy account's report carries (its product attributes
 # become columns), beside the CUR 2.0 columns that are not maps.
 _LEGACY_PRODUCT = [
-    "product/ProductName", "product/availability", "product/availabilityZone",
-    "product/capacitystatus", "product/classicnetworkingsupport", "product/clockSpeed",
-    "product/currentGeneration", "product/databaseEngine", "product/dedicatedEbsThroughput",
-    "product/deploymentOption", "product/durability", "product/ecu",
-    "product/engineCode", "product/enhancedNetworkingSupported", "product/fromLocation",
-    "product/fromLocationType", "product/gpu", "product/gpuMemory", "product/group",
-    "product/groupDescription", "product/instanceFamily", "product/instanceType",
-    "product/instanceTypeFamily", "product/intelAvx2Available", "product/intelAvxAvailable",
-    "product/intelTurboAvailable", "product/licenseModel", "product/location",
-    "product/locationType", "product/marketoption", "product/maxIopsvolume",
-    "product/maxThroughputvolume", "product/maxVolumeSize", "product/memory",
-    "product/memoryGib", "product/networkPerformance", "product/normalizationSizeFactor",
-    "product/operatingSystem", "product/operation", "product/physicalProcessor",
-    "product/preInstalledSw", "product/processorArchitecture", "product/processorFeatures",
-    "product/productFamily", "product/region", "product/regionCode", "product/servicecode",
-    "product/servicename", "product/sku", "product/storage", "product/storageClass",
-    "product/storageMedia", "product/tenancy", "product/toLocation", "product/toLocationType",
-    "product/usagetype", "product/vcpu", "product/volumeApiName", "product/volumeType",
-]  # fmt: skip
+    "product/ProductName",
+    "product/availability",
+    "product/availabilityZone",
+    "product/capacitystatus",
+    "product/classicnetworkingsupport",
+    "product/clockSpeed",
+    "product/currentGeneration",
+    "product/databaseEngine",
+    "product/dedicatedEbsThroughput",
+    "product/deploymentOption",
+    "product/durability",
+    "product/ecu",
+    "product/engineCode",
+    "product/enhancedNetworkingSupported",
+    "product/fromLocation",
+    "product/fromLocationType",
+    "product/gpu",
+    "product/gpuMemory",
+    "product/group",
+    "product/groupDescription",
+    "product/instanceFamily",
+    "product/instanceType",
+    "product/instanceTypeFamily",
+    "product/intelAvx2Available",
+    "product/intelAvxAvailable",
+    "product/intelTurboAvailable",
+    "product/licenseModel",
+    "product/location",
+    "product/locationType",
+    "product/marketoption",
+    "product/maxIopsvolume",
+    "product/maxThroughputvolume",
+    "product/maxVolumeSize",
+    "product/memory",
+    "product/memoryGib",
+    "product/networkPerformance",
+    "product/normalizationSizeFactor",
+    "product/operatingSystem",
+    "product/operation",
+    "product/physicalProcessor",
+    "product/preInstalledSw",
+    "product/processorArchitecture",
+    "product/processorFeatures",
+    "product/productFamily",
+    "product/region",
+    "product/regionCode",
+    "product/servicecode",
+    "product/servicename",
+    "product/sku",
+    "product/storage",
+    "product/storageClass",
+    "product/storageMedia",
+    "product/tenancy",
+    "product/toLocation",
+    "product/toLocationType",
+    "product/usagetype",
+    "product/vcpu",
+    "product/volumeApiName",
+    "product/volumeType",
+]
 _LEGACY_RENAMED = {"line_item_usage_account_name": None, "bill_payer_account_name": None}
 
 
 def _legacy_header(name: str) -> str:
     """``line_item_unblended_cost`` → ``lineItem/UnblendedCost``."""
     for prefix, category in (
-        ("line_item_", "lineItem"), ("bill_", "bill"), ("identity_", "identity"),
-        ("pricing_", "pricing"), ("reservation_", "reservation"), ("savings_plan_", "savingsPlan"),
-        ("split_line_item_", "splitLineItem"), ("discount_", "discount"), ("product_", "product"),
-    ):  # fmt: skip
+        ("line_item_", "lineItem"),
+        ("bill_", "bill"),
+        ("identity_", "identity"),
+        ("pricing_", "pricing"),
+        ("reservation_", "reservation"),
+        ("savings_plan_", "savingsPlan"),
+        ("split_line_item_", "splitLineItem"),
+        ("discount_", "discount"),
+        ("product_", "product"),
+    ):
         if name.startswith(prefix):
             rest = name.removeprefix(prefix)
             if category == "reservation" and rest == "reservation_a_r_n":
@@ -868,31 +1069,49 @@ def _cur_legacy_frames(rows: int, seed: int, fmt: str) -> Iterator[pl.DataFrame]
     pool = aws_resources(rows, seed)
     keys = _aws_tag_keys("csv" if fmt == "csv.gz" else "parquet")
     base = [
-        c for c in CUR2_COLUMNS
-        if c not in CUR_MAPS and not c.startswith(("capacity_", "product_")) and c not in _LEGACY_RENAMED
-    ]  # fmt: skip
+        c
+        for c in CUR2_COLUMNS
+        if c not in CUR_MAPS
+        and not c.startswith(("capacity_", "product_"))
+        and c not in _LEGACY_RENAMED
+    ]
     for number, start, size in _chunks(rows):
         d = draws(seed, number, start, size, pool.height, [p for _, p in _CUR_KINDS])
         frame = _aws_rows(pool, d).join(
             pool.select("res", *[f"t{n}" for n in range(len(TAG_KEYS))]),
-            on="res", how="left", maintain_order="left",
-        )  # fmt: skip
+            on="res",
+            how="left",
+            maintain_order="left",
+        )
         product = _product_maps(frame)
         product_cols = {}
         for header in _LEGACY_PRODUCT:
             snake = "product_" + _snake(header.removeprefix("product/"))
-            source = {"product_product_name": product["product_name"], "product_vcpu": product["vcpu"],
-                      "product_memory": product["memory"], "product_gpu": product["gpu"],
-                      "product_gpu_memory": product["gpu_memory"], "product_tenancy": product["tenancy"],
-                      "product_operating_system": product["operating_system"],
-                      "product_region": product["region"], "product_servicename": product["servicename"],
-                      "product_current_generation": product["current_generation"],
-                      "product_physical_processor": product["physical_processor"]}  # fmt: skip
-            existing = {"product_region_code": "product_region_code", "product_location": "product_location",
-                        "product_instance_type": "product_instance_type", "product_product_family": "product_product_family",
-                        "product_servicecode": "product_servicecode", "product_sku": "product_sku",
-                        "product_usagetype": "product_usagetype", "product_operation": "product_operation",
-                        "product_location_type": "product_location_type", "product_instance_family": "product_instance_family"}  # fmt: skip
+            source = {
+                "product_product_name": product["product_name"],
+                "product_vcpu": product["vcpu"],
+                "product_memory": product["memory"],
+                "product_gpu": product["gpu"],
+                "product_gpu_memory": product["gpu_memory"],
+                "product_tenancy": product["tenancy"],
+                "product_operating_system": product["operating_system"],
+                "product_region": product["region"],
+                "product_servicename": product["servicename"],
+                "product_current_generation": product["current_generation"],
+                "product_physical_processor": product["physical_processor"],
+            }
+            existing = {
+                "product_region_code": "product_region_code",
+                "product_location": "product_location",
+                "product_instance_type": "product_instance_type",
+                "product_product_family": "product_product_family",
+                "product_servicecode": "product_servicecode",
+                "product_sku": "product_sku",
+                "product_usagetype": "product_usagetype",
+                "product_operation": "product_operation",
+                "product_location_type": "product_location_type",
+                "product_instance_family": "product_instance_family",
+            }
             if snake in existing:
                 expr = pl.col(existing[snake])
             else:
@@ -905,19 +1124,37 @@ def _cur_legacy_frames(rows: int, seed: int, fmt: str) -> Iterator[pl.DataFrame]
             for n, k in enumerate(keys)
         }
         category = {
-            ("costCategory/BusinessUnit" if fmt == "csv.gz" else "cost_category_business_unit"): _cost_category(pl.col("account"))["business_unit"],
-            ("costCategory/EnvironmentGroup" if fmt == "csv.gz" else "cost_category_environment_group"): _cost_category(pl.col("account"))["environment_group"],
-        }  # fmt: skip
+            (
+                "costCategory/BusinessUnit" if fmt == "csv.gz" else "cost_category_business_unit"
+            ): _cost_category(pl.col("account"))["business_unit"],
+            (
+                "costCategory/EnvironmentGroup"
+                if fmt == "csv.gz"
+                else "cost_category_environment_group"
+            ): _cost_category(pl.col("account"))["environment_group"],
+        }
         if fmt == "csv.gz":
             main = [
-                (_iso(c) if c in CUR_TIMES else pl.col(c) if c in frame.columns else pl.lit(None, pl.String)).alias(_legacy_header(c))
+                (
+                    _iso(c)
+                    if c in CUR_TIMES
+                    else pl.col(c)
+                    if c in frame.columns
+                    else pl.lit(None, pl.String)
+                ).alias(_legacy_header(c))
                 for c in base
-            ]  # fmt: skip
+            ]
         else:
             main = [
-                (pl.col(c).dt.replace_time_zone(None).dt.cast_time_unit("ms") if c in CUR_TIMES else pl.col(c) if c in frame.columns else pl.lit(None, pl.String)).alias(c)
+                (
+                    pl.col(c).dt.replace_time_zone(None).dt.cast_time_unit("ms")
+                    if c in CUR_TIMES
+                    else pl.col(c)
+                    if c in frame.columns
+                    else pl.lit(None, pl.String)
+                ).alias(c)
                 for c in base
-            ]  # fmt: skip
+            ]
         yield frame.select(
             *main,
             *[e.alias(n) for n, e in product_cols.items()],
@@ -939,47 +1176,182 @@ def write_cur_legacy(path: Path, rows: int, fmt: str, seed: int = 7) -> None:
 # Azure cost details (EA schema, 2023+): actual and amortized
 
 AZURE_COLUMNS = [
-    "InvoiceSectionName", "AccountName", "AccountOwnerId", "SubscriptionId", "SubscriptionName",
-    "ResourceGroup", "ResourceLocation", "Date", "ProductName", "MeterCategory",
-    "MeterSubCategory", "MeterId", "MeterName", "MeterRegion", "UnitOfMeasure", "Quantity",
-    "EffectivePrice", "CostInBillingCurrency", "CostCenter", "ConsumedService", "ResourceId",
-    "Tags", "OfferId", "AdditionalInfo", "ServiceInfo1", "ServiceInfo2", "ResourceName",
-    "ReservationId", "ReservationName", "UnitPrice", "ProductOrderId", "ProductOrderName",
-    "Term", "PublisherType", "PublisherName", "ChargeType", "Frequency", "PricingModel",
-    "AvailabilityZone", "BillingAccountId", "BillingAccountName", "BillingCurrencyCode",
-    "BillingPeriodStartDate", "BillingPeriodEndDate", "BillingProfileId", "BillingProfileName",
-    "InvoiceSectionId", "IsAzureCreditEligible", "PartNumber", "PayGPrice", "PlanName",
-    "ServiceFamily", "CostAllocationRuleName", "benefitId", "benefitName", "AccountId",
-    "ProductId", "PublisherId", "InvoiceId", "PreviousInvoiceId", "PricingCurrencyCode",
-    "CostInPricingCurrency", "CostInUsd", "PaygCostInBillingCurrency", "PaygCostInUsd",
-    "ExchangeRatePricingToBilling", "ExchangeRateDate", "ResellerName", "ResellerMpnId",
+    "InvoiceSectionName",
+    "AccountName",
+    "AccountOwnerId",
+    "SubscriptionId",
+    "SubscriptionName",
+    "ResourceGroup",
+    "ResourceLocation",
+    "Date",
+    "ProductName",
+    "MeterCategory",
+    "MeterSubCategory",
+    "MeterId",
+    "MeterName",
+    "MeterRegion",
+    "UnitOfMeasure",
+    "Quantity",
+    "EffectivePrice",
+    "CostInBillingCurrency",
+    "CostCenter",
+    "ConsumedService",
+    "ResourceId",
+    "Tags",
+    "OfferId",
+    "AdditionalInfo",
+    "ServiceInfo1",
+    "ServiceInfo2",
+    "ResourceName",
+    "ReservationId",
+    "ReservationName",
+    "UnitPrice",
+    "ProductOrderId",
+    "ProductOrderName",
+    "Term",
+    "PublisherType",
+    "PublisherName",
+    "ChargeType",
+    "Frequency",
+    "PricingModel",
+    "AvailabilityZone",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrencyCode",
+    "BillingPeriodStartDate",
+    "BillingPeriodEndDate",
+    "BillingProfileId",
+    "BillingProfileName",
+    "InvoiceSectionId",
+    "IsAzureCreditEligible",
+    "PartNumber",
+    "PayGPrice",
+    "PlanName",
+    "ServiceFamily",
+    "CostAllocationRuleName",
+    "benefitId",
+    "benefitName",
+    "AccountId",
+    "ProductId",
+    "PublisherId",
+    "InvoiceId",
+    "PreviousInvoiceId",
+    "PricingCurrencyCode",
+    "CostInPricingCurrency",
+    "CostInUsd",
+    "PaygCostInBillingCurrency",
+    "PaygCostInUsd",
+    "ExchangeRatePricingToBilling",
+    "ExchangeRateDate",
+    "ResellerName",
+    "ResellerMpnId",
     "RoundingAdjustment",
-]  # fmt: skip
+]
 _AZ_METERS = [
-    ("Virtual Machines", "Dv5/DSv5 Series", "D8s v5", "1 Hour", 0.384, "Compute",
-     "Microsoft.Compute", "virtualMachines"),
-    ("Virtual Machines", "NCads H100 v5 Series", "NC40ads H100 v5", "1 Hour", 6.98, "Compute",
-     "Microsoft.Compute", "virtualMachines"),
-    ("Storage", "Premium SSD Managed Disks", "P30 LRS Disk", "1/Month", 135.17, "Storage",
-     "Microsoft.Compute", "disks"),
-    ("Storage", "Tiered Block Blob", "Hot LRS Data Stored", "1 GB/Month", 0.0184, "Storage",
-     "Microsoft.Storage", "storageAccounts"),
-    ("Azure OpenAI", "gpt 4o", "gpt 4o 0513 Input global Tokens", "1K", 0.0025, "AI + Machine Learning",
-     "Microsoft.CognitiveServices", "accounts"),
-    ("SQL Database", "General Purpose - Compute Gen5", "vCore", "1 Hour", 0.2529, "Databases",
-     "Microsoft.Sql", "servers"),
-    ("Bandwidth", "Rtn Preference: MGN", "Standard Data Transfer Out", "1 GB", 0.087, "Networking",
-     "Microsoft.Network", "publicIPAddresses"),
-    ("Azure Kubernetes Service", "Standard", "Standard Uptime SLA", "1 Hour", 0.1, "Compute",
-     "Microsoft.ContainerService", "managedClusters"),
-]  # fmt: skip
+    (
+        "Virtual Machines",
+        "Dv5/DSv5 Series",
+        "D8s v5",
+        "1 Hour",
+        0.384,
+        "Compute",
+        "Microsoft.Compute",
+        "virtualMachines",
+    ),
+    (
+        "Virtual Machines",
+        "NCads H100 v5 Series",
+        "NC40ads H100 v5",
+        "1 Hour",
+        6.98,
+        "Compute",
+        "Microsoft.Compute",
+        "virtualMachines",
+    ),
+    (
+        "Storage",
+        "Premium SSD Managed Disks",
+        "P30 LRS Disk",
+        "1/Month",
+        135.17,
+        "Storage",
+        "Microsoft.Compute",
+        "disks",
+    ),
+    (
+        "Storage",
+        "Tiered Block Blob",
+        "Hot LRS Data Stored",
+        "1 GB/Month",
+        0.0184,
+        "Storage",
+        "Microsoft.Storage",
+        "storageAccounts",
+    ),
+    (
+        "Azure OpenAI",
+        "gpt 4o",
+        "gpt 4o 0513 Input global Tokens",
+        "1K",
+        0.0025,
+        "AI + Machine Learning",
+        "Microsoft.CognitiveServices",
+        "accounts",
+    ),
+    (
+        "SQL Database",
+        "General Purpose - Compute Gen5",
+        "vCore",
+        "1 Hour",
+        0.2529,
+        "Databases",
+        "Microsoft.Sql",
+        "servers",
+    ),
+    (
+        "Bandwidth",
+        "Rtn Preference: MGN",
+        "Standard Data Transfer Out",
+        "1 GB",
+        0.087,
+        "Networking",
+        "Microsoft.Network",
+        "publicIPAddresses",
+    ),
+    (
+        "Azure Kubernetes Service",
+        "Standard",
+        "Standard Uptime SLA",
+        "1 Hour",
+        0.1,
+        "Compute",
+        "Microsoft.ContainerService",
+        "managedClusters",
+    ),
+]
 _AZ_REGIONS = ["eastus", "westeurope", "northeurope", "uksouth", "westus2", "swedencentral"]
-_AZ_SUBS = [f"{i:08x}-{(i * 7) % 65536:04x}-4{i % 4096:03x}-9{(i * 3) % 4096:03x}-{(i * 104729) % (1 << 48):012x}" for i in range(1, 31)]  # fmt: skip
-_AZ_ACTUAL_KINDS = [("Usage", 0.9), ("Usage-RI", 0.05), ("Usage-SP", 0.03), ("Purchase", 0.004),
-                    ("Refund", 0.002), ("Marketplace", 0.014)]  # fmt: skip
-_AZ_AMORTIZED_KINDS = [("Usage", 0.9), ("Usage-RI", 0.05), ("Usage-SP", 0.03),
-                       ("UnusedReservation", 0.006), ("UnusedSavingsPlan", 0.004),
-                       ("Refund", 0.002), ("Marketplace", 0.008)]  # fmt: skip
+_AZ_SUBS = [
+    f"{i:08x}-{(i * 7) % 65536:04x}-4{i % 4096:03x}-9{(i * 3) % 4096:03x}-"
+    f"{(i * 104729) % (1 << 48):012x}"
+    for i in range(1, 31)
+]
+_AZ_ACTUAL_KINDS = [
+    ("Usage", 0.9),
+    ("Usage-RI", 0.05),
+    ("Usage-SP", 0.03),
+    ("Purchase", 0.004),
+    ("Refund", 0.002),
+    ("Marketplace", 0.014),
+]
+_AZ_AMORTIZED_KINDS = [
+    ("Usage", 0.9),
+    ("Usage-RI", 0.05),
+    ("Usage-SP", 0.03),
+    ("UnusedReservation", 0.006),
+    ("UnusedSavingsPlan", 0.004),
+    ("Refund", 0.002),
+    ("Marketplace", 0.008),
+]
 
 
 def azure_resources(rows: int, seed: int) -> pl.DataFrame:
@@ -1007,35 +1379,52 @@ def _azure_frames(rows: int, seed: int, amortized: bool) -> Iterator[pl.DataFram
     for number, start, size in _chunks(rows):
         d = draws(seed, number, start, size, pool.height, [p for _, p in kinds_table])
         frame = pl.DataFrame(
-            {"res": d.resource, "hour": d.hour, "kind": d.kind, "amount": d.amount,
-             "jitter": d.jitter, "row": d.row}
-        ).join(pool, on="res", how="left", maintain_order="left")  # fmt: skip
+            {
+                "res": d.resource,
+                "hour": d.hour,
+                "kind": d.kind,
+                "amount": d.amount,
+                "jitter": d.jitter,
+                "row": d.row,
+            }
+        ).join(pool, on="res", how="left", maintain_order="left")
         kind = _pick(kinds, pl.col("kind"))
         meter = pl.col("meter")
-        field = lambda i: _pick([m[i] for m in _AZ_METERS], meter)  # noqa: E731
+        field = lambda i: _pick([m[i] for m in _AZ_METERS], pl.col("meter"))  # noqa: E731
         rate = _pick_f([m[4] for m in _AZ_METERS], meter) * pl.col("rate_factor")
         payg = rate * pl.col("amount")
         benefit = kind.is_in(["Usage-RI", "Usage-SP", "UnusedReservation", "UnusedSavingsPlan"])
         cost = (
-            pl.when(kind == "Usage").then(payg)
-            .when(kind.is_in(["Usage-RI", "Usage-SP"])).then(payg * 0.6 if amortized else pl.lit(0.0))
-            .when(kind == "Purchase").then(pl.col("jitter") * 3000)
-            .when(kind.is_in(["UnusedReservation", "UnusedSavingsPlan"])).then(pl.col("jitter") * 40)
-            .when(kind == "Refund").then(-pl.col("jitter") * 120)
+            pl.when(kind == "Usage")
+            .then(payg)
+            .when(kind.is_in(["Usage-RI", "Usage-SP"]))
+            .then(payg * 0.6 if amortized else pl.lit(0.0))
+            .when(kind == "Purchase")
+            .then(pl.col("jitter") * 3000)
+            .when(kind.is_in(["UnusedReservation", "UnusedSavingsPlan"]))
+            .then(pl.col("jitter") * 40)
+            .when(kind == "Refund")
+            .then(-pl.col("jitter") * 120)
             .otherwise(pl.col("jitter") * 25)
-        ).round(10)  # fmt: skip
+        ).round(10)
         charge_type = (
-            pl.when(kind.str.starts_with("Usage")).then(pl.lit("Usage"))
-            .when(kind == "UnusedReservation").then(pl.lit("UnusedReservation"))
-            .when(kind == "UnusedSavingsPlan").then(pl.lit("UnusedSavingsPlan"))
-            .when(kind == "Marketplace").then(pl.lit("Usage"))
+            pl.when(kind.str.starts_with("Usage"))
+            .then(pl.lit("Usage"))
+            .when(kind == "UnusedReservation")
+            .then(pl.lit("UnusedReservation"))
+            .when(kind == "UnusedSavingsPlan")
+            .then(pl.lit("UnusedSavingsPlan"))
+            .when(kind == "Marketplace")
+            .then(pl.lit("Usage"))
             .otherwise(kind)
-        )  # fmt: skip
+        )
         model = (
-            pl.when(kind.is_in(["Usage-RI", "UnusedReservation", "Purchase"])).then(pl.lit("Reservation"))
-            .when(kind.is_in(["Usage-SP", "UnusedSavingsPlan"])).then(pl.lit("SavingsPlan"))
+            pl.when(kind.is_in(["Usage-RI", "UnusedReservation", "Purchase"]))
+            .then(pl.lit("Reservation"))
+            .when(kind.is_in(["Usage-SP", "UnusedSavingsPlan"]))
+            .then(pl.lit("SavingsPlan"))
             .otherwise(pl.lit("OnDemand"))
-        )  # fmt: skip
+        )
         sub = _pick(_AZ_SUBS, pl.col("sub"))
         rg = pl.concat_str(
             pl.lit("rg-"),
@@ -1045,9 +1434,17 @@ def _azure_frames(rows: int, seed: int, amortized: bool) -> Iterator[pl.DataFram
         )
         name = pl.concat_str(pl.col("t0").fill_null("res"), pl.lit("-"), _hex(pl.col("res"), 21, 8))
         resource_id = pl.concat_str(
-            pl.lit("/subscriptions/"), sub, pl.lit("/resourceGroups/"), rg,
-            pl.lit("/providers/"), field(6), pl.lit("/"), field(7), pl.lit("/"), name,
-        )  # fmt: skip
+            pl.lit("/subscriptions/"),
+            sub,
+            pl.lit("/resourceGroups/"),
+            rg,
+            pl.lit("/providers/"),
+            field(6),
+            pl.lit("/"),
+            field(7),
+            pl.lit("/"),
+            name,
+        )
         no_resource = kind.is_in(["Purchase", "Refund", "UnusedReservation", "UnusedSavingsPlan"])
         day = (pl.lit(PERIOD_START) + pl.duration(hours=pl.col("hour"))).dt.strftime("%m/%d/%Y")
         ri_id = pl.lit("5b8e8a6f-2f3a-4c1e-9d7b-0e1f2a3b4c5d")
@@ -1068,16 +1465,24 @@ def _azure_frames(rows: int, seed: int, amortized: bool) -> Iterator[pl.DataFram
             "MeterRegion": _pick(_AZ_REGIONS, pl.col("region")),
             "UnitOfMeasure": field(3),
             "Quantity": pl.col("amount"),
-            "EffectivePrice": pl.when(benefit).then((rate * 0.6).round(10)).otherwise(rate.round(10)),
+            "EffectivePrice": pl.when(benefit)
+            .then((rate * 0.6).round(10))
+            .otherwise(rate.round(10)),
             "CostInBillingCurrency": cost,
             "CostCenter": pl.col("t3"),
             "ConsumedService": field(6),
-            "ResourceId": pl.when(~no_resource).then(resource_id)
-            .when(kind.str.starts_with("Unused") | (kind == "Purchase")).then(pl.concat_str(pl.lit("/providers/Microsoft.Capacity/reservationOrders/"), ri_id)),
+            "ResourceId": pl.when(~no_resource)
+            .then(resource_id)
+            .when(kind.str.starts_with("Unused") | (kind == "Purchase"))
+            .then(pl.concat_str(pl.lit("/providers/Microsoft.Capacity/reservationOrders/"), ri_id)),
             "Tags": pl.when(~no_resource).then(pl.col("__tags")),
             "OfferId": pl.lit("MS-AZR-0017P"),
             "AdditionalInfo": pl.when(field(0) == "Virtual Machines").then(
-                pl.concat_str(pl.lit('{"ServiceType":"Standard_'), field(2).str.replace_all(" ", "_"), pl.lit('","VCPUs":8,"UsageType":"ComputeHR"}'))
+                pl.concat_str(
+                    pl.lit('{"ServiceType":"Standard_'),
+                    field(2).str.replace_all(" ", "_"),
+                    pl.lit('","VCPUs":8,"UsageType":"ComputeHR"}'),
+                )
             ),
             "ServiceInfo1": pl.lit(None, pl.String),
             "ServiceInfo2": pl.lit(None, pl.String),
@@ -1086,12 +1491,20 @@ def _azure_frames(rows: int, seed: int, amortized: bool) -> Iterator[pl.DataFram
             "ReservationName": pl.when(model == "Reservation").then(pl.lit("VM_RI_2026-03_D8sv5")),
             "UnitPrice": rate.round(10),
             "ProductOrderId": pl.when(model != "OnDemand").then(ri_id),
-            "ProductOrderName": pl.when(model != "OnDemand").then(pl.lit("Reserved VM Instance, Standard_D8s_v5, East US, 1 Year")),
+            "ProductOrderName": pl.when(model != "OnDemand").then(
+                pl.lit("Reserved VM Instance, Standard_D8s_v5, East US, 1 Year")
+            ),
             "Term": pl.when(model != "OnDemand").then(pl.lit("12")),
-            "PublisherType": pl.when(kind == "Marketplace").then(pl.lit("Marketplace")).otherwise(pl.lit("Azure")),
-            "PublisherName": pl.when(kind == "Marketplace").then(pl.lit("databricks")).otherwise(pl.lit("Microsoft")),
+            "PublisherType": pl.when(kind == "Marketplace")
+            .then(pl.lit("Marketplace"))
+            .otherwise(pl.lit("Azure")),
+            "PublisherName": pl.when(kind == "Marketplace")
+            .then(pl.lit("databricks"))
+            .otherwise(pl.lit("Microsoft")),
             "ChargeType": charge_type,
-            "Frequency": pl.when(kind == "Purchase").then(pl.lit("OneTime")).otherwise(pl.lit("UsageBased")),
+            "Frequency": pl.when(kind == "Purchase")
+            .then(pl.lit("OneTime"))
+            .otherwise(pl.lit("UsageBased")),
             "PricingModel": model,
             "AvailabilityZone": pl.lit(None, pl.String),
             "BillingAccountId": pl.lit("8611537"),
@@ -1108,7 +1521,11 @@ def _azure_frames(rows: int, seed: int, amortized: bool) -> Iterator[pl.DataFram
             "PlanName": pl.when(kind == "Marketplace").then(pl.lit("premium")),
             "ServiceFamily": field(5),
             "CostAllocationRuleName": pl.lit(None, pl.String),
-            "benefitId": pl.when(model == "SavingsPlan").then(pl.lit("/providers/Microsoft.BillingBenefits/savingsPlanOrders/1a2b/savingsPlans/3c4d")),
+            "benefitId": pl.when(model == "SavingsPlan").then(
+                pl.lit(
+                    "/providers/Microsoft.BillingBenefits/savingsPlanOrders/1a2b/savingsPlans/3c4d"
+                )
+            ),
             "benefitName": pl.when(model == "SavingsPlan").then(pl.lit("compute-sp-2026")),
             "AccountId": pl.concat_str(pl.lit("1234"), (pl.col("sub") % 5).cast(pl.String)),
             "ProductId": _hex(meter, 41, 12).str.to_uppercase(),
@@ -1125,7 +1542,7 @@ def _azure_frames(rows: int, seed: int, amortized: bool) -> Iterator[pl.DataFram
             "ResellerName": pl.lit(None, pl.String),
             "ResellerMpnId": pl.lit(None, pl.String),
             "RoundingAdjustment": pl.lit(None, pl.String),
-        }  # fmt: skip
+        }
         yield frame.select(values[c].alias(c) for c in AZURE_COLUMNS)
 
 
@@ -1152,23 +1569,101 @@ def _plain_schema(frame: pl.DataFrame) -> pa.Schema:
 # GCP detailed billing export
 
 _GCP_SKUS = [
-    ("6F81-5844-456A", "Compute Engine", "9E2C-7B3D-41AA", "Nvidia H100 80GB GPU running in Americas", "seconds", "hour", 3600.0, 11.06),
-    ("6F81-5844-456A", "Compute Engine", "CF4E-A0C7-E3BF", "N2 Instance Core running in Americas", "seconds", "hour", 3600.0, 0.0316),
-    ("6F81-5844-456A", "Compute Engine", "F449-33EC-A5EF", "N2 Instance Ram running in Americas", "byte-seconds", "gibibyte hour", 3600.0 * 2**30, 0.0042),
-    ("95FF-2EF5-5EA1", "Cloud Storage", "E5F0-6A5F-7A4C", "Standard Storage US Multi-region", "byte-seconds", "gibibyte month", 2.6784e15, 0.026),
-    ("C7E2-9256-1C43", "Vertex AI", "A1B2-C3D4-E5F6", "Gemini 2.5 Pro Text Input (<=200k)", "count", "count", 1.0, 0.00000125),
-    ("24E6-581D-38E5", "BigQuery", "3362-E469-6BEF", "Analysis", "bytes", "tebibyte", 2.0**40, 6.25),
-    ("9662-B51E-5089", "Cloud SQL", "D973-5D65-BAB2", "DB custom CORE running in Americas", "seconds", "hour", 3600.0, 0.0413),
-    ("CCD8-9BF1-090E", "Kubernetes Engine", "B561-BA04-A2D0", "Regional Kubernetes Clusters", "seconds", "hour", 3600.0, 0.1),
-]  # fmt: skip
+    (
+        "6F81-5844-456A",
+        "Compute Engine",
+        "9E2C-7B3D-41AA",
+        "Nvidia H100 80GB GPU running in Americas",
+        "seconds",
+        "hour",
+        3600.0,
+        11.06,
+    ),
+    (
+        "6F81-5844-456A",
+        "Compute Engine",
+        "CF4E-A0C7-E3BF",
+        "N2 Instance Core running in Americas",
+        "seconds",
+        "hour",
+        3600.0,
+        0.0316,
+    ),
+    (
+        "6F81-5844-456A",
+        "Compute Engine",
+        "F449-33EC-A5EF",
+        "N2 Instance Ram running in Americas",
+        "byte-seconds",
+        "gibibyte hour",
+        3600.0 * 2**30,
+        0.0042,
+    ),
+    (
+        "95FF-2EF5-5EA1",
+        "Cloud Storage",
+        "E5F0-6A5F-7A4C",
+        "Standard Storage US Multi-region",
+        "byte-seconds",
+        "gibibyte month",
+        2.6784e15,
+        0.026,
+    ),
+    (
+        "C7E2-9256-1C43",
+        "Vertex AI",
+        "A1B2-C3D4-E5F6",
+        "Gemini 2.5 Pro Text Input (<=200k)",
+        "count",
+        "count",
+        1.0,
+        0.00000125,
+    ),
+    (
+        "24E6-581D-38E5",
+        "BigQuery",
+        "3362-E469-6BEF",
+        "Analysis",
+        "bytes",
+        "tebibyte",
+        2.0**40,
+        6.25,
+    ),
+    (
+        "9662-B51E-5089",
+        "Cloud SQL",
+        "D973-5D65-BAB2",
+        "DB custom CORE running in Americas",
+        "seconds",
+        "hour",
+        3600.0,
+        0.0413,
+    ),
+    (
+        "CCD8-9BF1-090E",
+        "Kubernetes Engine",
+        "B561-BA04-A2D0",
+        "Regional Kubernetes Clusters",
+        "seconds",
+        "hour",
+        3600.0,
+        0.1,
+    ),
+]
 _GCP_REGIONS = [
     ("us-central1", "US"),
     ("europe-west4", "NL"),
     ("us-east4", "US"),
     ("asia-northeast1", "JP"),
 ]
-_GCP_KINDS = [("regular", 0.965), ("regular-cud", 0.02), ("regular-promo", 0.006), ("tax", 0.006),
-              ("adjustment", 0.002), ("rounding_error", 0.001)]  # fmt: skip
+_GCP_KINDS = [
+    ("regular", 0.965),
+    ("regular-cud", 0.02),
+    ("regular-promo", 0.006),
+    ("tax", 0.006),
+    ("adjustment", 0.002),
+    ("rounding_error", 0.001),
+]
 
 
 def gcp_resources(rows: int, seed: int) -> pl.DataFrame:
@@ -1192,37 +1687,80 @@ def _gcp_frames(rows: int, seed: int) -> Iterator[pl.DataFrame]:
     pool = pool.with_columns(labels.alias("__labels"))
     kinds = [k for k, _ in _GCP_KINDS]
     entry = pl.Struct({"key": pl.String, "value": pl.String})
-    credit_type = pl.Struct({"name": pl.String, "amount": pl.Float64, "full_name": pl.String, "id": pl.String, "type": pl.String})  # fmt: skip
+    credit_type = pl.Struct(
+        {
+            "name": pl.String,
+            "amount": pl.Float64,
+            "full_name": pl.String,
+            "id": pl.String,
+            "type": pl.String,
+        }
+    )
     for number, start, size in _chunks(rows):
         d = draws(seed, number, start, size, pool.height, [p for _, p in _GCP_KINDS])
         frame = pl.DataFrame(
-            {"res": d.resource, "hour": d.hour, "kind": d.kind, "amount": d.amount,
-             "jitter": d.jitter, "row": d.row}
-        ).join(pool, on="res", how="left", maintain_order="left")  # fmt: skip
+            {
+                "res": d.resource,
+                "hour": d.hour,
+                "kind": d.kind,
+                "amount": d.amount,
+                "jitter": d.jitter,
+                "row": d.row,
+            }
+        ).join(pool, on="res", how="left", maintain_order="left")
         kind = _pick(kinds, pl.col("kind"))
         sku = pl.col("sku")
-        field = lambda i: _pick([s[i] for s in _GCP_SKUS], sku)  # noqa: E731
+        field = lambda i: _pick([s[i] for s in _GCP_SKUS], pl.col("sku"))  # noqa: E731
         per_unit = _pick_f([s[6] for s in _GCP_SKUS], sku)
         price = _pick_f([s[7] for s in _GCP_SKUS], sku) * pl.col("rate_factor")
         pricing_amount = pl.col("amount")
         cost = (
-            pl.when(kind.str.starts_with("regular")).then(pricing_amount * price)
-            .when(kind == "tax").then(pl.col("jitter") * 12)
-            .when(kind == "adjustment").then(-pl.col("jitter") * 9)
+            pl.when(kind.str.starts_with("regular"))
+            .then(pricing_amount * price)
+            .when(kind == "tax")
+            .then(pl.col("jitter") * 12)
+            .when(kind == "adjustment")
+            .then(-pl.col("jitter") * 9)
             .otherwise(pl.col("jitter") * 0.000001)
-        ).round(6)  # fmt: skip
+        ).round(6)
         start_time = pl.lit(PERIOD_START) + pl.duration(hours=pl.col("hour"))
-        region, country = _pick([r[0] for r in _GCP_REGIONS], pl.col("region")), _pick([r[1] for r in _GCP_REGIONS], pl.col("region"))  # fmt: skip
-        project_id = pl.concat_str(pl.lit("acme-"), pl.col("t1").fill_null("core"), pl.lit("-"), pl.col("project").cast(pl.String))  # fmt: skip
+        region, country = (
+            _pick([r[0] for r in _GCP_REGIONS], pl.col("region")),
+            _pick([r[1] for r in _GCP_REGIONS], pl.col("region")),
+        )
+        project_id = pl.concat_str(
+            pl.lit("acme-"),
+            pl.col("t1").fill_null("core"),
+            pl.lit("-"),
+            pl.col("project").cast(pl.String),
+        )
         project_number = (pl.col("project") * 7919 + 100000000000).cast(pl.String)
         credit = pl.struct(
-            pl.when(kind == "regular-cud").then(pl.lit("Committed use discount: GPU")).otherwise(pl.lit("Free trial")).alias("name"),
-            (-(cost * pl.when(kind == "regular-cud").then(0.37).otherwise(1.0))).round(6).alias("amount"),
-            pl.when(kind == "regular-cud").then(pl.lit("Committed use discount: GPU")).otherwise(pl.lit("Free trial credit")).alias("full_name"),
-            pl.when(kind == "regular-cud").then(pl.lit("CommittedUsageDiscount:GPU")).otherwise(pl.lit("c-0042")).alias("id"),
-            pl.when(kind == "regular-cud").then(pl.lit("COMMITTED_USAGE_DISCOUNT")).otherwise(pl.lit("PROMOTION")).alias("type"),
-        )  # fmt: skip
-        labels = pl.when(kind.str.starts_with("regular")).then(pl.col("__labels")).otherwise(pl.lit([], dtype=pl.List(entry)))  # fmt: skip
+            pl.when(kind == "regular-cud")
+            .then(pl.lit("Committed use discount: GPU"))
+            .otherwise(pl.lit("Free trial"))
+            .alias("name"),
+            (-(cost * pl.when(kind == "regular-cud").then(0.37).otherwise(1.0)))
+            .round(6)
+            .alias("amount"),
+            pl.when(kind == "regular-cud")
+            .then(pl.lit("Committed use discount: GPU"))
+            .otherwise(pl.lit("Free trial credit"))
+            .alias("full_name"),
+            pl.when(kind == "regular-cud")
+            .then(pl.lit("CommittedUsageDiscount:GPU"))
+            .otherwise(pl.lit("c-0042"))
+            .alias("id"),
+            pl.when(kind == "regular-cud")
+            .then(pl.lit("COMMITTED_USAGE_DISCOUNT"))
+            .otherwise(pl.lit("PROMOTION"))
+            .alias("type"),
+        )
+        labels = (
+            pl.when(kind.str.starts_with("regular"))
+            .then(pl.col("__labels"))
+            .otherwise(pl.lit([], dtype=pl.List(entry)))
+        )
         resource_name = pl.concat_str(
             pl.col("t0").fill_null("vm"), pl.lit("-"), _hex(pl.col("res"), 51, 6)
         )
@@ -1234,42 +1772,89 @@ def _gcp_frames(rows: int, seed: int) -> Iterator[pl.DataFrame]:
             start_time.dt.strftime(ts).alias("usage_start_time"),
             (start_time + pl.duration(hours=1)).dt.strftime(ts).alias("usage_end_time"),
             pl.struct(
-                project_id.alias("id"), project_number.alias("number"),
+                project_id.alias("id"),
+                project_number.alias("number"),
                 pl.concat_str(pl.lit("Acme "), project_id).alias("name"),
-                pl.concat_list(pl.struct(pl.lit("cost-center").alias("key"), pl.col("t3").fill_null("cc-0").alias("value"))).alias("labels"),
-                pl.concat_str(pl.lit("/517265397265/"), (pl.col("project") % 6 + 700000000000).cast(pl.String), pl.lit("/"), project_number, pl.lit("/")).alias("ancestry_numbers"),
+                pl.concat_list(
+                    pl.struct(
+                        pl.lit("cost-center").alias("key"),
+                        pl.col("t3").fill_null("cc-0").alias("value"),
+                    )
+                ).alias("labels"),
+                pl.concat_str(
+                    pl.lit("/517265397265/"),
+                    (pl.col("project") % 6 + 700000000000).cast(pl.String),
+                    pl.lit("/"),
+                    project_number,
+                    pl.lit("/"),
+                ).alias("ancestry_numbers"),
             ).alias("project"),
             labels.alias("labels"),
-            pl.when(sku == 0).then(
+            pl.when(sku == 0)
+            .then(
                 pl.concat_list(
-                    pl.struct(pl.lit("compute.googleapis.com/machine_spec").alias("key"), pl.lit("a3-highgpu-8g").alias("value")),
-                    pl.struct(pl.lit("compute.googleapis.com/cores").alias("key"), pl.lit("208").alias("value")),
+                    pl.struct(
+                        pl.lit("compute.googleapis.com/machine_spec").alias("key"),
+                        pl.lit("a3-highgpu-8g").alias("value"),
+                    ),
+                    pl.struct(
+                        pl.lit("compute.googleapis.com/cores").alias("key"),
+                        pl.lit("208").alias("value"),
+                    ),
                 )
-            ).otherwise(pl.lit([], dtype=pl.List(entry))).alias("system_labels"),
-            pl.struct(region.alias("location"), country.alias("country"), region.alias("region"),
-                      pl.concat_str(region, pl.lit("-a")).alias("zone")).alias("location"),
+            )
+            .otherwise(pl.lit([], dtype=pl.List(entry)))
+            .alias("system_labels"),
+            pl.struct(
+                region.alias("location"),
+                country.alias("country"),
+                region.alias("region"),
+                pl.concat_str(region, pl.lit("-a")).alias("zone"),
+            ).alias("location"),
             pl.struct(
                 pl.when(kind.str.starts_with("regular")).then(resource_name).alias("name"),
-                pl.when(kind.str.starts_with("regular")).then(pl.concat_str(pl.lit("//compute.googleapis.com/projects/"), project_id, pl.lit("/zones/"), region, pl.lit("-a/instances/"), pl.col("res").hash(5).cast(pl.String))).alias("global_name"),
+                pl.when(kind.str.starts_with("regular"))
+                .then(
+                    pl.concat_str(
+                        pl.lit("//compute.googleapis.com/projects/"),
+                        project_id,
+                        pl.lit("/zones/"),
+                        region,
+                        pl.lit("-a/instances/"),
+                        pl.col("res").hash(5).cast(pl.String),
+                    )
+                )
+                .alias("global_name"),
             ).alias("resource"),
-            (start_time + pl.duration(hours=4, minutes=12)).dt.strftime("%Y-%m-%d %H:%M:%S.%3f UTC").alias("export_time"),
+            (start_time + pl.duration(hours=4, minutes=12))
+            .dt.strftime("%Y-%m-%d %H:%M:%S.%3f UTC")
+            .alias("export_time"),
             cost.alias("cost"),
             pl.lit("USD").alias("currency"),
             pl.lit(1.0).alias("currency_conversion_rate"),
             pl.struct(
-                (pricing_amount * per_unit).alias("amount"), field(4).alias("unit"),
-                pricing_amount.alias("amount_in_pricing_units"), field(5).alias("pricing_unit"),
+                (pricing_amount * per_unit).alias("amount"),
+                field(4).alias("unit"),
+                pricing_amount.alias("amount_in_pricing_units"),
+                field(5).alias("pricing_unit"),
             ).alias("usage"),
-            pl.when(kind.is_in(["regular-cud", "regular-promo"])).then(pl.concat_list(credit))
-            .otherwise(pl.lit([], dtype=pl.List(credit_type))).alias("credits"),
+            pl.when(kind.is_in(["regular-cud", "regular-promo"]))
+            .then(pl.concat_list(credit))
+            .otherwise(pl.lit([], dtype=pl.List(credit_type)))
+            .alias("credits"),
             pl.struct(pl.lit("202610").alias("month")).alias("invoice"),
-            pl.when(kind.str.starts_with("regular")).then(pl.lit("regular")).otherwise(kind).alias("cost_type"),
+            pl.when(kind.str.starts_with("regular"))
+            .then(pl.lit("regular"))
+            .otherwise(kind)
+            .alias("cost_type"),
             (cost * 1.1).round(6).alias("cost_at_list"),
             pl.struct(
-                price.round(9).cast(pl.String).alias("effective_price"), pl.lit("0").alias("tier_start_amount"),
-                field(5).alias("unit"), pl.lit("1").alias("pricing_unit_quantity"),
+                price.round(9).cast(pl.String).alias("effective_price"),
+                pl.lit("0").alias("tier_start_amount"),
+                field(5).alias("unit"),
+                pl.lit("1").alias("pricing_unit_quantity"),
             ).alias("price"),
-        )  # fmt: skip
+        )
 
 
 def write_gcp(path: Path, rows: int, fmt: str, seed: int = 7) -> None:
@@ -1284,7 +1869,14 @@ def write_gcp(path: Path, rows: int, fmt: str, seed: int = 7) -> None:
 def _as_bigquery_parquet(chunk: pl.DataFrame) -> pl.DataFrame:
     """TIMESTAMP as timestamp[us, UTC], NUMERIC as decimal(38, 9), as BigQuery writes Parquet."""
     numeric = pl.Decimal(38, 9)
-    price = pl.Struct({"effective_price": numeric, "tier_start_amount": numeric, "unit": pl.String, "pricing_unit_quantity": numeric})  # fmt: skip
+    price = pl.Struct(
+        {
+            "effective_price": numeric,
+            "tier_start_amount": numeric,
+            "unit": pl.String,
+            "pricing_unit_quantity": numeric,
+        }
+    )
     timestamp = pl.Datetime("us", "UTC")
     return chunk.with_columns(
         pl.col("usage_start_time", "usage_end_time", "export_time").str.strptime(
@@ -1301,12 +1893,24 @@ _OCI_SKUS = [
     ("COMPUTE", "B93113", "Compute - Standard - E4 - OCPU", "OCPU Per Hour", 0.025),
     ("COMPUTE", "B93114", "Compute - Standard - E4 - Memory", "Gigabyte Per Hour", 0.0015),
     ("COMPUTE", "B98415", "Compute - GPU - H100", "GPU Per Hour", 10.0),
-    ("BLOCK_STORAGE", "B91961", "Storage - Block Volume - Storage", "Gigabyte Storage Capacity Per Month", 0.0255),
-    ("OBJECTSTORE", "B91628", "Object Storage - Storage", "Gigabyte Storage Capacity Per Month", 0.0255),
+    (
+        "BLOCK_STORAGE",
+        "B91961",
+        "Storage - Block Volume - Storage",
+        "Gigabyte Storage Capacity Per Month",
+        0.0255,
+    ),
+    (
+        "OBJECTSTORE",
+        "B91628",
+        "Object Storage - Storage",
+        "Gigabyte Storage Capacity Per Month",
+        0.0255,
+    ),
     ("DATABASE", "B92911", "Oracle Autonomous Database - OCPU", "OCPU Per Hour", 0.1344),
     ("GENERATIVE_AI", "B108077", "OCI Generative AI - Large Cohere", "10,000 Transactions", 0.0219),
     ("NETWORK", "B88327", "Networking - Load Balancer", "Load Balancer Hour", 0.0113),
-]  # fmt: skip
+]
 _OCI_REGIONS = [
     ("us-ashburn-1", "iad"),
     ("eu-frankfurt-1", "fra"),
@@ -1334,9 +1938,16 @@ def oci_resources(rows: int, seed: int) -> pl.DataFrame:
 
 def _oci_tag_headers() -> list[str]:
     """``tags/<namespace>.<key>``: cost tracking keys in one namespace, the rest in others."""
-    namespaces = {"Project": "CostTracking", "CostCenter": "CostTracking", "Environment": "CostTracking",
-                  "workload_type": "CostTracking", "model": "CostTracking", "Team": "CostTracking",
-                  "CreatedBy": "Oracle-Tags", "CreatedAt": "Oracle-Tags"}  # fmt: skip
+    namespaces = {
+        "Project": "CostTracking",
+        "CostCenter": "CostTracking",
+        "Environment": "CostTracking",
+        "workload_type": "CostTracking",
+        "model": "CostTracking",
+        "Team": "CostTracking",
+        "CreatedBy": "Oracle-Tags",
+        "CreatedAt": "Oracle-Tags",
+    }
     return [f"tags/{namespaces.get(d, 'Operations')}.{d}" for d, _, _, _ in TAG_KEYS]
 
 
@@ -1347,38 +1958,62 @@ def _oci_frames(rows: int, seed: int) -> Iterator[pl.DataFrame]:
     for number, start, size in _chunks(rows):
         d = draws(seed, number, start, size, pool.height, [p for _, p in _OCI_KINDS])
         frame = pl.DataFrame(
-            {"res": d.resource, "hour": d.hour, "kind": d.kind, "amount": d.amount,
-             "jitter": d.jitter, "row": d.row}
-        ).join(pool, on="res", how="left", maintain_order="left")  # fmt: skip
+            {
+                "res": d.resource,
+                "hour": d.hour,
+                "kind": d.kind,
+                "amount": d.amount,
+                "jitter": d.jitter,
+                "row": d.row,
+            }
+        ).join(pool, on="res", how="left", maintain_order="left")
         kind = _pick(kinds, pl.col("kind"))
         sku = pl.col("sku")
-        field = lambda i: _pick([s[i] for s in _OCI_SKUS], sku)  # noqa: E731
+        field = lambda i: _pick([s[i] for s in _OCI_SKUS], pl.col("sku"))  # noqa: E731
         price = _pick_f([s[4] for s in _OCI_SKUS], sku) * pl.col("rate_factor")
         cost = (
-            pl.when(kind == "usage").then(price * pl.col("amount"))
-            .when(kind == "correction").then(-price * pl.col("amount") * 0.5)
+            pl.when(kind == "usage")
+            .then(price * pl.col("amount"))
+            .when(kind == "correction")
+            .then(-price * pl.col("amount") * 0.5)
             .otherwise(-pl.col("jitter") * 5)
-        ).round(12)  # fmt: skip
+        ).round(12)
         start_time = pl.lit(PERIOD_START) + pl.duration(hours=pl.col("hour"))
-        region, short = _pick([r[0] for r in _OCI_REGIONS], pl.col("region")), _pick([r[1] for r in _OCI_REGIONS], pl.col("region"))  # fmt: skip
+        region, short = (
+            _pick([r[0] for r in _OCI_REGIONS], pl.col("region")),
+            _pick([r[1] for r in _OCI_REGIONS], pl.col("region")),
+        )
         compartment = pl.concat_str(
             pl.lit("ocid1.compartment.oc1..aaaaaaaa"), _hex(pl.col("compartment"), 61, 52)
         )
-        resource = pl.concat_str(pl.lit("ocid1."), field(0).str.to_lowercase().str.replace("_", ""), pl.lit(".oc1."), short, pl.lit(".anuwcljr"), _hex(pl.col("res"), 71, 52))  # fmt: skip
+        resource = pl.concat_str(
+            pl.lit("ocid1."),
+            field(0).str.to_lowercase().str.replace("_", ""),
+            pl.lit(".oc1."),
+            short,
+            pl.lit(".anuwcljr"),
+            _hex(pl.col("res"), 71, 52),
+        )
         values = {
             "lineItem/referenceNo": _hex(pl.col("row"), 81, 32),
             "lineItem/tenantId": pl.lit(_TENANCY),
             "lineItem/intervalUsageStart": start_time.dt.strftime("%Y-%m-%dT%H:%MZ"),
-            "lineItem/intervalUsageEnd": (start_time + pl.duration(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lineItem/intervalUsageEnd": (start_time + pl.duration(hours=1)).dt.strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
             "product/service": field(0),
             "product/compartmentId": compartment,
-            "product/compartmentName": pl.concat_str(pl.lit("compartment-"), pl.col("compartment").cast(pl.String)),
+            "product/compartmentName": pl.concat_str(
+                pl.lit("compartment-"), pl.col("compartment").cast(pl.String)
+            ),
             "product/region": region,
             "product/availabilityDomain": pl.concat_str(short, pl.lit("-ad-1")),
             "product/resourceId": resource,
             "usage/billedQuantity": pl.col("amount"),
             "usage/billedQuantityOverage": pl.lit(None, pl.Float64),
-            "cost/subscriptionId": pl.lit("ocid1.organizationssubscription.oc1.iad.amaaaaaa33abj3qa7lv6zso4gq45je75qdvql5fmgrmzlic6nbtm33hlbt5q"),
+            "cost/subscriptionId": pl.lit(
+                "ocid1.organizationssubscription.oc1.iad.amaaaaaa33abj3qa7lv6zso4gq45je75qdvql5fmgrmzlic6nbtm33hlbt5q"
+            ),
             "cost/productSku": field(1),
             "product/Description": field(2),
             "cost/unitPrice": price.round(12),
@@ -1390,8 +2025,10 @@ def _oci_frames(rows: int, seed: int) -> Iterator[pl.DataFrame]:
             "cost/skuUnitDescription": field(3),
             "cost/overageFlag": pl.lit("false"),
             "lineItem/isCorrection": (kind == "correction").cast(pl.String),
-            "lineItem/backreferenceNo": pl.when(kind == "correction").then(_hex(pl.col("row") - 1, 81, 32)),
-        }  # fmt: skip
+            "lineItem/backreferenceNo": pl.when(kind == "correction").then(
+                _hex(pl.col("row") - 1, 81, 32)
+            ),
+        }
         tags = {h: pl.col(f"t{n}") for n, h in enumerate(headers)}
         yield frame.select([e.alias(n) for n, e in (values | tags).items()])
 
@@ -1424,11 +2061,27 @@ class Export:
 
 EXPORTS = (
     Export("cur2", "aws", "aws_cur2", ("csv.gz", "parquet"), "2026-10", write_cur2),
-    Export("cur_legacy", "aws", "aws_cur_legacy", ("csv.gz", "parquet"), "2026-10", write_cur_legacy),
-    Export("azure_actual", "azure", "azure_actual", ("csv.gz", "parquet"), "2026-10",
-           lambda p, r, f: write_azure(p, r, f, amortized=False)),
-    Export("azure_amortized", "azure", "azure_amortized", ("csv.gz", "parquet"), "2026-10",
-           lambda p, r, f: write_azure(p, r, f, amortized=True)),
-    Export("gcp", "gcp", "gcp_billing_export_detailed", ("ndjson", "parquet"), "2026-10", write_gcp),
+    Export(
+        "cur_legacy", "aws", "aws_cur_legacy", ("csv.gz", "parquet"), "2026-10", write_cur_legacy
+    ),
+    Export(
+        "azure_actual",
+        "azure",
+        "azure_actual",
+        ("csv.gz", "parquet"),
+        "2026-10",
+        lambda p, r, f: write_azure(p, r, f, amortized=False),
+    ),
+    Export(
+        "azure_amortized",
+        "azure",
+        "azure_amortized",
+        ("csv.gz", "parquet"),
+        "2026-10",
+        lambda p, r, f: write_azure(p, r, f, amortized=True),
+    ),
+    Export(
+        "gcp", "gcp", "gcp_billing_export_detailed", ("ndjson", "parquet"), "2026-10", write_gcp
+    ),
     Export("oci", "oci", "oci_cost", ("csv.gz",), "2026-10", write_oci),
-)  # fmt: skip
+)
