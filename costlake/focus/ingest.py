@@ -244,8 +244,8 @@ def normalized_rows(
     renamed = dataset.rename(columns)
     currency = dataset.currency_column
     # ISO 4217 codes compare upper case ("usd" is USD), in the lake too; amounts are never
-    # converted. A row that cannot be placed (another number of fields than the header) or is
-    # blank has no known cost, and is no line item to compare with others.
+    # converted. A row that cannot be placed (another number of fields than the header) has no
+    # known cost, and is no line item to compare with others.
     readable = pl.col(ROW_PROBLEM).is_null()
     raw = (
         raw.rename(renamed)

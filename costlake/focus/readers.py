@@ -40,7 +40,6 @@ ROW_COLUMN = "x_SourceRow"
 # x_RowProblem of a CSV row; reject reasons are counted by the text before the first ":".
 TOO_MANY_FIELDS = "row has more fields than the header"
 TOO_FEW_FIELDS = "row has fewer fields than the header"
-BLANK_ROW = "row is blank"  # a blank line, or a line of separators only
 TAIL_BYTES = 1 << 20  # how much of a file's end is read to check that its last line is whole
 NDJSON_SAMPLE_ROWS = 10_000
 COPY_ROW_GROUP_ROWS = 65_536  # row group size of a JSON lines file's Parquet copy
@@ -96,7 +95,9 @@ def scan_export(
 
 def _scan_csv(path: Path, name: str) -> pl.LazyFrame:
     """Every column as text, against the header read apart; rows with another number of
-    fields than the header, and blank rows, flagged (see the module's docstring)."""
+    fields than the header flagged (see the module's docstring). A blank line is a row of
+    nulls, rejected by its dataset's checks (testing every column for null would make the
+    scan read columns the mapping never uses)."""
     header = csv_header(path, name)
     if len(set(header)) != len(header):
         raise DeliveryError(f"{name}: the header names a column twice")
@@ -118,8 +119,6 @@ def _scan_csv(path: Path, name: str) -> pl.LazyFrame:
         .then(pl.lit(f"{TOO_MANY_FIELDS}: {width}"))
         .when(row.is_in(shorter))
         .then(pl.lit(f"{TOO_FEW_FIELDS}: {width}"))
-        .when(pl.all_horizontal(pl.col(header).is_null()))
-        .then(pl.lit(BLANK_ROW))
         .alias(ROW_PROBLEM)
     )
 
@@ -129,7 +128,7 @@ def misshapen_rows(path: Path, name: str, width: int) -> tuple[list[int], list[i
 
     pyarrow's streaming parser checks every row's field count; only the first column is
     converted, and its handler (Python) is called for the misshapen rows alone. One thread, so
-    it numbers rows; a blank line is not one of them (it is a row of nulls, see ``BLANK_ROW``).
+    it numbers rows; a blank line is not one of them (it is a row of nulls).
     """
     longer: list[int] = []
     shorter: list[int] = []

@@ -143,3 +143,28 @@ def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root,
 def test_credentials_in_the_url_are_refused():
     with pytest.raises(ValueError, match="credentials in the URL are refused"):
         Lake("s3://AKIAEXAMPLE:secret@bucket/lake")
+
+
+def test_the_alert_outbox_on_an_object_store(s3, root):
+    """Records written whole as objects; a known id is not added again from another Lake."""
+    from costlake.alerts import OUTBOX_DIR, Alert, Outbox
+
+    a = Alert("a-1", "anomaly", "Cost anomaly · aws", ("actual 5.00 USD",), "high", "2025-11")
+    b = Alert("b-2", "budget", "Budget · atlas", ("spent 80 %",), "medium", "2025-11")
+    outbox = Outbox(Lake(root))
+    assert outbox.add([a, b]) == 2
+    assert Outbox(Lake(root)).add([a]) == 0
+    outbox.mark_failed([b.alert_id], "HTTP 500")
+    outbox.mark_delivered([a.alert_id])
+    assert outbox.pending() == [b]
+    with outbox.delivering(wait=0) as lease:
+        assert lease is not None
+        lease.renew()
+        with outbox.delivering(wait=0) as other:
+            assert other is None
+    assert keys(s3) == [
+        f"lake/{OUTBOX_DIR}/a-1.delivered.json",
+        f"lake/{OUTBOX_DIR}/a-1.json",
+        f"lake/{OUTBOX_DIR}/b-2.failed.json",
+        f"lake/{OUTBOX_DIR}/b-2.json",
+    ]
