@@ -6,6 +6,7 @@ so the row becomes a reject with a reason instead of a silent null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
@@ -80,17 +81,17 @@ def json_string(expr: pl.Expr) -> pl.Expr:
 TAG_PREFIX = "__tag__"
 
 
-def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
+def tags_from_columns(tag_columns: list[str], column: Callable[[str], pl.Expr] = pl.col) -> pl.Expr:
     """Tags JSON object from ``__tag__<key>`` columns, keys as the source gave them; none → null."""
     if not tag_columns:
         return pl.lit(None, dtype=pl.String)
     pairs = [
-        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
+        pl.when(column(c).is_not_null() & (column(c) != "")).then(
             pl.concat_str(
                 [
                     json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
                     pl.lit(":"),
-                    json_string(pl.col(c).cast(pl.String)),
+                    json_string(column(c).cast(pl.String)),
                 ]
             )
         )
@@ -98,6 +99,19 @@ def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
     ]
     body = pl.concat_str(pairs, separator=",", ignore_nulls=True)
     return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
+
+
+def raw_tag_columns(tag_columns: list[str]) -> pl.Expr:
+    """The ``__tag__<key>`` columns as one struct: a source's raw tags (``RAW_TAGS``)."""
+    return pl.struct(tag_columns) if tag_columns else pl.lit(None, dtype=pl.String)
+
+
+def tags_from_raw_columns(dtype: pl.DataType) -> pl.Expr:
+    """``tags_from_columns`` of the struct ``raw_tag_columns`` made (``RAW_TAGS``)."""
+    if not isinstance(dtype, pl.Struct):
+        return pl.lit(None, dtype=pl.String)
+    fields = [f.name for f in dtype.fields]
+    return tags_from_columns(fields, lambda c: pl.col("x_RawTags").struct.field(c))
 
 
 def reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:

@@ -164,6 +164,9 @@ WORKING_COLUMNS = (
 # (more fields than the header, a currency that is not ISO 4217), or null. Every dataset's
 # reject reason starts with it (``parsing.reject_reason``).
 ROW_PROBLEM = "x_RowProblem"
+# The source's own tags (a text, map or struct column) a source dataset turns into ``Tags`` with
+# its ``tags_from_raw``: the ingest does that once per distinct value instead of once per row.
+RAW_TAGS = "x_RawTags"
 
 ALL_COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 COLUMN_NAMES: list[str] = [name for name, _, _ in ALL_COLUMNS]
@@ -278,7 +281,7 @@ def conform_to_focus(frame: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
             for name, dtype in schema.items()
         ]
-        + [pl.col(name) for name in WORKING_COLUMNS if name in present]
+        + [pl.col(name) for name in (*WORKING_COLUMNS, RAW_TAGS) if name in present]
     )
 
 

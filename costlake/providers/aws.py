@@ -17,6 +17,7 @@ from costlake.focus.schema import (
     COMMITMENT_END,
     COMMITMENT_START,
     RAW_COST,
+    RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
@@ -170,7 +171,7 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
     """Required source columns absent from a file (names in the file's own convention)."""
     if source_dataset == "aws_focus":
         return [c for c in REQUIRED_FOCUS_COLUMNS if c not in columns]
-    present = {cur_rename_map(columns)[c] for c in columns}
+    present = set(cur_rename_map(columns).values())  # one rename of the header, not one per column
     return [c for c in REQUIRED_CUR_COLUMNS if c not in present]
 
 
@@ -261,6 +262,14 @@ def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.when(entries.list.len() > 0).then(text)
 
 
+def cur_tags_from_raw(dtype: pl.DataType) -> pl.Expr:
+    """``Tags`` from ``RAW_TAGS`` as ``cur_to_focus`` carries it: CUR 2.0's ``resource_tags``
+    (JSON text or MAP), or a struct of the legacy ``__tag__<key>`` columns."""
+    if isinstance(dtype, pl.Struct) or dtype == pl.Null:
+        return parsing.tags_from_raw_columns(dtype)
+    return _tags_from_map(RAW_TAGS, dtype)
+
+
 def effective_cost(line_type: pl.Expr, unblended: pl.Expr, money: dict[str, pl.Expr]) -> pl.Expr:
     """Amortized cost of one CUR row, per line item type (AWS CUR query library rules)."""
     has_ri_arn = pl.col("reservation_reservation_a_r_n").is_not_null()
@@ -318,8 +327,10 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     tag_columns = [c for c in schema if c.startswith(parsing.TAG_PREFIX)]
     if "resource_tags" in schema:
         tags = _tags_from_map("resource_tags", schema["resource_tags"])
+        raw_tags = pl.col("resource_tags")
     else:
         tags = parsing.tags_from_columns(tag_columns)
+        raw_tags = parsing.raw_tag_columns(tag_columns)
     if "product_product_name" not in raw.collect_schema() and "product" in schema:
         product_name = _map_value("product", schema["product"], "product_name")
     else:
@@ -473,6 +484,7 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             pl.lit("Linked Account")
         ),
         Tags=tags,
+        **{RAW_TAGS: raw_tags},
         x_LineItemType=line_type,
         x_ProductCode=code,
         x_UsageType=text["line_item_usage_type"],
@@ -611,6 +623,7 @@ SOURCE_DATASETS = {
         normalize=cur_to_focus,
         cost_column="line_item_unblended_cost",
         currency_column="line_item_currency_code",
+        tags_from_raw=cur_tags_from_raw,
     )
     for name in ("aws_cur_legacy", "aws_cur2")
 }

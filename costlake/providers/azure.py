@@ -26,6 +26,7 @@ import polars as pl
 
 from costlake.focus import parsing
 from costlake.focus.schema import (
+    RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
@@ -568,6 +569,7 @@ def cost_details_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         SubAccountName=pl.coalesce(text["SubscriptionName"], subscription),
         SubAccountType=pl.when(subscription.is_not_null()).then(pl.lit("Subscription")),
         Tags=azure_tags(text["Tags"]),
+        **{RAW_TAGS: text["Tags"]},
         x_LineItemType=text["ChargeType"],
         x_ProductCode=text["MeterCategory"],
         x_UsageType=meter,
@@ -669,6 +671,7 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         normalize=cost_details_to_focus,
         cost_column=COST,
         currency_column=CURRENCY,
+        tags_from_raw=lambda dtype: azure_tags(pl.col(RAW_TAGS)),
     )
     for name in ("azure_actual", "azure_amortized")
 }

@@ -16,6 +16,7 @@ import polars as pl
 
 from costlake.focus import parsing
 from costlake.focus.schema import (
+    RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
@@ -244,7 +245,8 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     resource_id = text["product/resourceId"]
     category, subcategory = _service_category(service, description)
     shape = description.str.extract(r"\b((?:BM|VM)\.[A-Za-z0-9.\-]+[A-Za-z0-9])")
-    tags = parsing.tags_from_columns([c for c in schema if c.startswith(parsing.TAG_PREFIX)])
+    tag_columns = [c for c in schema if c.startswith(parsing.TAG_PREFIX)]
+    tags = parsing.tags_from_columns(tag_columns)
 
     focus = frame.with_columns(
         BilledCost=cost,
@@ -298,6 +300,7 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         SubAccountName=pl.coalesce(text["product/compartmentName"], compartment),
         SubAccountType=pl.when(compartment.is_not_null()).then(pl.lit("Compartment")),
         Tags=tags,
+        **{RAW_TAGS: parsing.raw_tag_columns(tag_columns)},
         x_ProductCode=service,
         x_UsageType=text["cost/billingUnitReadable"],
         x_InstanceType=shape,
@@ -418,6 +421,7 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         cost_column=COST,
         currency_column=CURRENCY,
         spans_periods=True,
+        tags_from_raw=parsing.tags_from_raw_columns,
     ),
     "oci_focus": SourceDataset(
         provider="oci",
