@@ -19,6 +19,7 @@ from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
 from pipelines.cli_anomalies import anomalies_app
 from pipelines.cli_gpu import gpu_app, gpu_fit
+from pipelines.cli_report import report_command
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -377,6 +378,7 @@ app.command("gpu-fit")(gpu_fit)
 
 
 app.add_typer(anomalies_app, name="anomalies")
+app.command("report")(report_command)
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")

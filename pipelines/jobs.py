@@ -7,6 +7,7 @@ from assets.anomalies import anomalies_mart
 from assets.billing import RAW_DELIVERIES, focus
 from assets.gpu import gpu_utilization_mart
 from assets.partitions import billing_partitions, period_partitions
+from assets.report import report
 from assets.tags import tag_marts
 
 nightly_job = define_asset_job(
@@ -16,14 +17,15 @@ nightly_job = define_asset_job(
     description="Land new deliveries, rebuild the FOCUS lake and tag marts, one period a run.",
 )
 
-PERIOD_MARTS = (ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart)
+# The report reads the marts before it, so it comes last in the period's run.
+PERIOD_MARTS = (ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart, report)
 
 period_marts_job = define_asset_job(
     "period_marts",
     selection=AssetSelection.assets(*PERIOD_MARTS),
     partitions_def=period_partitions,
     description="Rebuild the marts that span the providers (AI unit costs, GPU utilization, "
-    "anomalies), one period a run, "
+    "anomalies) and the period's report page, one period a run, "
     "after the nightly runs of that period.",
 )
 
