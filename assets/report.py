@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from assets.ai import ai_unit_costs_mart
 from assets.anomalies import anomalies_mart
+from assets.budgets import budget_marts
 from assets.gpu import gpu_utilization_mart
 from assets.partitions import period_partitions
 from assets.resources import CostlakeResource
@@ -16,7 +17,7 @@ from costlake.report.tables import read_report_inputs, write_report
     name="report",
     partitions_def=period_partitions,
     group_name="report",
-    deps=[ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart],
+    deps=[ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart, budget_marts],
     kinds={"html"},
     description=(
         "One self-contained HTML page of the period (and the two before it): spend per day, "

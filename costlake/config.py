@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,6 +43,7 @@ from pydantic import (
 from costlake import yaml_files
 from costlake.anomalies.detector import AnomalySettings
 from costlake.anomalies.marts import DEFAULT_GROUPINGS
+from costlake.budgets.settings import Budget
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
@@ -329,6 +331,14 @@ class Settings(BaseModel):
     ai: AiSettings = Field(default_factory=AiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    budgets: list[Budget] = Field(
+        default_factory=list, description="budgets, each with its scope and thresholds"
+    )
+    exchange_rates: ConfigPath | None = Field(
+        None,
+        description="dated exchange-rate CSV (docs/currency.md) for totals that must be in one "
+        "currency, such as a budget's; without it a budget refuses spend in another currency",
+    )
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
     gcp: list[GcpSource] = Field(default_factory=list)
@@ -341,6 +351,10 @@ class Settings(BaseModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"{provider}: source name(s) {', '.join(repeated)} used twice")
+        names = [budget.name for budget in self.budgets]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"budgets: name(s) {', '.join(repeated)} used twice")
         return self
 
     def sources(self, provider: str) -> list[ExportSource]:
@@ -357,6 +371,18 @@ def demo_settings() -> Settings:
     ``costlake demo`` writes, and ``./lake``."""
     return Settings(
         ai=AiSettings(request_logs=["demo-data/ai"]),
+        # One budget per team across clouds, one for the AI spend of one model (AWS in USD,
+        # OCI in GBP, converted with the demo's rates): docs/budgets.md.
+        budgets=[
+            Budget(name="team_platform", amount=1800, currency="USD", scope={"team": ["platform"]}),
+            Budget(
+                name="model_atlas_13b",
+                amount=30000,
+                currency="USD",
+                scope={"model": ["atlas-13b"]},
+            ),
+        ],
+        exchange_rates="demo-data/exchange_rates.csv",
         gpu=GpuSettings(telemetry=["demo-data/gpu"], mapping="demo-data/gpu/mapping.csv"),
         **{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS},
     )
@@ -374,14 +400,14 @@ def read_yaml(path: str | Path) -> Any:
     raise ValueError(f"{path}: cannot read costlake configuration: {problem}") from None
 
 
-def _validation_problems(exc: ValidationError) -> str:
-    """One line per error: where (``aws.0.s3.bucket``) and what was expected. Built from the
-    errors without their inputs: pydantic's own text quotes each input value, which may be a
-    secret written in the wrong place."""
+def _validation_problems(exc: ValidationError, root: yaml.Node | None = None) -> str:
+    """One line per error: the file's line, where (``aws.0.s3.bucket``) and what was expected.
+    Built from the errors without their inputs: pydantic's own text quotes each input value,
+    which may be a secret written in the wrong place."""
     lines = []
     for error in exc.errors(include_url=False, include_context=False, include_input=False):
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
+        lines.append(f"  line {_line_of(root, error['loc'])}: {where}: {error['msg']}")
     return "\n".join(lines)
 
 
@@ -402,5 +428,22 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ValidationError as exc:
         # ``from None``: the pydantic error, which quotes inputs, is not chained either (run
         # records keep an exception's causes).
-        problems = _validation_problems(exc)
+        problems = _validation_problems(exc, yaml_files.compose(yaml_files.read_text(chosen)))
         raise ValueError(f"{chosen}: invalid costlake configuration:\n{problems}") from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """The 1-based line in the YAML file of pydantic's error location ``loc``: the deepest node
+    of the path that exists (a missing key points at its parent mapping)."""
+    line = 1 if node is None else node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:  # a discriminator tag, a model's own error, or a key not given
+            continue
+        node = child
+        line = node.start_mark.line + 1
+    return line

@@ -18,6 +18,7 @@ from costlake.focus.lake import Lake
 from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
 from pipelines.cli_anomalies import anomalies_app
+from pipelines.cli_budgets import budgets
 from pipelines.cli_gpu import gpu_app, gpu_fit
 from pipelines.cli_report import report_command
 
@@ -126,6 +127,7 @@ def demo(
     from demo.gcp import write_demo_gcp_export
     from demo.gpu import write_demo_gpu_telemetry
     from demo.oci import write_demo_oci_export
+    from demo.rates import write_demo_rates
 
     writers = {
         "aws": write_demo_aws_export,
@@ -143,8 +145,11 @@ def demo(
     console.print(f"demo request logs: {sum(map(len, logs.values()))} files in {data / 'ai'}/")
     telemetry = write_demo_gpu_telemetry(data / "gpu")
     console.print(f"demo GPU telemetry: {len(telemetry)} hosts in {data / 'gpu'}/")
+    write_demo_rates(data / "exchange_rates.csv", sorted(periods))
+    console.print(f"demo exchange rates: {data / 'exchange_rates.csv'}")
     ok = run_nightly(sorted(periods), list(writers))
     show_lake()
+    budgets()
     console.print(
         "\nNext: [bold]make ui[/] opens the Dagster UI (lineage, runs, checks); "
         "query the lake with DuckDB or polars: see the README's 'Query the lake'."
@@ -375,6 +380,8 @@ def estimate(
 # The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
 app.add_typer(gpu_app, name="gpu")
 app.command("gpu-fit")(gpu_fit)
+# `costlake budgets` lives in its own module too.
+app.command("budgets")(budgets)
 
 
 app.add_typer(anomalies_app, name="anomalies")
