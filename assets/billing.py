@@ -170,6 +170,16 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
     )
 
 
+def _duplicates_check(report: IngestReport) -> AssetCheckResult:
+    """A warning, not a failure: a bill may repeat a line item (the lake keeps every row)."""
+    return AssetCheckResult(
+        check_name="no_duplicate_line_items",
+        passed=report.duplicate_rows == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"duplicate_rows": report.duplicate_rows},
+    )
+
+
 @asset(
     partitions_def=billing_partitions,
     group_name="billing",
@@ -187,6 +197,11 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
             "schema_is_focus",
             asset="focus",
             description="Every file has the FOCUS table's columns and types.",
+        ),
+        AssetCheckSpec(
+            "no_duplicate_line_items",
+            asset="focus",
+            description="No row of a delivery file repeats another exactly (kept if one does).",
         ),
     ],
 )
@@ -211,10 +226,12 @@ def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> Materia
             "rows_read": report.rows_read,
             "rows_written": report.rows_written,
             "rows_rejected": report.rows_rejected,
+            "duplicate_rows": report.duplicate_rows,
             "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
         },
         check_results=[
             _reconciliation_check(lake, report),
             _schema_check(lake, provider, billing_period),
+            _duplicates_check(report),
         ],
     )

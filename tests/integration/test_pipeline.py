@@ -94,6 +94,7 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
         assert sorted(c.check_name for c in checks) == [
+            "no_duplicate_line_items",
             "reconciles_to_bill",
             "schema_is_focus",
             "untagged_share_under_threshold",  # a governance check: the demo's share is high
@@ -260,7 +261,11 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
     shutil.copyfile(FIXTURES / "gcp" / "hand_billing_export.jsonl", month / "export-000.jsonl")
     result = nightly("gcp", bucket)
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "no_duplicate_line_items": True,
+    }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.
     assert focus["BilledCost"].sum() == pytest.approx(55.286)
