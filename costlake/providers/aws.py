@@ -22,7 +22,7 @@ from costlake.focus.schema import (
     conform_to_focus,
     focus_polars_schema,
 )
-from costlake.providers import units
+from costlake.providers import native_focus, units
 from costlake.providers.datasets import SourceDataset, same_names
 
 PROVIDER = "AWS"
@@ -566,62 +566,41 @@ AWS_FOCUS_EXTENSIONS = {
 
 
 def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Check and pass through AWS's own FOCUS export: types enforced, bad values rejected."""
-    frame = raw.rename({k: v for k, v in AWS_FOCUS_EXTENSIONS.items() if k in raw.collect_schema()})
-    schema = frame.collect_schema()
+    """Check and pass through AWS's own FOCUS export: types enforced, bad values rejected.
+
+    Values are kept; the shared repair (``native_focus``) fills what a 1.0 export leaves out,
+    and AWS's own here: Tags from a Parquet map, and the columns that allow no null which the
+    CUR mapping fills too (account type, charge frequency, service category and subcategory).
+    """
     contract = focus_polars_schema()
-    parsed: dict[str, pl.Expr] = {}
-    checks: list[tuple[pl.Expr, pl.Expr]] = []
-    for name, dtype in contract.items():
-        if name not in schema or name.startswith("x_Source") or name in ("x_Provider",):
-            continue
-        if name == "Tags" and schema[name] != pl.String:
-            parsed[name] = _tags_from_map(name, schema[name])
-        elif dtype == pl.Float64:
-            parsed[name] = parsing.number(name, schema[name])
-            checks.append((parsing.is_bad(name, parsed[name]), f"{name} is not a number"))
-        elif isinstance(dtype, pl.Datetime):
-            parsed[name] = parsing.timestamp(name, schema[name])
-            message = f"{name} is not an ISO-8601 timestamp"
-            checks.append((parsing.is_bad(name, parsed[name]), message))
-        elif dtype == pl.String:
-            parsed[name] = parsing.text(name, schema[name])
-    for name in ("BilledCost", "BillingPeriodStart", "ChargePeriodStart", "BillingCurrency"):
-        checks.append((parsed[name].is_null(), f"{name} is empty"))
-    category = parsed["ChargeCategory"]
-    checks.append(
-        (~category.is_in(CHARGE_CATEGORIES), "ChargeCategory is not a FOCUS charge category")
+    renamed = raw.rename(
+        {k: v for k, v in AWS_FOCUS_EXTENSIONS.items() if k in raw.collect_schema()}
     )
-    if "ServiceProviderName" not in schema:
-        parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
-    if "HostProviderName" not in schema:
-        parsed["HostProviderName"] = pl.lit(PROVIDER)
-    parsed.update(_focus_export_repairs(parsed))
-    focus = frame.with_columns(**parsed, **{REJECT_REASON: parsing.reject_reason(checks)})
-    return conform_to_focus(focus)
-
-
-def _focus_export_repairs(parsed: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
-    """FOCUS 1.3 (issue 20): the columns that allow no null, filled where an older AWS FOCUS
-    export (1.0) leaves them out, as the CUR mapping fills them; values given are kept."""
-    category = parsed["ChargeCategory"]
-    service_category = pl.coalesce(
-        parsed.get("ServiceCategory", pl.lit(None, dtype=pl.String)), pl.lit("Other")
+    tags_type = renamed.collect_schema().get("Tags", pl.String)
+    frame = native_focus.with_contract_columns(renamed, contract)
+    parsed, checks = native_focus.parsed_columns(frame.collect_schema(), contract, extensions=True)
+    if tags_type != pl.String:
+        parsed["Tags"] = _tags_from_map("Tags", tags_type)
+    checks += native_focus.required_checks(
+        parsed, ("BilledCost", "BillingPeriodStart", "ChargePeriodStart", "BillingCurrency")
     )
-    return {
-        "BillingAccountType": pl.coalesce(
-            parsed.get("BillingAccountType", pl.lit(None, dtype=pl.String)), pl.lit("Payer Account")
-        ),
-        "ChargeFrequency": pl.coalesce(
-            parsed.get("ChargeFrequency", pl.lit(None, dtype=pl.String)),
+    category = parsed["ChargeCategory"]
+    service_category = pl.coalesce(parsed["ServiceCategory"], pl.lit("Other"))
+    aws_repairs = {
+        "BillingAccountType": pl.coalesce(parsed["BillingAccountType"], pl.lit("Payer Account")),
+        "ChargeFrequency": native_focus.charge_frequency(
+            parsed["ChargeFrequency"],
             pl.when(category == "Usage").then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time")),
         ),
         "ServiceCategory": service_category,
         "ServiceSubcategory": pl.coalesce(
-            parsed.get("ServiceSubcategory", pl.lit(None, dtype=pl.String)),
-            pl.format("Other ({})", service_category),
+            parsed["ServiceSubcategory"], pl.format("Other ({})", service_category)
         ),
+        # The export's own product code, not its service name.
+        "x_ProductCode": parsed.get("x_ProductCode", parsed["ServiceName"]),
     }
+    repairs = {**native_focus.shared_repairs(parsed, PROVIDER), **aws_repairs}
+    return native_focus.native_focus_rows(frame, parsed, checks, repairs)
 
 
 SOURCE_DATASETS = {
