@@ -22,6 +22,7 @@ from pipelines.cli_anomalies import anomalies_app
 from pipelines.cli_budgets import budgets
 from pipelines.cli_commitments import commitments_app
 from pipelines.cli_gpu import gpu_app, gpu_fit
+from pipelines.cli_report import report_command
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 app.add_typer(commitments_app, name="commitments")
@@ -389,6 +390,7 @@ app.command("budgets")(budgets)
 
 
 app.add_typer(anomalies_app, name="anomalies")
+app.command("report")(report_command)
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")

@@ -10,6 +10,7 @@ from assets.commitments import commitment_marts
 from assets.gpu import gpu_utilization_mart
 from assets.maturity import maturity_scorecard_mart
 from assets.partitions import billing_partitions, period_partitions
+from assets.report import report
 from assets.tags import tag_marts
 
 nightly_job = define_asset_job(
@@ -20,6 +21,7 @@ nightly_job = define_asset_job(
     "period a run.",
 )
 
+# The report reads the marts before it, so it comes last in the period's run.
 PERIOD_MARTS = (
     ai_unit_costs_mart,
     gpu_utilization_mart,
@@ -27,6 +29,7 @@ PERIOD_MARTS = (
     budget_marts,
     arbitrage_mart,
     maturity_scorecard_mart,
+    report,
 )
 
 period_marts_job = define_asset_job(
@@ -34,7 +37,8 @@ period_marts_job = define_asset_job(
     selection=AssetSelection.assets(*PERIOD_MARTS),
     partitions_def=period_partitions,
     description="Rebuild the marts that span the providers (AI unit costs, GPU utilization, "
-    "anomalies, budgets and forecasts, arbitrage, the maturity scorecard), one period a run, "
+    "anomalies, budgets and forecasts, arbitrage, the maturity scorecard) and the period's "
+    "report page, one period a run, "
     "after the nightly runs of that period.",
 )
 
