@@ -115,8 +115,8 @@ def ingest_deliveries(
     base names. Any unreadable file or missing column fails the whole period and leaves the
     lake's previous version; so does a failed audit of the staged version (``AuditFailed``,
     carrying this report, every check's outcome and where the failed version is kept); the
-    report's ``audit`` holds the outcomes of a published one. ``tag_rules`` (default: the shipped ``costlake/data/tags.yaml``)
-    fill the ``x_tag_*`` columns.
+    report's ``audit`` holds the outcomes of a published one. ``tag_rules`` (default: the
+    shipped ``costlake/data/tags.yaml``) fill the ``x_tag_*`` columns.
     """
     rules = tag_rules or load_tag_rules()
     deliveries = [delivery for delivery, _ in landed]

@@ -23,8 +23,9 @@ crash after it leaves an audited version half in place. Whoever next takes the p
 (the next run of it, or any writable ``Lake`` opened while the period is free) rolls the
 journal forward and deletes dead staging, so readers converge on one whole version.
 
-Putting a table in place: on a local filesystem, two renames (the previous folder into the
-staging folder's ``_previous/``, the new folder into place). Object stores have no rename, and an
+Putting a table in place: on a local filesystem, the staged folder and the published one
+exchange names in one step (Linux ``renameat2``; elsewhere two renames, the previous folder
+first moved into the staging folder's ``_previous/``). Object stores have no rename, and an
 upload cut short still becomes an object: so on a remote root each table's parts are merged into
 one file uploaded to the remote staging folder, and a server-side copy replaces the published
 object in one step (readers see the old file or the new one, never a torn one). Raw landed
@@ -33,9 +34,12 @@ deliveries and the local half of staging stay in a local work folder.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
 import uuid
@@ -52,6 +56,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from costlake.audit import AuditOutcome, blocking_failures, failure_reason
+from costlake.deliveries import DeliveryError
 from costlake.focus_schema import focus_arrow_schema, focus_polars_schema
 from costlake.lake_lock import FileLock, Lock, NoLock, S3Lock, acquire, holder_label, s3_lock_client
 
@@ -79,6 +84,7 @@ STAGING, FAILED, JOURNAL, LOCKS = "_staging", "_failed", "_journal", "_locks"
 ALL_PROVIDERS = "_all"  # the scope of marts that span the providers (partitioned by period)
 LOCK_WAIT_SECONDS = 600.0  # how long a run waits for another run of its period to finish
 FAILED_KEPT = 5  # failed stagings kept per period for inspection, newest first
+AT_FDCWD, RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
 
 # Period locks this process holds, by (lake root, scope, thread): a run that holds its period
 # (the focus asset around an ingest) takes it again without waiting on itself.
@@ -98,8 +104,9 @@ def period_scope(provider: str | None, billing_period: str) -> str:
     return f"{provider or ALL_PROVIDERS}/{billing_period}"
 
 
-class AuditFailed(RuntimeError):
-    """A staged version failed a blocking check: nothing was published.
+class AuditFailed(DeliveryError):
+    """A staged version failed a blocking check: nothing was published. (A ``DeliveryError``:
+    whoever reports a delivery that cannot be ingested reports this one the same way.)
 
     ``outcomes`` are every check's verdict; ``kept`` is the lake-relative folder the failed
     version is kept in (``kept_at`` the same as a path or URL); ``report`` is set by whoever
@@ -401,12 +408,16 @@ class Lake:
         """Put every staged table in place: the journal first, so a crash part-way is finished
         by the next holder of the lock, then the tables, then the journal removed."""
         written = [t for t in tables if self.exists(staged.table_dir(t))]
-        journal = {
+        journal: dict[str, Any] = {
             "provider": staged.provider,
             "billing_period": staged.billing_period,
             "stage": staged.base,
             "tables": written,
         }
+        if not self.remote:  # how a repair tells a staged folder already moved in
+            journal["inodes"] = {
+                t: Path(self.path(staged.table_dir(t))).stat().st_ino for t in written
+            }
         self._write_text(f"{JOURNAL}/{staged.scope}.json", json.dumps(journal, indent=2))
         self._apply(journal)
 
@@ -419,25 +430,31 @@ class Lake:
             if self.remote:
                 self._copy_in(f"{stage}/{final}", final)
             else:
-                self._swap_in(f"{stage}/{final}", final, f"{stage}/_previous/{final}")
+                previous = f"{stage}/_previous/{final}"
+                self._swap_in(f"{stage}/{final}", final, previous, journal["inodes"][table])
         self.fs.delete_file(self.path(f"{JOURNAL}/{period_scope(provider, period)}.json"))
         self._delete_tree(stage)
 
-    def _swap_in(self, staged: str, final: str, previous: str) -> None:
-        """Local lake: the previous folder renamed aside into the staging, the new one into
-        place. A staged folder already gone was moved in before a crash."""
+    def _swap_in(self, staged: str, final: str, previous: str, inode: int) -> None:
+        """Local lake: the staged folder (``inode``) put in place of the published one.
+
+        Where the filesystem can exchange two names in one step (Linux ``renameat2``), it
+        does, so a reader never finds the period missing; elsewhere the previous folder is
+        renamed aside into the staging first. Every state a crash can leave is recognised:
+        the new folder already in place (by its inode), or still staged.
+        """
+        final_path = self.path(final)
+        if self.exists(final) and Path(final_path).stat().st_ino == inode:
+            return  # in place already; the staged name holds the previous version, if any
         if not self.exists(staged):
-            return
+            raise RuntimeError(f"{self.path(staged)}: the staged version to publish is missing")
         if self.exists(final):
-            if self.exists(previous):
-                raise RuntimeError(
-                    f"{self.path(final)}: cannot finish its publish, both it and "
-                    f"{self.path(previous)} exist; repair by hand"
-                )
+            if _exchange(self.path(staged), final_path):
+                return
             self.fs.create_dir(self.path(previous.rsplit("/", 1)[0]), recursive=True)
-            self.fs.move(self.path(final), self.path(previous))
+            self.fs.move(final_path, self.path(previous))
         self.fs.create_dir(self.path(final.rsplit("/", 1)[0]), recursive=True)
-        self.fs.move(self.path(staged), self.path(final))
+        self.fs.move(self.path(staged), final_path)
 
     def _copy_in(self, staged: str, final: str) -> None:
         """Remote lake: each staged object copied over its published name (one step each),
@@ -516,6 +533,20 @@ class StagedPeriod:
             path.rsplit("/", 1)[-1]: pq.read_schema(path, filesystem=self.lake.fs)
             for path in self.lake.files(self.table_dir(table))
         }
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swap two existing paths in one step: Linux ``renameat2(RENAME_EXCHANGE)``. False where
+    the platform or filesystem cannot, and the caller renames in two steps instead."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if rename is None:
+        return False
+    if rename(AT_FDCWD, first.encode(), AT_FDCWD, second.encode(), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), second)
 
 
 def _remote_filesystem(root: str) -> tuple[pafs.FileSystem, str]:

@@ -127,7 +127,11 @@ def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root,
     write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "e1")
     result = nightly_run({"lake_root": root, "aws": [{"root": str(bucket)}]}, "aws")
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+    }
     assert sum(billed_cost_of_object(s3, FOCUS_KEY)) == pytest.approx(float(hand_cost()))
     # The raw delivery is landed in the local work folder, not in the bucket.
     assert not [k for k in keys(s3) if "/raw/" in k]
