@@ -2,15 +2,14 @@
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     Failure,
     MaterializeResult,
@@ -164,22 +163,16 @@ def _check_results(report: IngestReport) -> list[AssetCheckResult]:
     ]
 
 
-def _failed_audit(context: AssetExecutionContext, failed: AuditFailed) -> Failure:
-    """Record every check of an audit that stopped the publish, then the failure to raise: the
-    UI shows which check failed and why although no materialization happened."""
+def _failed_checks(failed: AuditFailed) -> Iterator[AssetCheckResult]:
+    """Every check of an audit that stopped the publish, so the UI shows which one failed and
+    why although nothing was materialized."""
     for outcome in failed.outcomes:
-        context.log_event(
-            AssetCheckEvaluation(
-                asset_key=AssetKey("focus"),
-                check_name=outcome.check,
-                passed=outcome.passed,
-                metadata=_check_metadata(outcome, failed.report),
-                severity=AssetCheckSeverity.ERROR,
-                blocking=outcome.blocking,
-                partition=context.partition_key,
-            )
+        yield AssetCheckResult(
+            check_name=outcome.check,
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata=_check_metadata(outcome, failed.report),
         )
-    return Failure(str(failed), metadata={"failed_version": failed.kept_at})
 
 
 def _audit_spec(name: str, description: str) -> AssetCheckSpec:
@@ -201,7 +194,9 @@ def _audit_spec(name: str, description: str) -> AssetCheckSpec:
         _audit_spec(FINITE, "No NaN or infinite value in any money or quantity column."),
     ],
 )
-def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+def focus(
+    context: AssetExecutionContext, costlake: CostlakeResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
     billing_period, provider = partition_of(context)
     lake = costlake.lake()
     try:
@@ -213,7 +208,10 @@ def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> Materia
             folder = _raw_folder(lake, provider, billing_period)
             _drop_superseded(folder, [path for _, path in landed])
     except AuditFailed as exc:
-        raise _failed_audit(context, exc) from exc
+        # The check results are yielded (events logged then raised would never be emitted),
+        # then the run fails with the reason.
+        yield from _failed_checks(exc)
+        raise Failure(str(exc), metadata={"failed_version": exc.kept_at}) from exc
     except (DeliveryError, LockBusy, LockLost) as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
     if report.rows_rejected:
@@ -221,7 +219,7 @@ def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> Materia
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"
         )
     written = lake.scan_partition("focus", provider, billing_period)
-    return MaterializeResult(
+    yield MaterializeResult(
         metadata={
             "delivery_id": report.delivery_id,
             "source_dataset": report.source_dataset,

@@ -131,12 +131,18 @@ class Lake:
     """Read and replace partitions of the lake at ``root``."""
 
     def __init__(
-        self, root: str | Path, work_dir: str | Path = DEFAULT_WORK_DIR, read_only: bool = False
+        self,
+        root: str | Path,
+        work_dir: str | Path = DEFAULT_WORK_DIR,
+        read_only: bool = False,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
     ) -> None:
         """``read_only`` opens the lake for reading alone: no folder is created and nothing a
-        killed run left is repaired (``costlake sources check`` promises to write nothing)."""
+        killed run left is repaired (``costlake sources check`` promises to write nothing).
+        ``lock_wait_seconds``: how long a write waits for another run of its period."""
         root = str(root)
         self.root = root
+        self.lock_wait_seconds = lock_wait_seconds
         self.remote = "://" in root
         if self.remote:
             self.fs, self.base = _remote_filesystem(root)
@@ -251,7 +257,7 @@ class Lake:
         (atomic) on an object store."""
         folder = relative.rsplit("/", 1)[0]
         self.fs.create_dir(self.path(folder), recursive=True)
-        target = relative if self.remote else f"{folder}/.{uuid.uuid4().hex}.tmp"
+        target = relative if self.remote else f"{relative}.{uuid.uuid4().hex}.tmp"
         with self.fs.open_output_stream(self.path(target)) as stream:
             stream.write(text.encode())
         if target != relative:
@@ -276,11 +282,12 @@ class Lake:
         self,
         provider: str | None,
         billing_period: str,
-        wait_seconds: float = LOCK_WAIT_SECONDS,
+        wait_seconds: float | None = None,
         run: str | None = None,
     ) -> Iterator[Lock]:
-        """Hold the period for this run: wait up to ``wait_seconds`` for another run of it to
-        finish, else raise ``LockBusy`` naming that run. Taken, it first repairs what a dead
+        """Hold the period for this run: wait up to ``wait_seconds`` (default: the lake's
+        ``lock_wait_seconds``) for another run of it to finish, else raise ``LockBusy`` naming
+        that run. Taken, it first repairs what a dead
         run left (a journal rolled forward, staging deleted). Re-entrant in one thread.
 
         ``run`` names this run in the messages of those who wait (a Dagster run id)."""
@@ -294,7 +301,7 @@ class Lake:
                 _HELD[key][1] -= 1
             return
         lock = self._lock(scope, run)
-        acquire(lock, scope, wait_seconds)
+        acquire(lock, scope, self.lock_wait_seconds if wait_seconds is None else wait_seconds)
         _HELD[key] = [lock, 1]
         try:
             self._repair(scope)
@@ -344,6 +351,10 @@ class Lake:
         if journal is not None:
             log.warning("%s: finishing the publish a stopped run began", scope)
             self._apply(json.loads(journal))
+        provider, period = scope.split("/")
+        for name in self._names(f"{JOURNAL}/{provider}"):
+            if name.startswith(f"{period}.json.") and name.endswith(".tmp"):
+                self.fs.delete_file(self.path(f"{JOURNAL}/{provider}/{name}"))  # never in place
         if self.exists(f"{STAGING}/{scope}") or self.local_path(f"{STAGING}/{scope}").exists():
             log.info("%s: deleting the staging of a stopped run", scope)
             self._delete_tree(f"{STAGING}/{scope}")
@@ -357,7 +368,7 @@ class Lake:
         billing_period: str,
         tables: tuple[str, ...] = TABLES,
         audit: Callable[[StagedPeriod], Sequence[AuditOutcome]] | None = None,
-        wait_seconds: float = LOCK_WAIT_SECONDS,
+        wait_seconds: float | None = None,
     ) -> Iterator[StagedPeriod]:
         """Write a period of ``tables`` aside, then audit and publish it, under its lock.
 
@@ -482,7 +493,8 @@ class Lake:
             f"{o.check}: FAILED\n" + "".join(f"  {line}\n" for line in o.lines) for o in failed
         ]
         self._write_text(f"{target}/audit.txt", "".join(lines))
-        for old in self._names(f"{FAILED}/{staged.scope}")[:-FAILED_KEPT]:
+        older = [n for n in self._names(f"{FAILED}/{staged.scope}") if n < staged.stage_id]
+        for old in older[: max(0, len(older) - FAILED_KEPT + 1)]:
             self._delete_tree(f"{FAILED}/{staged.scope}/{old}")
         return target
 
@@ -499,7 +511,7 @@ class StagedPeriod:
         self.lock = lock
         self.scope = period_scope(provider, billing_period)
         # Sortable by time, so the newest failed stagings are the last names.
-        self.stage_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.stage_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{uuid.uuid4().hex[:8]}"
         self.base = f"{STAGING}/{self.scope}/{self.stage_id}"
         self.outcomes: tuple[AuditOutcome, ...] = ()
 
