@@ -18,11 +18,13 @@ import pyarrow.fs as pafs
 import costlake.lake as lake_module
 from connectors.aws_exports import find_aws_deliveries
 from connectors.filestore import LocalFileStore
+from costlake import lake_lock
 from costlake.ingest import ingest_delivery
 from costlake.lake import Lake
 
 PERIOD = "2026-11"
 DIED = 17  # the exit status of a run killed at its step
+LEASE_SECONDS = 2.0
 
 
 def wait_for(path: Path) -> None:
@@ -114,6 +116,7 @@ def crashing_ingest(root: str, bucket: str, work: str, die_at: str, mode: str) -
         return real_exchange(first, second) if mode == "exchange" else False
 
     lake_module._exchange = exchange
+    lake_lock.LEASE_SECONDS = LEASE_SECONDS  # an S3 lock left by the killed run expires soon
     lake = Lake(root, work_dir=work)
     lake.fs = pafs.PyFileSystem(Dying(lake.fs, step))
     ingest(lake, bucket)
