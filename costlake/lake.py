@@ -240,6 +240,16 @@ class Lake:
             return f"{self.root.split('://', 1)[0]}://{self.path(relative)}"
         return self.path(relative)
 
+    def view(self, relative: str) -> Lake:
+        """A folder of this lake read as a lake of its own, read-only: a failed version kept
+        under ``_failed/`` has the lake's layout, and is inspected like one."""
+        if not self.remote:
+            return Lake(self.path(relative), read_only=True)
+        url, _, options = self.root.partition("?")
+        view = Lake(f"{url.rstrip('/')}/{relative}?{options}", self.work.parent, read_only=True)
+        view.lock_wait_seconds = self.lock_wait_seconds
+        return view
+
     def _names(self, relative: str) -> list[str]:
         """Names of the files and folders directly under a lake folder."""
         selector = pafs.FileSelector(self.path(relative), allow_not_found=True)

@@ -197,3 +197,13 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+def failed_audit(run):
+    """Run ``run()``, an ingest expected to fail its audit (a row with cost rejected, so the
+    lake cannot match the bill): its report and the failed version kept, read as a lake."""
+    from costlake.lake import AuditFailed
+
+    with pytest.raises(AuditFailed) as failed:
+        run()
+    return failed.value.report, Lake(failed.value.kept_at, read_only=True)
