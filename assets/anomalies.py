@@ -17,8 +17,8 @@ from assets.partitions import period_partitions
 from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
 from assets.resources import CostlakeResource
 from connectors.webhook import Alert, send_alerts, webhook_url_from_env
-from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies
-from costlake.lake import partition_dir
+from costlake.anomalies.marts import SCORES_SCHEMA, data_horizon, period_anomalies
+from costlake.focus.lake import partition_dir
 
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomalies", "marts/anomaly_contributions")
 # Alerts sent are remembered here, so a re-run never repeats one.

@@ -19,15 +19,15 @@ from dagster import (
 
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
-from connectors.landing import landed_delivery
+from connectors.exports.landing import landed_delivery
 from connectors.sources import deliveries_by_period, describe, land_from
-from costlake.audit import FINITE, RECONCILES, SCHEMA, AuditOutcome
 from costlake.config import PROVIDERS, ExportSource
-from costlake.deliveries import Delivery, DeliveryError
-from costlake.ingest import IngestReport, combined_delivery_id, ingest_deliveries
-from costlake.lake import AuditFailed, Lake, partition_dir
-from costlake.lake_lock import LockBusy, LockLost
-from costlake.summary import cost_by_category_markdown
+from costlake.focus.audit import FINITE, RECONCILES, SCHEMA, AuditOutcome
+from costlake.focus.deliveries import Delivery, DeliveryError
+from costlake.focus.ingest import IngestReport, combined_delivery_id, ingest_deliveries
+from costlake.focus.lake import AuditFailed, Lake, partition_dir
+from costlake.focus.lock import LockBusy, LockLost
+from costlake.focus.summary import cost_by_category_markdown
 
 
 def partition_of(context: AssetExecutionContext) -> tuple[str, str]:

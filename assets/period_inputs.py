@@ -9,7 +9,7 @@ import polars as pl
 from dagster import AssetDep, MultiToSingleDimensionPartitionMapping
 
 from assets.billing import focus
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
 
 SHOWN = 10  # rows of a list in the UI's metadata
 

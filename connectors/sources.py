@@ -7,20 +7,20 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from connectors.aws_exports import find_aws_deliveries
-from connectors.azure_blob_store import AzureBlobStore
-from connectors.azure_exports import find_azure_deliveries
-from connectors.bigquery_export import (
+from connectors.exports.aws import find_aws_deliveries
+from connectors.exports.azure import find_azure_deliveries
+from connectors.exports.gcp import find_gcp_deliveries
+from connectors.exports.landing import land_delivery, landed_delivery
+from connectors.exports.oci import find_oci_deliveries
+from connectors.stores.bigquery import (
     bigquery_client,
     land_bigquery_delivery,
     remembered_bigquery_deliveries,
 )
-from connectors.filestore import FileStore, LocalFileStore
-from connectors.gcp_exports import find_gcp_deliveries
-from connectors.landing import land_delivery, landed_delivery
-from connectors.oci_exports import find_oci_deliveries
-from connectors.oci_object_store import OciObjectStore
-from connectors.s3_store import S3FileStore
+from connectors.stores.blob import AzureBlobStore
+from connectors.stores.files import FileStore, LocalFileStore
+from connectors.stores.oci import OciObjectStore
+from connectors.stores.s3 import S3FileStore
 from costlake.config import (
     BigQuerySource,
     ExportSource,
@@ -28,7 +28,7 @@ from costlake.config import (
     ObjectStorageSource,
     S3Source,
 )
-from costlake.deliveries import Delivery, DeliveryError
+from costlake.focus.deliveries import Delivery, DeliveryError
 
 # What each OCI report file holds, remembered so a run reads only new report files.
 OCI_REPORT_PERIODS = Path(".costlake/work/oci-report-periods.json")

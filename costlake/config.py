@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from costlake.anomalies import AnomalySettings
-from costlake.anomaly_marts import DEFAULT_GROUPINGS
+from costlake.anomalies.detector import AnomalySettings
+from costlake.anomalies.marts import DEFAULT_GROUPINGS
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
@@ -205,6 +205,11 @@ class GpuSettings(BaseModel):
     )
     mapping: str | None = Field(
         None, description="CSV mapping gpu_uuid or host to the billed resource_id"
+    )
+    query_gpu: str | None = Field(
+        None,
+        description="the --query-gpu fields of headerless nvidia-smi CSVs (noheader) that have "
+        "no <file>.query sidecar, as passed to nvidia-smi",
     )
     catalog: str | None = Field(
         None, description="a GPU catalog CSV whose rows replace or add to the shipped one's"

@@ -14,9 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from costlake.config import load_settings
-from costlake.lake import Lake
-from costlake.schedule import periods_to_refresh
-from costlake.sources import source_datasets
+from costlake.focus.lake import Lake
+from costlake.focus.periods import periods_to_refresh
+from costlake.providers.registry import source_datasets
+from pipelines.cli_gpu import gpu_app, gpu_fit
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -103,14 +104,14 @@ def demo(
     ),
 ) -> None:
     """Generate the demo bills of all four clouds and run the whole nightly pipeline into ./lake."""
-    from connectors.filestore import LocalFileStore
     from connectors.sources import FINDERS
-    from costlake.demo_data import demo_days, write_demo_aws_export
-    from costlake.demo_data_ai import write_demo_request_logs
-    from costlake.demo_data_azure import write_demo_azure_export
-    from costlake.demo_data_gcp import write_demo_gcp_export
-    from costlake.demo_data_gpu import write_demo_gpu_telemetry
-    from costlake.demo_data_oci import write_demo_oci_export
+    from connectors.stores.files import LocalFileStore
+    from demo.ai import write_demo_request_logs
+    from demo.aws import demo_days, write_demo_aws_export
+    from demo.azure import write_demo_azure_export
+    from demo.gcp import write_demo_gcp_export
+    from demo.gpu import write_demo_gpu_telemetry
+    from demo.oci import write_demo_oci_export
 
     writers = {
         "aws": write_demo_aws_export,
@@ -162,8 +163,8 @@ def normalize(
     period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
-    from costlake.deliveries import DeliveryError
-    from costlake.single_file import normalize_file
+    from costlake.focus.deliveries import DeliveryError
+    from costlake.focus.single_file import normalize_file
 
     try:
         report = normalize_file(source, Lake(out), dataset, period or None)
@@ -223,7 +224,7 @@ def costs(
     Currencies are never added together; with --currency and --rates each line also shows its
     totals converted by the dated rate table, in columns that say so.
     """
-    from costlake.currency import cost_by_currency, load_rates, with_converted_cost
+    from costlake.focus.currency import cost_by_currency, load_rates, with_converted_cost
 
     if currency and rates is None:
         _fail(
@@ -304,8 +305,8 @@ def estimate(
     ] = None,
 ) -> None:
     """Monthly cost of a workload on each model, from the price catalog (list prices)."""
-    from costlake.estimate import compare_models
-    from costlake.price_catalog import (
+    from costlake.ai.estimate import compare_models
+    from costlake.ai.prices import (
         NoPriceOnDay,
         PriceCatalogError,
         UnknownModel,
@@ -352,36 +353,9 @@ def estimate(
     console.print(table)
 
 
-@app.command("gpu-fit")
-def gpu_fit(
-    model: Annotated[str, typer.Option(help="model to serve, e.g. 'Llama 3.1 70B'")],
-    precision: Annotated[str, typer.Option(help="fp16, bf16, fp8, int8 or int4")] = "fp16",
-    context: Annotated[int, typer.Option(help="context tokens per request")] = 8192,
-    batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
-) -> None:
-    """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
-    from costlake.gpu_sizing import gpus_that_fit, serving_memory_for
-
-    try:
-        need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)
-    except (KeyError, ValueError) as exc:
-        _fail(str(exc.args[0] if exc.args else exc))
-    table = Table(
-        title=f"{model} at {precision}, {context:,} tokens × {batch} slots: "
-        f"{need.total_gib:,.1f} GiB (weights {need.weights_gib:,.1f}, KV cache "
-        f"{need.kv_cache_gib:,.1f}, overhead {need.overhead_gib:,.1f})"
-    )
-    for name in ("GPU", "GPUs", "memory", "$/hour", "note"):
-        table.add_column(name, justify="left" if name in ("GPU", "note") else "right")
-    for fit in gpus_that_fit(need.total_gib):
-        table.add_row(
-            fit.gpu_model,
-            "-" if fit.gpus is None else str(fit.gpus),
-            f"{fit.memory_gib:,.0f} GiB each",
-            "" if fit.usd_per_hour is None else f"{fit.usd_per_hour:,.2f}",
-            fit.note,
-        )
-    console.print(table)
+# The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
+app.add_typer(gpu_app, name="gpu")
+app.command("gpu-fit")(gpu_fit)
 
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)

@@ -17,7 +17,7 @@ from assets.partitions import partition_key
 from assets.resources import CostlakeResource
 from assets.tags import tag_marts
 from costlake.config import PROVIDERS, load_settings
-from costlake.schedule import periods_to_refresh
+from costlake.focus.periods import periods_to_refresh
 from pipelines.jobs import PERIOD_MARTS, assets_of, nightly_job, period_marts_job
 from pipelines.sensors import DELIVERY_SENSORS
 
