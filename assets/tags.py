@@ -1,7 +1,6 @@
 """The tag marts of each (billing period, provider): coverage and untagged spend, for BI."""
 
 import polars as pl
-from costlake.tag_marts import tag_coverage, untagged_share, untagged_spend
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -17,6 +16,7 @@ from assets.billing import focus, partition_of
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from costlake.focus.lock import LockBusy, LockLost
+from costlake.tags.marts import tag_coverage, untagged_share, untagged_spend
 
 TAG_MARTS = ("marts/tag_coverage", "marts/untagged_spend")
 TOP_SPENDERS = 10

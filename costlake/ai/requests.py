@@ -95,7 +95,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from costlake.tags.rules.keys import TAG_KEYS
+from costlake.tags.keys import TAG_KEYS
 
 UTC_MICROS = pl.Datetime("us", "UTC")
 # The request's model is its own column, not a tag of the request.

@@ -106,7 +106,7 @@ import re
 
 import polars as pl
 
-from costlake.tags.rules.keys import TAG_KEYS
+from costlake.tags.keys import TAG_KEYS
 
 __all__ = [
     "DIRECTIONS",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from costlake.tags.rules.keys import TAG_KEYS
+from costlake.tags.keys import TAG_KEYS
 
 FOCUS_VERSION = "1.2"
 # 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels; 3: tags;

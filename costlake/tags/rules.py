@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from costlake.config import PROVIDERS
-from costlake.tags.rules.keys import TAG_KEYS
+from costlake.tags.keys import TAG_KEYS
 
 DEFAULT_RULES = "data/tags.yaml"
 
