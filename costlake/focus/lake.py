@@ -131,7 +131,8 @@ class AuditFailed(DeliveryError):
         self.report: Any = None
         super().__init__(
             f"{scope.replace('/', ' ')}: {failure_reason(outcomes)}. Nothing was published: "
-            f"the previous version stays. The failed version is kept in {kept_at}"
+            f"the period keeps its previous version, if it had one. The failed version is kept "
+            f"in {kept_at}"
         )
 
 
@@ -406,7 +407,7 @@ class Lake:
                 if not failed:
                     lock.keep_alive()  # S3: LockLost if another run took the lease
             except BaseException:
-                self._delete_tree(staged.base)
+                self._delete_tree(f"{STAGING}/{staged.scope}")
                 raise
             if failed:
                 kept = self._keep_failed(staged, failed)
@@ -461,8 +462,9 @@ class Lake:
             else:
                 previous = f"{stage}/_previous/{final}"
                 self._swap_in(f"{stage}/{final}", final, previous, journal["inodes"][table])
-        self.fs.delete_file(self.path(f"{JOURNAL}/{period_scope(provider, period)}.json"))
-        self._delete_tree(stage)
+        scope = period_scope(provider, period)
+        self.fs.delete_file(self.path(f"{JOURNAL}/{scope}.json"))
+        self._delete_tree(f"{STAGING}/{scope}")  # ours, and any a dead run of the period left
 
     def _swap_in(self, staged: str, final: str, previous: str, inode: int) -> None:
         """Local lake: the staged folder (``inode``) put in place of the published one.
@@ -503,10 +505,10 @@ class Lake:
             prefix = self.path(staged.base)
             for path in self.files(staged.base, suffix=""):
                 self.fs.move(path, self.path(target) + path.removeprefix(prefix))
-            self._delete_tree(staged.base)
         else:
             self.fs.create_dir(self.path(target.rsplit("/", 1)[0]), recursive=True)
             self.fs.move(self.path(staged.base), self.path(target))
+        self._delete_tree(f"{STAGING}/{staged.scope}")
         lines = [
             f"{o.check}: FAILED\n" + "".join(f"  {line}\n" for line in o.lines) for o in failed
         ]
