@@ -306,8 +306,8 @@ class Lake:
     ) -> Iterator[Lock]:
         """Hold the period for this run: wait up to ``wait_seconds`` (default: the lake's
         ``lock_wait_seconds``) for another run of it to finish, else raise ``LockBusy`` naming
-        that run. Taken, it first repairs what a dead
-        run left (a journal rolled forward, staging deleted). Re-entrant in one thread.
+        that run. Once taken, it first repairs what a dead run of the period left (its journal
+        rolled forward, its staging deleted). Re-entrant in one thread.
 
         ``run`` names this run in the messages of those who wait (a Dagster run id)."""
         scope = period_scope(provider, billing_period)
@@ -394,8 +394,8 @@ class Lake:
         On a clean exit of the block the staged tables are audited with ``audit`` (their
         outcomes land in ``staged.outcomes``); if a blocking outcome failed, nothing is
         published, the staging is kept under ``_failed/`` and ``AuditFailed`` is raised;
-        otherwise every table written is published together (``publish``). On an exception in
-        the block the staging is deleted and the lake is left as it was.
+        otherwise every table written is published together, through the journal. On an
+        exception in the block the staging is deleted and the lake is left as it was.
         """
         with self.period_lock(provider, billing_period, wait_seconds) as lock:
             staged = StagedPeriod(self, provider, billing_period, lock)
@@ -406,8 +406,8 @@ class Lake:
                 failed = blocking_failures(staged.outcomes)
                 if not failed:
                     lock.keep_alive()  # S3: LockLost if another run took the lease
-            except BaseException:
-                self._delete_tree(f"{STAGING}/{staged.scope}")
+            except BaseException:  # only our own staging: a lost S3 lease has a new holder
+                self._delete_tree(staged.base)
                 raise
             if failed:
                 kept = self._keep_failed(staged, failed)
