@@ -15,8 +15,10 @@ from rich.table import Table
 
 from costlake.config import load_settings
 from costlake.focus.lake import Lake
-from costlake.focus.periods import periods_to_refresh
+from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_anomalies import anomalies_app
+from pipelines.cli_budgets import budgets
 from pipelines.cli_gpu import gpu_app, gpu_fit
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -31,6 +33,18 @@ def _fail(message: str) -> NoReturn:
     """Print ``message`` as an error and leave with status 1."""
     console.print(f"[red]{escape(message)}[/]", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _periods(values: list[str] | None) -> list[str] | None:
+    """``--period`` values normalized (``2025-5`` → ``2025-05``), or a usage error naming one."""
+    try:
+        return None if values is None else [billing_period(v) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _period(value: str) -> str:
+    return (_periods([value]) or [""])[0] if value else ""
 
 
 def dagster_instance() -> DagsterInstance:
@@ -112,6 +126,7 @@ def demo(
     from demo.gcp import write_demo_gcp_export
     from demo.gpu import write_demo_gpu_telemetry
     from demo.oci import write_demo_oci_export
+    from demo.rates import write_demo_rates
 
     writers = {
         "aws": write_demo_aws_export,
@@ -129,8 +144,11 @@ def demo(
     console.print(f"demo request logs: {sum(map(len, logs.values()))} files in {data / 'ai'}/")
     telemetry = write_demo_gpu_telemetry(data / "gpu")
     console.print(f"demo GPU telemetry: {len(telemetry)} hosts in {data / 'gpu'}/")
+    write_demo_rates(data / "exchange_rates.csv", sorted(periods))
+    console.print(f"demo exchange rates: {data / 'exchange_rates.csv'}")
     ok = run_nightly(sorted(periods), list(writers))
     show_lake()
+    budgets()
     console.print(
         "\nNext: [bold]make ui[/] opens the Dagster UI (lineage, runs, checks); "
         "query the lake with DuckDB or polars: see the README's 'Query the lake'."
@@ -141,7 +159,10 @@ def demo(
 @app.command()
 def run(
     period: Annotated[
-        list[str] | None, typer.Option(help="billing period YYYY-MM (repeatable); default: nightly")
+        list[str] | None,
+        typer.Option(
+            help="billing period YYYY-MM (repeatable); default: nightly", callback=_periods
+        ),
     ] = None,
     provider: Annotated[list[str] | None, typer.Option(help="provider (repeatable)")] = None,
 ) -> None:
@@ -160,7 +181,9 @@ def normalize(
     dataset: Annotated[
         str, typer.Option(help=f"the export's kind: {' | '.join(source_datasets())}")
     ] = "aws_cur2",
-    period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
+    period: Annotated[
+        str, typer.Option(help="billing period YYYY-MM of the file", callback=_period)
+    ] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
     from costlake.focus.deliveries import DeliveryError
@@ -356,7 +379,11 @@ def estimate(
 # The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
 app.add_typer(gpu_app, name="gpu")
 app.command("gpu-fit")(gpu_fit)
+# `costlake budgets` lives in its own module too.
+app.command("budgets")(budgets)
 
+
+app.add_typer(anomalies_app, name="anomalies")
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")

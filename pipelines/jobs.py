@@ -5,6 +5,7 @@ from dagster import AssetKey, AssetSelection, define_asset_job
 from assets.ai import ai_unit_costs_mart
 from assets.anomalies import anomalies_mart
 from assets.billing import RAW_DELIVERIES, focus
+from assets.budgets import budget_marts
 from assets.gpu import gpu_utilization_mart
 from assets.partitions import billing_partitions, period_partitions
 from assets.tags import tag_marts
@@ -16,14 +17,14 @@ nightly_job = define_asset_job(
     description="Land new deliveries, rebuild the FOCUS lake and tag marts, one period a run.",
 )
 
-PERIOD_MARTS = (ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart)
+PERIOD_MARTS = (ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart, budget_marts)
 
 period_marts_job = define_asset_job(
     "period_marts",
     selection=AssetSelection.assets(*PERIOD_MARTS),
     partitions_def=period_partitions,
     description="Rebuild the marts that span the providers (AI unit costs, GPU utilization, "
-    "anomalies), one period a run, "
+    "anomalies, budgets and forecasts), one period a run, "
     "after the nightly runs of that period.",
 )
 
