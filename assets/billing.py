@@ -171,6 +171,16 @@ def _audit_spec(name: str, description: str) -> AssetCheckSpec:
     return AssetCheckSpec(name, asset="focus", blocking=True, description=description)
 
 
+def _duplicates_check(report: IngestReport) -> AssetCheckResult:
+    """A warning, not a failure: a bill may repeat a line item (the lake keeps every row)."""
+    return AssetCheckResult(
+        check_name="no_duplicate_line_items",
+        passed=report.duplicate_rows == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"duplicate_rows": report.duplicate_rows},
+    )
+
+
 @asset(
     partitions_def=billing_partitions,
     group_name="billing",
@@ -184,6 +194,11 @@ def _audit_spec(name: str, description: str) -> AssetCheckSpec:
         _audit_spec(RECONCILES, "Σ BilledCost per currency equals the bill's own cost column."),
         _audit_spec(SCHEMA, "Every file has the FOCUS table's columns and types."),
         _audit_spec(FINITE, "No NaN or infinite value in any money or quantity column."),
+        AssetCheckSpec(
+            "no_duplicate_line_items",
+            asset="focus",
+            description="No row of a delivery file repeats another exactly (kept if one does).",
+        ),
     ],
 )
 def focus(
@@ -203,6 +218,7 @@ def focus(
         # The check results are yielded (events logged then raised would never be emitted),
         # then the run fails with the reason.
         yield from _check_results(exc.outcomes, exc.report)
+        yield _duplicates_check(exc.report)
         raise Failure(str(exc), metadata={"failed_version": exc.kept_at}) from exc
     except (DeliveryError, LockBusy, LockLost) as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
@@ -218,7 +234,8 @@ def focus(
             "rows_read": report.rows_read,
             "rows_written": report.rows_written,
             "rows_rejected": report.rows_rejected,
+            "duplicate_rows": report.duplicate_rows,
             "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
         },
-        check_results=_check_results(report.audit, report),
+        check_results=[*_check_results(report.audit, report), _duplicates_check(report)],
     )

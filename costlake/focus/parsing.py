@@ -11,6 +11,8 @@ from importlib import resources
 
 import polars as pl
 
+from costlake.focus.schema import ROW_PROBLEM
+
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"  # 2026-11-03T00:00:00Z, with or without fractions
 TIMESTAMP_FORMATS = (
     ISO_UTC,
@@ -21,8 +23,11 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 
 
 def number(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Float64 from a text or numeric column; unparseable text becomes null."""
-    return pl.col(name).cast(pl.Float64, strict=dtype != pl.String)
+    """Float64 from a text or numeric column; unparseable text and NaN / ±inf (text such as
+    "NaN", "inf", "1e999", or a Parquet float) become null, so ``is_bad`` rejects the row: a
+    non-finite amount is never money in the lake."""
+    parsed = pl.col(name).cast(pl.Float64, strict=dtype != pl.String)
+    return pl.when(parsed.is_finite()).then(parsed)
 
 
 def timestamp(
@@ -98,12 +103,15 @@ def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
 def reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     """The first failed check's message per row, or null for a good row.
 
+    The row's ``x_RowProblem`` (a row that cannot be read as its dataset's, see
+    ``focus_schema.ROW_PROBLEM``) comes before every check: such a row's values mean nothing.
     Messages are fixed text naming the column and what was expected (the row's cost text goes
     to the rejects table beside it): building a message from each row's values would cost a
     string per row and check on every row, good ones included.
     """
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for condition, message in checks[1:]:
+    problem = pl.col(ROW_PROBLEM)
+    expr = pl.when(problem.is_not_null()).then(problem)
+    for condition, message in checks:
         expr = expr.when(condition).then(pl.lit(message))
     return expr.otherwise(None)
 

@@ -122,7 +122,13 @@ EXTENSION_COLUMNS += [
 REJECT_REASON = "x_RejectReason"
 RAW_COST = "x_RawCost"
 RAW_CURRENCY = "x_RawCurrency"
-WORKING_COLUMNS = (REJECT_REASON, RAW_COST, RAW_CURRENCY)
+# A hash of the source row's own values (lineage excluded): equal hashes are exact duplicates.
+ROW_HASH = "x_RowHash"
+WORKING_COLUMNS = (REJECT_REASON, RAW_COST, RAW_CURRENCY, ROW_HASH)
+# Of a source row, before normalization: why it cannot be read as a row of its dataset at all
+# (more fields than the header, a currency that is not ISO 4217), or null. Every dataset's
+# reject reason starts with it (``parsing.reject_reason``).
+ROW_PROBLEM = "x_RowProblem"
 
 ALL_COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 COLUMN_NAMES: list[str] = [name for name, _, _ in ALL_COLUMNS]

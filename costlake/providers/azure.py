@@ -132,23 +132,25 @@ def cost_details_rename_map(columns: list[str]) -> dict[str, str]:
     """Source header → canonical EA name; unknown headers get a private ``__azure_`` prefix.
 
     The prefix keeps a column the normalizer does not read from ever reaching the FOCUS table
-    under a FOCUS name. A canonical spelling wins over a synonym; otherwise the first header
-    that claims a name keeps it, so a rename never collides.
+    under a FOCUS name. A canonical spelling wins over a synonym, and the first synonym that
+    claims a name keeps it. Headers that differ only in case or spaces (``Cost`` and ``cost``)
+    all map to their name: the ingest refuses such a header as naming a column twice.
     """
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    claimed: dict[str, str] = {}  # canonical name → the lower-case spelling that took it
     for column in columns:
-        target = _CANONICAL_BY_LOWER.get(column.strip().lower())
-        if target is not None and target not in taken:
+        spelling = column.strip().lower()
+        target = _CANONICAL_BY_LOWER.get(spelling)
+        if target is not None:
             mapping[column] = target
-            taken.add(target)
+            claimed.setdefault(target, spelling)
     for column in columns:
         if column in mapping:
             continue
-        target = AZURE_SYNONYMS.get(column.strip().lower())
-        if target is not None and target not in taken:
+        spelling = column.strip().lower()
+        target = AZURE_SYNONYMS.get(spelling)
+        if target is not None and claimed.setdefault(target, spelling) == spelling:
             mapping[column] = target
-            taken.add(target)
         else:
             mapping[column] = UNKNOWN_PREFIX + column
     return mapping

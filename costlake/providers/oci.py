@@ -88,20 +88,21 @@ _CANONICAL_BY_LOWER = {c.lower(): c for c in COST_REPORT_COLUMNS} | COST_REPORT_
 def cost_report_rename_map(columns: list[str]) -> dict[str, str]:
     """Source header → canonical name; ``tags/<ns>.<key>`` columns become ``__tag__<ns>.<key>``.
 
-    Unknown headers keep their name. When two headers would take the same name, the first
-    wins and the other keeps its own, so a rename never collides.
+    Unknown headers keep their name. A synonym whose name another spelling took keeps its own;
+    headers that differ only in case or spaces (``cost/myCost`` and ``COST/MYCOST``) all map to
+    their name, and the ingest refuses the header as naming a column twice.
     """
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    claimed: dict[str, str] = {}  # name → the lower-case spelling that took it
     for column in columns:
         stripped = column.strip()
-        if stripped.lower().startswith("tags/"):
+        spelling = stripped.lower()
+        if spelling.startswith("tags/"):
             target = parsing.TAG_PREFIX + stripped[len("tags/") :]
         else:
-            target = _CANONICAL_BY_LOWER.get(stripped.lower(), column)
-        if target in taken:
+            target = _CANONICAL_BY_LOWER.get(spelling, column)
+        if claimed.setdefault(target, spelling) != spelling and spelling in COST_REPORT_SYNONYMS:
             target = column
-        taken.add(target)
         mapping[column] = target
     return mapping
 

@@ -95,6 +95,7 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
         ]
         assert sorted(c.check_name for c in checks) == [
             "amounts_are_finite",
+            "no_duplicate_line_items",
             "reconciles_to_bill",
             "schema_is_focus",
             "untagged_share_under_threshold",  # a governance check: the demo's share is high
@@ -265,6 +266,7 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.

@@ -158,7 +158,12 @@ def test_the_nightly_job_fails_a_nan_redelivery_and_keeps_the_good_period(
     assert not result.success
     verdicts = check_verdicts(result)
     # Every check was recorded although nothing was materialized; the money check failed.
-    assert set(verdicts) == {"reconciles_to_bill", "schema_is_focus", "amounts_are_finite"}
+    assert set(verdicts) == {
+        "reconciles_to_bill",
+        "schema_is_focus",
+        "amounts_are_finite",
+        "no_duplicate_line_items",
+    }
     assert verdicts["reconciles_to_bill"] is False
     lake = Lake(tmp_path / "lake")
     assert state(lake) == version(hand_total(), "exec-1")

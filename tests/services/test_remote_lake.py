@@ -140,6 +140,7 @@ def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root,
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     assert sum(billed_cost_of_object(s3, FOCUS_KEY)) == pytest.approx(float(hand_cost()))
     # The raw delivery is landed in the local work folder, not in the bucket.
