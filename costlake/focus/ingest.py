@@ -28,6 +28,12 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from costlake.commitments.dataset import (
+    LINK_COLUMNS,
+    commitment_lines,
+    contract_commitments,
+    with_contract_applied,
+)
 from costlake.focus import parsing
 from costlake.focus.audit import AuditOutcome, period_audit
 from costlake.focus.currency import iso_4217_codes
@@ -47,6 +53,7 @@ from costlake.focus.readers import (
     source_columns,
 )
 from costlake.focus.schema import (
+    CONTRACT_COMMITMENT_TABLE,
     FOCUS_FILE_METADATA,
     RAW_COST,
     RAW_CURRENCY,
@@ -54,6 +61,7 @@ from costlake.focus.schema import (
     ROW_HASH,
     ROW_PROBLEM,
     WORKING_COLUMNS,
+    contract_commitment_arrow_schema,
     focus_polars_schema,
 )
 from costlake.providers.datasets import SourceDataset
@@ -64,6 +72,9 @@ log = logging.getLogger(__name__)
 SLICE_ROWS = 262_144  # rows per streaming run of a Parquet file, in whole row groups
 PROGRESS_SECONDS = 5.0  # at most one progress line this often, and one at the end
 OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billing period
+# Staged beside the period's tables, never published: each file's commitment-linked rows, grouped
+# into the Contract Commitment table once every file is read.
+COMMITMENT_LINES = "_commitment_lines"
 
 
 @dataclass
@@ -173,12 +184,26 @@ def ingest_deliveries(
                     if progress and (time.monotonic() >= next_progress or part == total):
                         progress(f"{part}/{total} files, {report.rows_read:,} rows read so far")
                         next_progress = time.monotonic() + PROGRESS_SECONDS
+            _write_contract_commitments(staged)
             staged.write_text("ingests", "ingest.json", report.to_json())
     except AuditFailed as exc:
         exc.report = report
         raise
     report.audit = staged.outcomes
     return report
+
+
+def _write_contract_commitments(staged: StagedPeriod) -> None:
+    """The period's Contract Commitment table from every file's linked rows (always written,
+    empty when no commitment applies, so the table has every period focus has)."""
+    parts = sorted(staged.lake.local_path(staged.table_dir(COMMITMENT_LINES)).glob("*.parquet"))
+    target = staged.part_path(CONTRACT_COMMITMENT_TABLE, 0)
+    if not parts:
+        pq.write_table(contract_commitment_arrow_schema().empty_table(), target)
+        return
+    contract_commitments(pl.scan_parquet(parts)).sink_parquet(
+        target, metadata=FOCUS_FILE_METADATA, engine="streaming"
+    )
 
 
 def _checked_dataset(delivery: Delivery, landed: Path) -> SourceDataset:
@@ -304,6 +329,7 @@ def _file_plan(
     frame = frame.with_columns(
         _finite_or_rejected(), pl.col("PricingCurrency").str.strip_chars().str.to_uppercase()
     )
+    frame = with_contract_applied(frame)
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
@@ -396,7 +422,8 @@ def _ingest_readable(
     )
     hashes = plan.filter(in_period).select(pl.col(ROW_HASH).unique().drop_nulls())
     focus = plan.filter(in_period).drop(OTHER_PERIOD)
-    good = focus.filter(pl.col(REJECT_REASON).is_null()).drop(WORKING_COLUMNS)
+    accepted = focus.filter(pl.col(REJECT_REASON).is_null())
+    good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, strict=False)
     bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
         "x_Provider",
         "x_SourceDataset",
@@ -408,9 +435,11 @@ def _ingest_readable(
     )
     focus_path = staged.part_path("focus", *part)
     rejects_path = staged.part_path("rejects", *part)
+    lines_path = staged.part_path(COMMITMENT_LINES, *part)
     try:
         outputs = pl.collect_all(
             [
+                commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
                 # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
                 good.sink_parquet(
                     focus_path, lazy=True, metadata=FOCUS_FILE_METADATA, compression_level=1

@@ -14,6 +14,8 @@ import polars as pl
 from costlake.focus import parsing
 from costlake.focus.schema import (
     CHARGE_CATEGORIES,
+    COMMITMENT_END,
+    COMMITMENT_START,
     RAW_COST,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
@@ -87,6 +89,15 @@ CUR_TEXT_COLUMNS = (
     "pricing_unit",
     "reservation_reservation_a_r_n",
     "savings_plan_savings_plan_a_r_n",
+)
+
+# FOCUS 1.3 Contract Commitment (issue 20): the term of the reservation or savings plan a row
+# belongs to, read into the commitment table (working columns, not written to focus).
+CUR_COMMITMENT_TERM_COLUMNS = (
+    "reservation_start_time",
+    "reservation_end_time",
+    "savings_plan_start_time",
+    "savings_plan_end_time",
 )
 
 CHARGE_CATEGORY_BY_LINE_ITEM_TYPE = {
@@ -282,7 +293,12 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     time does not parse keeps its place and gets a reason; the caller moves it to rejects.
     """
     schema = raw.collect_schema()
-    wanted = (*CUR_MONEY_COLUMNS, *CUR_TIME_COLUMNS, *CUR_TEXT_COLUMNS)
+    wanted = (
+        *CUR_MONEY_COLUMNS,
+        *CUR_TIME_COLUMNS,
+        *CUR_TEXT_COLUMNS,
+        *CUR_COMMITMENT_TERM_COLUMNS,
+    )
     absent = [c for c in wanted if c not in schema]
     frame = raw.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
     frame = _with_catalogs(frame)
@@ -463,9 +479,33 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         x_Operation=text["line_item_operation"],
         x_InstanceType=text["product_instance_type"],
         x_GpuCount=gpu_count,
+        **_commitment_term(schema, is_sp, is_ri),
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return split_unused_commitment(conform_to_focus(focus))
+
+
+def _commitment_term(schema: pl.Schema, is_sp: pl.Expr, is_ri: pl.Expr) -> dict[str, pl.Expr]:
+    """FOCUS 1.3 Contract Commitment (issue 20): the term of the row's savings plan or
+    reservation, as the bill states it; null where the source leaves it out (a term time that
+    does not parse is null too: it is not money, so it never rejects the row)."""
+
+    def term(column: str) -> pl.Expr:
+        dtype = schema[column]
+        if not (dtype in (pl.String, pl.Date) or isinstance(dtype, pl.Datetime)):
+            return pl.lit(None, dtype=parsing.UTC_MICROS)  # an all-null Parquet column
+        return parsing.timestamp(column, dtype, (parsing.ISO_UTC,))
+
+    return {
+        COMMITMENT_START: pl.when(is_sp)
+        .then(term("savings_plan_start_time"))
+        .when(is_ri)
+        .then(term("reservation_start_time")),
+        COMMITMENT_END: pl.when(is_sp)
+        .then(term("savings_plan_end_time"))
+        .when(is_ri)
+        .then(term("reservation_end_time")),
+    }
 
 
 def split_unused_commitment(focus: pl.LazyFrame) -> pl.LazyFrame:
@@ -556,8 +596,32 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
     if "HostProviderName" not in schema:
         parsed["HostProviderName"] = pl.lit(PROVIDER)
+    parsed.update(_focus_export_repairs(parsed))
     focus = frame.with_columns(**parsed, **{REJECT_REASON: parsing.reject_reason(checks)})
     return conform_to_focus(focus)
+
+
+def _focus_export_repairs(parsed: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """FOCUS 1.3 (issue 20): the columns that allow no null, filled where an older AWS FOCUS
+    export (1.0) leaves them out, as the CUR mapping fills them; values given are kept."""
+    category = parsed["ChargeCategory"]
+    service_category = pl.coalesce(
+        parsed.get("ServiceCategory", pl.lit(None, dtype=pl.String)), pl.lit("Other")
+    )
+    return {
+        "BillingAccountType": pl.coalesce(
+            parsed.get("BillingAccountType", pl.lit(None, dtype=pl.String)), pl.lit("Payer Account")
+        ),
+        "ChargeFrequency": pl.coalesce(
+            parsed.get("ChargeFrequency", pl.lit(None, dtype=pl.String)),
+            pl.when(category == "Usage").then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time")),
+        ),
+        "ServiceCategory": service_category,
+        "ServiceSubcategory": pl.coalesce(
+            parsed.get("ServiceSubcategory", pl.lit(None, dtype=pl.String)),
+            pl.format("Other ({})", service_category),
+        ),
+    }
 
 
 SOURCE_DATASETS = {

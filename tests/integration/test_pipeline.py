@@ -95,6 +95,7 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
         ]
         assert sorted(c.check_name for c in checks) == [
             "amounts_are_finite",
+            "commitments_used_and_not_expiring",  # warns: the demo's RIs idle on some days
             "no_duplicate_line_items",
             "reconciles_to_bill",
             "schema_is_focus",
@@ -108,10 +109,16 @@ def test_the_job_shows_one_raw_delivery_asset_per_provider_feeding_focus():
     job = defs.resolve_job_def("nightly")
     graph = job.asset_layer.asset_graph
     raw = ["aws_delivery", "azure_delivery", "gcp_delivery", "oci_delivery"]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*raw, "focus", "tag_marts"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        *raw,
+        "focus",
+        "tag_marts",
+        "commitment_marts",
+    }
     parents = graph.get(AssetKey("focus")).parent_keys
     assert sorted(k.to_user_string() for k in parents) == raw
     assert graph.get(AssetKey("tag_marts")).parent_keys == {AssetKey("focus")}
+    assert graph.get(AssetKey("commitment_marts")).parent_keys == {AssetKey("focus")}
 
 
 def test_a_raw_delivery_asset_refuses_another_providers_partition(tmp_path, nightly):
@@ -207,8 +214,8 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
     ]
     # Each run lands its own provider's delivery, then rebuilds focus and the tag marts.
     assert [[k.to_user_string() for k in r.asset_selection] for r in requests[:2]] == [
-        ["aws_delivery", "focus", "tag_marts"],
-        ["oci_delivery", "focus", "tag_marts"],
+        ["aws_delivery", "focus", "tag_marts", "commitment_marts"],
+        ["oci_delivery", "focus", "tag_marts", "commitment_marts"],
     ]
     # Only providers with an export location are refreshed.
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
