@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
 
-.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env
+.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env chromium report-screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/costlake demo
 
 ## test: install test dependencies (and the FOCUS validator's and bqemulator's own venvs) and run every test
-test: $(VENV)/.test validator-env bqemulator-env node_modules/.package-lock.json
+test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 ## test-quick: the unit tests alone (pure logic on small frames), before each commit
@@ -37,6 +37,15 @@ test-quick: $(VENV)/.test
 # Azurite, the Azure Blob stand-in the tests start on loopback (pinned in package-lock.json).
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# Debian's Chromium, which the report tests drive headless through Playwright (never a
+# browser download of Playwright's own).
+chromium:
+	command -v chromium || (apt-get update && apt-get install -y chromium)
+
+## report-screenshot: render the demo's report and screenshot it into docs/ (the README's picture)
+report-screenshot: $(VENV)/.test chromium
+	$(BIN)/python scripts/report_screenshot.py
 
 validator-env:
 	bash scripts/setup_validator_env.sh
@@ -52,7 +61,6 @@ ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 lint: $(VENV)/.test
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 
-## bench: every provider at 1M rows (with each one's rows/s against AWS), then AWS at 5M rows
+## bench: every provider's export form and format at 1M and 5M rows, costlake against a bare polars convert
 bench: $(VENV)/.runtime
-	$(BIN)/python bench/bench_ingest.py --rows 1000000
-	$(BIN)/python bench/bench_ingest.py --rows 5000000 --providers aws
+	$(BIN)/python bench/bench_ingest.py --rows 1000000 5000000

@@ -9,7 +9,7 @@ import polars as pl
 from dagster import AssetDep, MultiToSingleDimensionPartitionMapping
 
 from assets.billing import focus
-from costlake.focus.lake import Lake
+from costlake.focus.lake import Lake, partition_dir
 
 SHOWN = 10  # rows of a list in the UI's metadata
 
@@ -34,6 +34,13 @@ def period_focus(lake: Lake, billing_period: str) -> pl.LazyFrame:
         return lake.scan("focus").filter(pl.col("billing_period") == billing_period)
     except FileNotFoundError:
         return lake.scan_partition("focus", "aws", billing_period)
+
+
+def period_mart(lake: Lake, table: str, billing_period: str) -> pl.LazyFrame | None:
+    """One period of a mart that spans the providers (``marts/<name>``), or None when the lake
+    does not hold it (a mart another asset has not built yet)."""
+    files = lake.files(partition_dir(table, None, billing_period))
+    return pl.scan_parquet(files) if files else None
 
 
 def input_files(

@@ -247,6 +247,15 @@ class UntaggedShare(BaseModel):
     error: float = Field(0.25, ge=0, le=1)
 
 
+class CommitmentSettings(BaseModel):
+    """When the commitment check warns: utilization under a level, or a term ending soon."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    utilization_threshold: float = Field(0.90, ge=0, le=1)
+    expiry_days: int = Field(30, ge=0)
+
+
 class AiSettings(BaseModel):
     """Where the application request logs are, and the price and capability tables that weight
     the split of billed token cost across them."""
@@ -265,6 +274,18 @@ class AiSettings(BaseModel):
         None,
         description="model capability table for routing savings (default: the shipped "
         "costlake/data/model_capabilities.yaml)",
+    )
+    hosts: str | None = Field(
+        None,
+        description="where each model is offered, for cross-cloud arbitrage (default: the "
+        "shipped costlake/data/llm_hosts.csv)",
+    )
+    wasted_share_warn: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="the share of a model's cost spent on failed calls above which the "
+        "ai_wasted_share check warns",
     )
 
 
@@ -328,6 +349,7 @@ class Settings(BaseModel):
         None, description="tag rules YAML (default: the shipped costlake/data/tags.yaml)"
     )
     untagged_share: UntaggedShare = Field(default_factory=UntaggedShare)
+    commitments: CommitmentSettings = Field(default_factory=CommitmentSettings)
     ai: AiSettings = Field(default_factory=AiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)

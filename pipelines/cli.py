@@ -14,14 +14,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from costlake.config import load_settings
-from costlake.focus.lake import Lake
+from costlake.focus.lake import Lake, LakeVersionError
 from costlake.focus.periods import billing_period, periods_to_refresh
 from costlake.providers.registry import source_datasets
+from pipelines.cli_ai import arbitrage, maturity
 from pipelines.cli_anomalies import anomalies_app
 from pipelines.cli_budgets import budgets
+from pipelines.cli_commitments import commitments_app
 from pipelines.cli_gpu import gpu_app, gpu_fit
+from pipelines.cli_report import report_command
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app.add_typer(commitments_app, name="commitments")
 console = Console()
 STATE_DIR = Path(".costlake")
 # Dagster's console logger at INFO: progress and warnings, not every engine event.
@@ -215,7 +219,7 @@ def show_lake(
             .sort("provider", "billing_period", "BillingCurrency")
             .collect()
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LakeVersionError) as exc:
         console.print(str(exc))
         raise typer.Exit(1) from exc
     table = Table(title=f"FOCUS lake at {lake.root}")
@@ -262,7 +266,7 @@ def costs(
     lake = Lake(root or load_settings().lake_root)
     try:
         focus = lake.scan("focus")
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LakeVersionError) as exc:
         _fail(str(exc))
     unknown = [name for name in groups if name not in focus.collect_schema().names()]
     if unknown:
@@ -378,12 +382,15 @@ def estimate(
 
 # The GPU commands live in their own module: `costlake gpu utilization`, `costlake gpu-fit`.
 app.add_typer(gpu_app, name="gpu")
+app.command()(arbitrage)
+app.command()(maturity)
 app.command("gpu-fit")(gpu_fit)
 # `costlake budgets` lives in its own module too.
 app.command("budgets")(budgets)
 
 
 app.add_typer(anomalies_app, name="anomalies")
+app.command("report")(report_command)
 
 sources_app = typer.Typer(help="The configured export locations.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")

@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from assets.billing import RAW_DELIVERIES, focus
+from assets.commitments import commitment_marts
 from assets.partitions import partition_key
 from assets.resources import CostlakeResource
 from assets.tags import tag_marts
@@ -56,7 +57,7 @@ def period_marts_schedule(context: ScheduleEvaluationContext):
 
 
 defs = Definitions(
-    assets=[*RAW_DELIVERIES.values(), focus, tag_marts, *PERIOD_MARTS],
+    assets=[*RAW_DELIVERIES.values(), focus, tag_marts, commitment_marts, *PERIOD_MARTS],
     jobs=[nightly_job, period_marts_job],
     schedules=[nightly_schedule, period_marts_schedule],
     sensors=DELIVERY_SENSORS,

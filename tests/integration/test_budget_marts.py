@@ -19,7 +19,7 @@ import yaml
 from dagster import DagsterInstance
 from webhook_receiver import receiving
 
-from costlake.focus.schema import focus_polars_schema
+from costlake.focus.schema import FOCUS_FILE_METADATA, focus_polars_schema
 
 LAST = date(2026, 10, 20)
 
@@ -65,7 +65,10 @@ def write_lake(lake, instances: dict[str, float]) -> None:
     for period in ("2026-09", "2026-10"):
         part = lake / f"focus/provider=aws/billing_period={period}"
         part.mkdir(parents=True, exist_ok=True)
-        focus_rows(period, instances).write_parquet(part / "part-00000.parquet")
+        focus_rows(period, instances).write_parquet(
+            part / "part-00000.parquet",
+            metadata=FOCUS_FILE_METADATA,  # as the lake writes it
+        )
 
 
 def test_each_crossing_is_announced_once_and_a_restatement_clears_it(tmp_path, monkeypatch):

@@ -94,6 +94,9 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
         assert sorted(c.check_name for c in checks) == [
+            "amounts_are_finite",
+            "commitments_used_and_not_expiring",  # warns: the demo's RIs idle on some days
+            "no_duplicate_line_items",
             "reconciles_to_bill",
             "schema_is_focus",
             "untagged_share_under_threshold",  # a governance check: the demo's share is high
@@ -106,10 +109,16 @@ def test_the_job_shows_one_raw_delivery_asset_per_provider_feeding_focus():
     job = defs.resolve_job_def("nightly")
     graph = job.asset_layer.asset_graph
     raw = ["aws_delivery", "azure_delivery", "gcp_delivery", "oci_delivery"]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*raw, "focus", "tag_marts"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        *raw,
+        "focus",
+        "tag_marts",
+        "commitment_marts",
+    }
     parents = graph.get(AssetKey("focus")).parent_keys
     assert sorted(k.to_user_string() for k in parents) == raw
     assert graph.get(AssetKey("tag_marts")).parent_keys == {AssetKey("focus")}
+    assert graph.get(AssetKey("commitment_marts")).parent_keys == {AssetKey("focus")}
 
 
 def test_a_raw_delivery_asset_refuses_another_providers_partition(tmp_path, nightly):
@@ -205,8 +214,8 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
     ]
     # Each run lands its own provider's delivery, then rebuilds focus and the tag marts.
     assert [[k.to_user_string() for k in r.asset_selection] for r in requests[:2]] == [
-        ["aws_delivery", "focus", "tag_marts"],
-        ["oci_delivery", "focus", "tag_marts"],
+        ["aws_delivery", "focus", "tag_marts", "commitment_marts"],
+        ["oci_delivery", "focus", "tag_marts", "commitment_marts"],
     ]
     # Only providers with an export location are refreshed.
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
@@ -260,7 +269,12 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
     shutil.copyfile(FIXTURES / "gcp" / "hand_billing_export.jsonl", month / "export-000.jsonl")
     result = nightly("gcp", bucket)
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
+    }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.
     assert focus["BilledCost"].sum() == pytest.approx(55.286)
@@ -317,16 +331,16 @@ def test_a_sensor_requests_each_new_delivery_once(tmp_path, monkeypatch):
         ("2026-10|aws", "aws|2026-10|exec-oct-1"),
         ("2026-11|aws", "aws|2026-11|exec-nov-1"),
     ]
-    # October ingested: only November is new.
+    # November ingested (its rows are November's, so it passes its audit): only October is new.
     store = LocalFileStore(bucket)
-    october = find_aws_deliveries(store)["2026-10"]
+    november = find_aws_deliveries(store)["2026-11"]
     ingest_delivery(
-        october, store.local_path(october.files[0].path).parent, Lake(tmp_path / "lake")
+        november, store.local_path(november.files[0].path).parent, Lake(tmp_path / "lake")
     )
-    assert requested() == [("2026-11|aws", "aws|2026-11|exec-nov-1")]
-    # AWS re-delivers the closed October (late credits): October is new again.
-    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-10", "exec-oct-2")
-    assert requested()[0] == ("2026-10|aws", "aws|2026-10|exec-oct-2")
+    assert requested() == [("2026-10|aws", "aws|2026-10|exec-oct-1")]
+    # AWS re-delivers the closed November (late credits): November is new again.
+    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "exec-nov-2")
+    assert requested()[1] == ("2026-11|aws", "aws|2026-11|exec-nov-2")
     # A cloud without a source is skipped, saying why.
     (skip,) = new_deliveries_sensor("gcp")(build_sensor_context())
     assert isinstance(skip, SkipReason) and "no gcp source" in skip.skip_message
