@@ -2,9 +2,9 @@
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -22,11 +22,11 @@ from assets.resources import CostlakeResource
 from connectors.exports.landing import landed_delivery
 from connectors.sources import deliveries_by_period, describe, land_from
 from costlake.config import PROVIDERS, ExportSource
+from costlake.focus.audit import FINITE, RECONCILES, SCHEMA, AuditOutcome
 from costlake.focus.deliveries import Delivery, DeliveryError
 from costlake.focus.ingest import IngestReport, combined_delivery_id, ingest_deliveries
-from costlake.focus.lake import Lake, partition_dir
-from costlake.focus.reconcile import reconcile, totals_by_currency
-from costlake.focus.schema import schema_problems
+from costlake.focus.lake import AuditFailed, Lake, partition_dir
+from costlake.focus.lock import LockBusy, LockLost
 from costlake.focus.summary import cost_by_category_markdown
 
 
@@ -131,7 +131,8 @@ def _landed(lake: Lake, provider: str, billing_period: str) -> list[tuple[Delive
 
 
 def _drop_superseded(folder: Path, kept: list[Path]) -> None:
-    """Once the period's deliveries are in the lake, the raw copies they superseded can go."""
+    """Once the period's deliveries are published, the raw copies they superseded can go (not
+    before: a failed audit keeps the previous version, and its raw delivery with it)."""
     kept_sources = {path.parent for path in kept}
     for child in folder.iterdir():
         if child.is_dir() and child not in kept_sources:
@@ -142,32 +143,32 @@ def _drop_superseded(folder: Path, kept: list[Path]) -> None:
                 shutil.rmtree(child)
 
 
-def _schema_check(lake: Lake, provider: str, billing_period: str) -> AssetCheckResult:
-    problems = []
-    for path in lake.files(partition_dir("focus", provider, billing_period)):
-        schema = pq.read_schema(path, filesystem=lake.fs)
-        problems += [f"{Path(path).name}: {p}" for p in schema_problems(schema)]
-    return AssetCheckResult(
-        check_name="schema_is_focus",
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
-    )
+def _check_metadata(outcome: AuditOutcome, report: IngestReport | None) -> dict:
+    metadata = {"summary": MetadataValue.md("\n".join(f"- {line}" for line in outcome.lines))}
+    if outcome.check == RECONCILES and report is not None:
+        metadata["rejected_rows"] = report.rows_rejected
+    return metadata
 
 
-def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
-    written = lake.scan_partition("focus", report.provider, report.billing_period)
-    lake_totals = totals_by_currency(written, "BilledCost", "BillingCurrency")
-    result = reconcile(report.bill_totals, lake_totals, report.rejected_cost_rows)
-    return AssetCheckResult(
-        check_name="reconciles_to_bill",
-        passed=result.ok,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "summary": MetadataValue.md("\n".join(f"- {line}" for line in result.lines)),
-            "rejected_rows": report.rows_rejected,
-        },
-    )
+def _check_results(
+    outcomes: tuple[AuditOutcome, ...], report: IngestReport | None
+) -> list[AssetCheckResult]:
+    """A staged version's audit as the asset's check results: those of the published version,
+    or of one whose failed audit stopped the publish (so the UI shows which check failed and
+    why although nothing was materialized)."""
+    return [
+        AssetCheckResult(
+            check_name=outcome.check,
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata=_check_metadata(outcome, report),
+        )
+        for outcome in outcomes
+    ]
+
+
+def _audit_spec(name: str, description: str) -> AssetCheckSpec:
+    return AssetCheckSpec(name, asset="focus", blocking=True, description=description)
 
 
 def _duplicates_check(report: IngestReport) -> AssetCheckResult:
@@ -185,19 +186,14 @@ def _duplicates_check(report: IngestReport) -> AssetCheckResult:
     group_name="billing",
     deps=list(RAW_DELIVERIES.values()),
     kinds={"polars", "parquet"},
-    description="The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole.",
+    description=(
+        "The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole: written aside, "
+        "audited there, and published only when the audit passes."
+    ),
     check_specs=[
-        AssetCheckSpec(
-            "reconciles_to_bill",
-            asset="focus",
-            blocking=True,
-            description="Σ BilledCost per currency equals the bill's own cost column.",
-        ),
-        AssetCheckSpec(
-            "schema_is_focus",
-            asset="focus",
-            description="Every file has the FOCUS table's columns and types.",
-        ),
+        _audit_spec(RECONCILES, "Σ BilledCost per currency equals the bill's own cost column."),
+        _audit_spec(SCHEMA, "Every file has the FOCUS table's columns and types."),
+        _audit_spec(FINITE, "No NaN or infinite value in any money or quantity column."),
         AssetCheckSpec(
             "no_duplicate_line_items",
             asset="focus",
@@ -205,21 +201,33 @@ def _duplicates_check(report: IngestReport) -> AssetCheckResult:
         ),
     ],
 )
-def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+def focus(
+    context: AssetExecutionContext, costlake: CostlakeResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
     billing_period, provider = partition_of(context)
     lake = costlake.lake()
-    landed = _landed(lake, provider, billing_period)
     try:
-        report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
-    except DeliveryError as exc:
+        # One run of the period at a time, from reading the landing record to dropping the raw
+        # deliveries the published version superseded.
+        with lake.period_lock(provider, billing_period, run=context.run_id):
+            landed = _landed(lake, provider, billing_period)
+            report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
+            folder = _raw_folder(lake, provider, billing_period)
+            _drop_superseded(folder, [path for _, path in landed])
+    except AuditFailed as exc:
+        # The check results are yielded (events logged then raised would never be emitted),
+        # then the run fails with the reason.
+        yield from _check_results(exc.outcomes, exc.report)
+        yield _duplicates_check(exc.report)
+        raise Failure(str(exc), metadata={"failed_version": exc.kept_at}) from exc
+    except (DeliveryError, LockBusy, LockLost) as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
-    _drop_superseded(_raw_folder(lake, provider, billing_period), [path for _, path in landed])
     if report.rows_rejected:
         context.log.warning(
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"
         )
     written = lake.scan_partition("focus", provider, billing_period)
-    return MaterializeResult(
+    yield MaterializeResult(
         metadata={
             "delivery_id": report.delivery_id,
             "source_dataset": report.source_dataset,
@@ -229,9 +237,5 @@ def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> Materia
             "duplicate_rows": report.duplicate_rows,
             "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
         },
-        check_results=[
-            _reconciliation_check(lake, report),
-            _schema_check(lake, provider, billing_period),
-            _duplicates_check(report),
-        ],
+        check_results=[*_check_results(report.audit, report), _duplicates_check(report)],
     )
