@@ -10,17 +10,16 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
-from assets.partitions import period_partitions
 from assets.period_inputs import (
     SHOWN,
-    focus_of_period,
     input_files,
     listed,
     period_days,
     period_focus,
+    period_table,
 )
 from assets.resources import CostlakeResource
 from costlake.ai_costs import (
@@ -75,6 +74,7 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
     )
     return AssetCheckResult(
         check_name="ai_cost_reconciles",
+        asset_key="ai_cost_reconciliation",
         passed=off.height == 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={
@@ -85,39 +85,56 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
     )
 
 
-@asset(
-    name="ai_unit_costs",
-    partitions_def=period_partitions,
-    group_name="ai",
-    deps=[focus_of_period],
-    kinds={"polars", "parquet"},
-    description=(
-        "AI unit costs per day, provider, model and tag: the bills' token cost split across "
-        "the logged requests (cost per token, query and user, cache hit rate, failed share), "
-        "its reconciliation to the bill, and what cheaper model routing would save."
-    ),
+@multi_asset(
+    name="ai_marts",
+    group_name="marts",
+    specs=[
+        period_table(
+            "marts/llm_requests",
+            "The logged model requests of the period, each costed from the bill or the catalog.",
+        ),
+        period_table(
+            "marts/ai_unit_costs",
+            "AI unit costs per day, provider, model and tag: the bills' token cost split across "
+            "the logged requests (cost per token, query and user, cache hit rate, failed share).",
+            "llm_requests",
+        ),
+        period_table(
+            "marts/ai_cost_reconciliation",
+            "Allocated and unattributed token cost against the bill's, per day, provider, model "
+            "and currency.",
+            "llm_requests",
+        ),
+        period_table(
+            "marts/model_routing_savings",
+            "What routing each workload to the cheapest capable model would save.",
+            "ai_unit_costs",
+        ),
+        period_table(
+            "marts/ai_unrecognised_lines",
+            "AI lines of the bills that are not recognised as token lines.",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "ai_cost_reconciles",
-            asset="ai_unit_costs",
+            asset="ai_cost_reconciliation",
             description="Allocated plus unattributed token cost equals the bill's, per day, "
             "provider, model and currency.",
         ),
         AssetCheckSpec(
             "request_logs_parse",
-            asset="ai_unit_costs",
+            asset="llm_requests",
             description="Every request log record is read; bad ones are listed.",
         ),
         AssetCheckSpec(
             "ai_lines_recognised",
-            asset="ai_unit_costs",
+            asset="ai_unrecognised_lines",
             description="Every AI line of the bills is recognised as a token line.",
         ),
     ],
 )
-def ai_unit_costs_mart(
-    context: AssetExecutionContext, costlake: CostlakeResource
-) -> MaterializeResult:
+def ai_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period = context.partition_key
     first, after = period_days(billing_period)
     lake = costlake.lake()
@@ -150,11 +167,48 @@ def ai_unit_costs_mart(
     by_currency = unit_costs.group_by("currency").agg(
         pl.col("cost", "billed_cost", "estimated_cost", "unattributed_cost").sum()
     )
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key="llm_requests",
         metadata={
             "requests": int(costed["requests"].sum() or 0),
-            "queries": int(unit_costs["queries"].sum() or 0),
             "catalog_version": catalog.version,
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="request_logs_parse",
+                asset_key="llm_requests",
+                passed=not read.problems,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "bad_records": len(read.problems),
+                    "skipped_non_model_spans": read.skipped,
+                    "problems": MetadataValue.md(listed(read.problems)),
+                },
+            )
+        ],
+    )
+    yield MaterializeResult(
+        asset_key="ai_cost_reconciliation",
+        metadata={"groups": reconciliation.height},
+        check_results=[_reconciliation_check(reconciliation)],
+    )
+    yield MaterializeResult(
+        asset_key="ai_unrecognised_lines",
+        metadata={"unrecognised_lines": unrecognised.height},
+        check_results=[
+            AssetCheckResult(
+                check_name="ai_lines_recognised",
+                asset_key="ai_unrecognised_lines",
+                passed=unrecognised.height == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unrecognised_lines": unrecognised.height},
+            )
+        ],
+    )
+    yield MaterializeResult(
+        asset_key="ai_unit_costs",
+        metadata={
+            "queries": int(unit_costs["queries"].sum() or 0),
             "cost_by_currency": MetadataValue.md(
                 "\n".join(
                     f"- {cur}: {cost:,.2f} (billed {b:,.2f}, estimated {e:,.2f}, "
@@ -164,6 +218,11 @@ def ai_unit_costs_mart(
                 or "no AI spend"
             ),
             "top_models": MetadataValue.md(_top_models_markdown(unit_costs)),
+        },
+    )
+    yield MaterializeResult(
+        asset_key="model_routing_savings",
+        metadata={
             "routing_saving": MetadataValue.md(
                 "\n".join(
                     f"- {w or '(untagged)'} on {m}: {s:,.2f} {c} a period with {alt}"
@@ -176,23 +235,4 @@ def ai_unit_costs_mart(
                 or "none"
             ),
         },
-        check_results=[
-            _reconciliation_check(reconciliation),
-            AssetCheckResult(
-                check_name="request_logs_parse",
-                passed=not read.problems,
-                severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "bad_records": len(read.problems),
-                    "skipped_non_model_spans": read.skipped,
-                    "problems": MetadataValue.md(listed(read.problems)),
-                },
-            ),
-            AssetCheckResult(
-                check_name="ai_lines_recognised",
-                passed=unrecognised.height == 0,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"unrecognised_lines": unrecognised.height},
-            ),
-        ],
     )

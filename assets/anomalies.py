@@ -10,11 +10,10 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
-from assets.partitions import period_partitions
-from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
+from assets.period_inputs import SHOWN, period_days, period_focus, period_table
 from assets.resources import CostlakeResource
 from connectors.webhook import Alert, send_alerts, webhook_url_from_env
 from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies
@@ -76,17 +75,27 @@ def alerts_of(anomalies: pl.DataFrame, contributions: pl.DataFrame) -> list[Aler
     ]
 
 
-@asset(
-    name="anomalies",
-    partitions_def=period_partitions,
-    group_name="anomalies",
-    deps=[focus_of_period],
-    kinds={"polars", "parquet"},
-    description=(
-        "Daily cost anomalies of the period per grouping (provider x account x service, "
-        "project, model), new services, regions and models, and jumps in the untagged share; "
-        "each explained by the child values that moved it, compared with the previous run."
-    ),
+@multi_asset(
+    name="anomaly_marts",
+    group_name="marts",
+    specs=[
+        period_table(
+            "marts/anomaly_scores",
+            "Every series-day of the period scored against its same-weekday baseline.",
+        ),
+        period_table(
+            "marts/anomalies",
+            "Daily cost anomalies of the period per grouping (provider x account x service, "
+            "project, model), new services, regions and models, and jumps in the untagged share, "
+            "compared with the previous run.",
+            "anomaly_scores",
+        ),
+        period_table(
+            "marts/anomaly_contributions",
+            "The child values that moved each anomaly, adding up to its delta.",
+            "anomalies",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "no_new_anomalies",
@@ -95,7 +104,7 @@ def alerts_of(anomalies: pl.DataFrame, contributions: pl.DataFrame) -> list[Aler
         )
     ],
 )
-def anomalies_mart(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+def anomaly_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period = context.partition_key
     first, after = period_days(billing_period)
     lake = costlake.lake()
@@ -146,14 +155,20 @@ def anomalies_mart(context: AssetExecutionContext, costlake: CostlakeResource) -
             )
             if sent.failed:
                 context.log.warning(f"alerts: {sent.failed} not delivered: {sent.error}")
-    return MaterializeResult(
+    yield MaterializeResult(asset_key="anomaly_scores", metadata={"rows": scores.height})
+    yield MaterializeResult(
+        asset_key="anomalies",
         metadata=metadata,
         check_results=[
             AssetCheckResult(
                 check_name="no_new_anomalies",
+                asset_key="anomalies",
                 passed=fresh == 0,
                 severity=AssetCheckSeverity.WARN,
                 metadata={"new_anomalies": fresh},
             )
         ],
+    )
+    yield MaterializeResult(
+        asset_key="anomaly_contributions", metadata={"rows": contributions.height}
     )

@@ -1,4 +1,9 @@
-"""Raw deliveries and the FOCUS table, per (billing period, provider) partition."""
+"""Raw deliveries and the FOCUS tables, per (billing period, provider) partition.
+
+One asset per lake table: ``raw_delivery`` (``raw/``) lands the partition's provider's newest
+delivery, and one computation, the ``focus`` multi-asset, yields the three tables of a period
+that are published together: ``focus``, ``rejects`` and ``ingests``.
+"""
 
 import json
 import shutil
@@ -10,18 +15,20 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetsDefinition,
+    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
     asset,
+    multi_asset,
 )
 
+from assets.lake_tables import LAKE_TABLE, table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from connectors.landing import landed_delivery
 from connectors.sources import deliveries_by_period, describe, land_from
-from costlake.config import PROVIDERS, ExportSource
+from costlake.config import ExportSource
 from costlake.deliveries import Delivery, DeliveryError
 from costlake.focus_schema import schema_problems
 from costlake.ingest import IngestReport, combined_delivery_id, ingest_deliveries
@@ -36,8 +43,10 @@ def partition_of(context: AssetExecutionContext) -> tuple[str, str]:
     return keys["billing_period"], keys["provider"]
 
 
-def _raw_folder(lake: Lake, provider: str, billing_period: str) -> Path:
-    return lake.local_path(partition_dir("raw", provider, billing_period))
+def _raw_folder(provider: str, billing_period: str) -> str:
+    """The lake folder of a partition's raw landings (on a remote lake too: a step in another
+    process or container finds them there)."""
+    return partition_dir("raw", provider, billing_period)
 
 
 # The record of which landed folders (one per source) make up the period's newest deliveries.
@@ -49,44 +58,28 @@ def _period_deliveries(
 ) -> list[tuple[ExportSource, Delivery]]:
     """The period's newest delivery from each of the provider's configured export locations."""
     sources = resource.settings().sources(provider)
-    found = deliveries_by_period(provider, sources).get(billing_period)
+    found = deliveries_by_period(provider, sources, resource.lake()).get(billing_period)
     if not found:
         places = ", ".join(describe(s) for s in sources) or f"no {provider} source"
         raise Failure(f"no {provider} delivery for billing period {billing_period} in {places}")
     return found
 
 
-# Dagster's kind tags that show each cloud's icon in the UI.
-PROVIDER_KINDS = {"aws": "aws", "azure": "azure", "gcp": "googlecloud", "oci": "oracle"}
-
-
-def raw_delivery_asset(provider: str) -> AssetsDefinition:
-    """The asset that lands one provider's newest complete delivery of a period in raw/.
-
-    It shares the (billing period × provider) partitions of ``focus`` so one run can land and
-    ingest a partition; the nightly job selects it only for its own provider's partitions.
-    """
-
-    @asset(
-        name=f"{provider}_delivery",
-        partitions_def=billing_partitions,
-        group_name="billing",
-        kinds={PROVIDER_KINDS[provider], "python"},
-        description=(
-            f"The newest complete {provider} delivery of the period from each configured "
-            "source, landed unchanged."
-        ),
-    )
-    def _raw_delivery(
-        context: AssetExecutionContext, costlake: CostlakeResource
-    ) -> MaterializeResult:
-        billing_period, partition_provider = partition_of(context)
-        if partition_provider != provider:
-            raise Failure(
-                f"{provider}_delivery lands {provider} deliveries only, "
-                f"not partition {billing_period}|{partition_provider}"
-            )
-        folder = _raw_folder(costlake.lake(), provider, billing_period)
+@asset(
+    key="raw_delivery",
+    partitions_def=billing_partitions,
+    group_name="billing",
+    kinds={"python"},
+    metadata={LAKE_TABLE: "raw"},
+    description=(
+        "The newest complete delivery of the partition's provider and period from each "
+        "configured source, landed unchanged under raw/."
+    ),
+)
+def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+    billing_period, provider = partition_of(context)
+    lake = costlake.lake()
+    with lake.worked_on_locally(_raw_folder(provider, billing_period)) as folder:
         landed = []
         try:
             found = _period_deliveries(costlake, provider, billing_period)
@@ -96,31 +89,25 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
         except DeliveryError as exc:
             raise Failure(str(exc)) from exc
         (folder / LANDED_RECORD).write_text(json.dumps(landed, indent=2))
-        deliveries = [delivery for _, delivery in found]
-        return MaterializeResult(
-            metadata={
-                "delivery_id": combined_delivery_id(deliveries),
-                "sources": ", ".join(source.name for source, _ in found),
-                "source_dataset": ", ".join(sorted({d.source_dataset for d in deliveries})),
-                "manifests": ", ".join(d.manifest_path for d in deliveries),
-                "files": sum(len(d.files) for d in deliveries),
-                "bytes": sum(f.size or 0 for d in deliveries for f in d.files),
-            }
-        )
-
-    return _raw_delivery
+    deliveries = [delivery for _, delivery in found]
+    return MaterializeResult(
+        metadata={
+            "delivery_id": combined_delivery_id(deliveries),
+            "sources": ", ".join(source.name for source, _ in found),
+            "source_dataset": ", ".join(sorted({d.source_dataset for d in deliveries})),
+            "manifests": ", ".join(d.manifest_path for d in deliveries),
+            "files": sum(len(d.files) for d in deliveries),
+            "bytes": sum(f.size or 0 for d in deliveries for f in d.files),
+        }
+    )
 
 
-RAW_DELIVERIES = {provider: raw_delivery_asset(provider) for provider in PROVIDERS}
-
-
-def _landed(lake: Lake, provider: str, billing_period: str) -> list[tuple[Delivery, Path]]:
-    """The deliveries the last landing of the period recorded, one per source, with their
-    folders (older landings stay until these are ingested)."""
-    folder = _raw_folder(lake, provider, billing_period)
+def _landed(folder: Path) -> list[tuple[Delivery, Path]]:
+    """The deliveries the last landing of the period recorded in ``folder``, one per source,
+    with their folders (older landings stay until these are ingested)."""
     record = folder / LANDED_RECORD
     if not record.exists():
-        raise Failure(f"nothing landed in {folder}: materialize {provider}_delivery first")
+        raise Failure(f"nothing landed in {folder}: materialize raw_delivery first")
     landed = []
     for relative in json.loads(record.read_text()):
         delivery = landed_delivery(folder / relative)
@@ -149,6 +136,7 @@ def _schema_check(lake: Lake, provider: str, billing_period: str) -> AssetCheckR
         problems += [f"{Path(path).name}: {p}" for p in schema_problems(schema)]
     return AssetCheckResult(
         check_name="schema_is_focus",
+        asset_key="focus",
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
         metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
@@ -161,6 +149,7 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
     result = reconcile(report.bill_totals, lake_totals, report.rejected_cost_rows)
     return AssetCheckResult(
         check_name="reconciles_to_bill",
+        asset_key="focus",
         passed=result.ok,
         severity=AssetCheckSeverity.ERROR,
         metadata={
@@ -170,12 +159,23 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
     )
 
 
-@asset(
-    partitions_def=billing_partitions,
-    group_name="billing",
-    deps=list(RAW_DELIVERIES.values()),
-    kinds={"polars", "parquet"},
-    description="The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole.",
+def _period_table(table: str, description: str) -> AssetSpec:
+    return table_spec(table, description, [raw_delivery], billing_partitions, "billing")
+
+
+@multi_asset(
+    name="focus",
+    specs=[
+        _period_table(
+            "focus", "The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole."
+        ),
+        _period_table(
+            "rejects", "The bill's rows that could not be normalized, each with its reason."
+        ),
+        _period_table(
+            "ingests", "The ingest record: which delivery the period holds, and its bill totals."
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "reconciles_to_bill",
@@ -186,25 +186,30 @@ def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
         AssetCheckSpec(
             "schema_is_focus",
             asset="focus",
+            blocking=True,
             description="Every file has the FOCUS table's columns and types.",
         ),
     ],
 )
-def focus(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+def focus(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period, provider = partition_of(context)
     lake = costlake.lake()
-    landed = _landed(lake, provider, billing_period)
-    try:
-        report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
-    except DeliveryError as exc:
-        raise Failure(f"{provider} {billing_period}: {exc}") from exc
-    _drop_superseded(_raw_folder(lake, provider, billing_period), [path for _, path in landed])
+    with lake.worked_on_locally(_raw_folder(provider, billing_period)) as folder:
+        landed = _landed(folder)
+        try:
+            report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
+        except DeliveryError as exc:
+            raise Failure(f"{provider} {billing_period}: {exc}") from exc
+        _drop_superseded(folder, [path for _, path in landed])
     if report.rows_rejected:
         context.log.warning(
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"
         )
     written = lake.scan_partition("focus", provider, billing_period)
-    return MaterializeResult(
+    yield MaterializeResult(asset_key="rejects", metadata={"rows_rejected": report.rows_rejected})
+    yield MaterializeResult(asset_key="ingests", metadata={"delivery_id": report.delivery_id})
+    yield MaterializeResult(
+        asset_key="focus",
         metadata={
             "delivery_id": report.delivery_id,
             "source_dataset": report.source_dataset,

@@ -270,13 +270,14 @@ class Settings(BaseModel):
         return [p for p in PROVIDERS if self.sources(p)]
 
 
-def demo_settings() -> Settings:
+def demo_settings(data: str = "demo-data", lake_root: str = "lake") -> Settings:
     """The embedded default: the demo exports, request logs and GPU telemetry that
-    ``costlake demo`` writes, and ``./lake``."""
+    ``costlake demo`` writes under ``data``, and the lake at ``lake_root``."""
     return Settings(
-        ai=AiSettings(request_logs=["demo-data/ai"]),
-        gpu=GpuSettings(telemetry=["demo-data/gpu"], mapping="demo-data/gpu/mapping.csv"),
-        **{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS},
+        lake_root=lake_root,
+        ai=AiSettings(request_logs=[f"{data}/ai"]),
+        gpu=GpuSettings(telemetry=[f"{data}/gpu"], mapping=f"{data}/gpu/mapping.csv"),
+        **{p: [FolderSource(name="demo", root=f"{data}/{p}")] for p in PROVIDERS},
     )
 
 

@@ -27,6 +27,7 @@ from connectors.filestore import LocalFileStore, StoredObject
 from connectors.landing import land_delivery
 from connectors.oci_exports import find_oci_deliveries
 from connectors.oci_object_store import RETRY_STRATEGY, OciObjectStore
+from connectors.state import StateFile
 from costlake.deliveries import DeliveryError
 from costlake.demo_data_oci import write_demo_oci_export
 from costlake.ingest import ingest_delivery
@@ -213,7 +214,7 @@ def test_the_demo_export_is_found_as_in_a_local_folder(demo, server, store):
 
 
 def test_a_remembered_listing_asks_only_for_reports_after_the_newest(tmp_path, demo, server, store):
-    cache = tmp_path / "periods.json"
+    cache = StateFile(Lake(tmp_path / "lake"), "state/connectors/oci-report-periods.json")
     first = find_oci_deliveries(store, PREFIX, cache)
     newest = max(server.objects)
     server.list_queries.clear()

@@ -1,0 +1,16 @@
+"""The ``costlake`` command: what a user does from a shell."""
+
+import typer
+
+from pipelines.cli import lake, night, planning, sources
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app.command()(night.demo)
+app.command()(night.run)
+app.command()(lake.normalize)
+app.command("lake")(lake.show_lake)
+app.command()(lake.costs)
+app.command()(planning.estimate)
+app.command("gpu-fit")(planning.gpu_fit)
+app.add_typer(sources.sources_app, name="sources")
+app.add_typer(sources.azure_app, name="azure")

@@ -1,0 +1,187 @@
+"""Launch a night from a shell: the nightly job per (period, provider), then the period marts
+that Dagster's own automation condition finds due.
+
+``costlake run`` and ``costlake demo`` do not decide what runs after what. They launch the same
+runs the nightly schedule requests (one per partition, side by side with ``workers`` > 1), then
+evaluate the marts' automation condition (``pipelines.policies.MARTS_AFTER_FOCUS``) against the
+instance, as the daemon's sensor does, and run the mart partitions it requests. Its cursor is
+kept in the instance, so a night launched from a shell and one launched by the daemon see the
+same history. Every run goes through ``execute_job`` with the job's executor: in-process (the
+default: one process, least memory) or multiprocess (each step its own process).
+
+A failed run is an outcome, never an exception: every partition runs, and each outcome says
+what failed and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    deserialize_value,
+    evaluate_automation_conditions,
+    execute_job,
+    reconstructable,
+    serialize_value,
+)
+
+from assets.partitions import billing_partitions, partition_key, period_partitions
+from pipelines.definitions import MARTS, defs, nightly, period_marts
+
+Executor = Literal["in_process", "multiprocess"]
+# The checks whose failure makes a night fail; the others (untagged share, parse warnings) warn.
+INTEGRITY_CHECKS = frozenset({"reconciles_to_bill", "schema_is_focus", "ai_cost_reconciles"})
+# Where the CLI keeps the cursor of its evaluations of the marts' automation condition.
+AUTOMATION_CURSOR = "costlake/marts_automation_cursor"
+# Dagster's console logger at INFO: progress and warnings, not every engine event.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one run did: its label (``aws 2026-11``, ``marts 2026-11``) and its verdict."""
+
+    label: str
+    run_id: str
+    success: bool
+    failed_checks: tuple[str, ...] = ()
+    warned_checks: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The run succeeded and no integrity check failed."""
+        return self.success and not self.failed_checks
+
+
+@dataclass
+class Night:
+    """Every run of a night, and the periods whose marts were not rebuilt, with the reason."""
+
+    runs: list[RunOutcome] = field(default_factory=list)
+    marts_kept: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every run succeeded and no integrity check failed."""
+        return all(r.ok for r in self.runs)
+
+
+def run_config(executor: Executor) -> dict:
+    """The run config of one run on ``executor``."""
+    return {**QUIET, "execution": {"config": {executor: {}}}}
+
+
+def _outcome(label: str, result) -> RunOutcome:
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        and not e.asset_check_evaluation_data.passed
+    ]
+    errors = [
+        e.step_failure_data.error.message.strip()
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data.error is not None
+    ]
+    if not result.success and not errors:  # a run that failed outside any step
+        errors = [e.message for e in result.all_events if e.is_run_failure and e.message]
+    return RunOutcome(
+        label=label,
+        run_id=result.run_id,
+        success=result.success,
+        failed_checks=tuple(c.check_name for c in checks if c.check_name in INTEGRITY_CHECKS),
+        warned_checks=tuple(c.check_name for c in checks if c.check_name not in INTEGRITY_CHECKS),
+        errors=tuple(dict.fromkeys(errors)),
+    )
+
+
+def _run(job: Callable, tags: dict[str, str], label: str, instance, executor) -> RunOutcome:
+    result = execute_job(
+        reconstructable(job),
+        instance=instance,
+        run_config=run_config(executor),
+        tags=tags,
+        raise_on_error=False,
+    )
+    return _outcome(label, result)
+
+
+def _load_cursor(instance: DagsterInstance):
+    """The cursor of the last evaluation (an ``AssetDaemonCursor``), or None before the first."""
+    stored = instance.run_storage.get_cursor_values({AUTOMATION_CURSOR}).get(AUTOMATION_CURSOR)
+    return deserialize_value(stored) if stored else None
+
+
+def due_mart_periods(instance: DagsterInstance) -> list[str]:
+    """The period partitions whose marts the automation condition requests now (its cursor
+    moves on, as a sensor tick's does)."""
+    cursor = _load_cursor(instance)
+    result = evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=MARTS, cursor=cursor
+    )
+    instance.run_storage.set_cursor_values({AUTOMATION_CURSOR: serialize_value(result.cursor)})
+    due: set[str] = set()
+    for key in MARTS.resolve(defs.resolve_asset_graph()):
+        due |= {p for p in result.get_requested_partitions(key) if p}
+    return sorted(due)
+
+
+def run_night(
+    instance: DagsterInstance,
+    periods: Iterable[str],
+    providers: Iterable[str],
+    workers: int = 1,
+    executor: Executor = "in_process",
+    on_run: Callable[[RunOutcome], None] = lambda _: None,
+) -> Night:
+    """The nightly job on every (period, provider), ``workers`` at a time, then the period marts
+    the automation condition finds due; ``on_run`` hears of each run as it ends."""
+    periods, providers = sorted(periods), list(providers)
+    if _load_cursor(instance) is None:
+        due_mart_periods(instance)  # a first evaluation only starts the condition's history
+    night = Night()
+
+    def nightly_run(key) -> RunOutcome:
+        period, provider = (
+            key.keys_by_dimension["billing_period"],
+            key.keys_by_dimension["provider"],
+        )
+        tags = billing_partitions.get_tags_for_partition_key(key)
+        outcome = _run(nightly, tags, f"{provider} {period}", instance, executor)
+        on_run(outcome)
+        return outcome
+
+    keys = [partition_key(period, provider) for period in periods for provider in providers]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        night.runs += list(pool.map(nightly_run, keys))
+
+    due = due_mart_periods(instance)
+
+    def marts_run(period: str) -> RunOutcome:
+        tags = period_partitions.get_tags_for_partition_key(period)
+        outcome = _run(period_marts, tags, f"marts {period}", instance, executor)
+        on_run(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        night.runs += list(pool.map(marts_run, due))
+    for period in periods:
+        if period not in due:
+            night.marts_kept[period] = _why_kept(night.runs, period)
+    return night
+
+
+def _why_kept(runs: list[RunOutcome], period: str) -> str:
+    failed = [r for r in runs if r.label.endswith(f" {period}") and not r.ok]
+    if failed:
+        reasons = "; ".join(
+            f"{r.label}: {', '.join(r.failed_checks) or 'run failed'}" for r in failed
+        )
+        return f"not rebuilt, they keep their last good version ({reasons})"
+    return "not rebuilt: no focus partition of the period was updated"
