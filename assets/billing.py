@@ -180,12 +180,14 @@ def _period_table(table: str, description: str) -> AssetSpec:
         AssetCheckSpec(
             "reconciles_to_bill",
             asset="focus",
+            partitions_def=billing_partitions,
             blocking=True,
             description="Σ BilledCost per currency equals the bill's own cost column.",
         ),
         AssetCheckSpec(
             "schema_is_focus",
             asset="focus",
+            partitions_def=billing_partitions,
             blocking=True,
             description="Every file has the FOCUS table's columns and types.",
         ),

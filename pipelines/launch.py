@@ -15,6 +15,7 @@ what failed and why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,12 +35,21 @@ from assets.partitions import billing_partitions, partition_key, period_partitio
 from pipelines.definitions import MARTS, defs, nightly, period_marts
 
 Executor = Literal["in_process", "multiprocess"]
-# The checks whose failure makes a night fail; the others (untagged share, parse warnings) warn.
-INTEGRITY_CHECKS = frozenset({"reconciles_to_bill", "schema_is_focus", "ai_cost_reconciles"})
+# The checks whose failure makes a night fail: the blocking ones (the lake's audit) and the AI
+# marts' reconciliation; the others (untagged share, parse warnings) warn.
+_GRAPH = defs.resolve_asset_graph()
+INTEGRITY_CHECKS = frozenset(
+    {key.name for key in _GRAPH.asset_check_keys if _GRAPH.get(key).blocking}
+    | {"ai_cost_reconciles"}
+)
 # Where the CLI keeps the cursor of its evaluations of the marts' automation condition.
 AUTOMATION_CURSOR = "costlake/marts_automation_cursor"
-# Dagster's console logger at INFO: progress and warnings, not every engine event.
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Evaluations of the marts' condition in one night: one finds the periods due, the next takes in
+# the marts built (and finds none due unless a focus changed meanwhile).
+MAX_ROUNDS = 3
+# Dagster's console logger: quiet (each run's outcome is told once, without a stack trace), or
+# at INFO for progress and warnings.
+LOG_LEVELS = {False: "CRITICAL", True: "INFO"}
 
 
 @dataclass(frozen=True)
@@ -72,9 +82,12 @@ class Night:
         return all(r.ok for r in self.runs)
 
 
-def run_config(executor: Executor) -> dict:
-    """The run config of one run on ``executor``."""
-    return {**QUIET, "execution": {"config": {executor: {}}}}
+def run_config(executor: Executor, verbose: bool = False) -> dict:
+    """The run config of one run on ``executor``, Dagster's log on the console if ``verbose``."""
+    return {
+        "loggers": {"console": {"config": {"log_level": LOG_LEVELS[verbose]}}},
+        "execution": {"config": {executor: {}}},
+    }
 
 
 def _outcome(label: str, result) -> RunOutcome:
@@ -85,7 +98,7 @@ def _outcome(label: str, result) -> RunOutcome:
         and not e.asset_check_evaluation_data.passed
     ]
     errors = [
-        e.step_failure_data.error.message.strip()
+        _message(e.step_failure_data)
         for e in result.all_events
         if e.is_step_failure and e.step_failure_data.error is not None
     ]
@@ -101,11 +114,21 @@ def _outcome(label: str, result) -> RunOutcome:
     )
 
 
-def _run(job: Callable, tags: dict[str, str], label: str, instance, executor) -> RunOutcome:
+def _message(failure) -> str:
+    """What a step failure says: a ``Failure``'s own description, else the error's message
+    without its exception class."""
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return failure.user_failure_data.description.strip()
+    return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", failure.error.message.strip())
+
+
+def _run(
+    job: Callable, tags: dict[str, str], label: str, instance, executor, verbose
+) -> RunOutcome:
     result = execute_job(
         reconstructable(job),
         instance=instance,
-        run_config=run_config(executor),
+        run_config=run_config(executor, verbose),
         tags=tags,
         raise_on_error=False,
     )
@@ -127,7 +150,7 @@ def due_mart_periods(instance: DagsterInstance) -> list[str]:
     )
     instance.run_storage.set_cursor_values({AUTOMATION_CURSOR: serialize_value(result.cursor)})
     due: set[str] = set()
-    for key in MARTS.resolve(defs.resolve_asset_graph()):
+    for key in MARTS.resolve(_GRAPH):
         due |= {p for p in result.get_requested_partitions(key) if p}
     return sorted(due)
 
@@ -139,9 +162,11 @@ def run_night(
     workers: int = 1,
     executor: Executor = "in_process",
     on_run: Callable[[RunOutcome], None] = lambda _: None,
+    verbose: bool = False,
 ) -> Night:
     """The nightly job on every (period, provider), ``workers`` at a time, then the period marts
-    the automation condition finds due; ``on_run`` hears of each run as it ends."""
+    the automation condition finds due; ``on_run`` hears of each run as it ends, and
+    ``verbose`` shows Dagster's own log."""
     periods, providers = sorted(periods), list(providers)
     if _load_cursor(instance) is None:
         due_mart_periods(instance)  # a first evaluation only starts the condition's history
@@ -153,7 +178,7 @@ def run_night(
             key.keys_by_dimension["provider"],
         )
         tags = billing_partitions.get_tags_for_partition_key(key)
-        outcome = _run(nightly, tags, f"{provider} {period}", instance, executor)
+        outcome = _run(nightly, tags, f"{provider} {period}", instance, executor, verbose)
         on_run(outcome)
         return outcome
 
@@ -161,18 +186,24 @@ def run_night(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         night.runs += list(pool.map(nightly_run, keys))
 
-    due = due_mart_periods(instance)
-
     def marts_run(period: str) -> RunOutcome:
         tags = period_partitions.get_tags_for_partition_key(period)
-        outcome = _run(period_marts, tags, f"marts {period}", instance, executor)
+        outcome = _run(period_marts, tags, f"marts {period}", instance, executor, verbose)
         on_run(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        night.runs += list(pool.map(marts_run, due))
+    # As the daemon's sensor does tick after tick: evaluate, run what is due, and evaluate again
+    # (which also takes in the marts just built) until nothing is due.
+    built: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        due = due_mart_periods(instance)
+        if not due:
+            break
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            night.runs += list(pool.map(marts_run, due))
+        built |= set(due)
     for period in periods:
-        if period not in due:
+        if period not in built:
             night.marts_kept[period] = _why_kept(night.runs, period)
     return night
 

@@ -18,24 +18,22 @@ FRESHNESS = FreshnessPolicy.time_window(
 )
 RUN_RETRIES = {"dagster/max_retries": "2", "dagster/retry_on_asset_or_op_failure": "false"}
 
-# A period mart partition depends on the focus partitions of its period, one per provider.
-# A provider without a source never materializes its partition (missing), which must not hold
-# the marts back; a partition whose last materialization failed a blocking check (money,
-# schema) does, so the marts keep the version built from data that passed.
-_FOCUS_PASSED = (
-    AutomationCondition.all_deps_match(
-        AutomationCondition.missing()
-        | AutomationCondition.all_checks_match(
-            AutomationCondition.check_passed(), blocking_only=True
-        )
+# A period mart partition depends on the focus partitions of its period, one per provider. It
+# waits while any of them failed a blocking check (money, schema, finite amounts) on its latest
+# evaluation, so the marts keep the version built from data that passed. A provider without a
+# source, or whose delivery has not come yet, holds nothing back: it has no failed check.
+# (The checks are partitioned like focus, so each partition's verdict is its own.)
+_A_FOCUS_FAILED = (
+    AutomationCondition.any_deps_match(
+        AutomationCondition.any_checks_match(AutomationCondition.check_failed(), blocking_only=True)
     )
     .allow(AssetSelection.assets("focus"))
-    .with_label("every focus of the period passed its blocking checks")
+    .with_label("a focus of the period failed a blocking check")
 )
 
 MARTS_AFTER_FOCUS = (
     AutomationCondition.any_deps_updated().since_last_handled()
-    & _FOCUS_PASSED
+    & ~_A_FOCUS_FAILED
     & ~AutomationCondition.any_deps_in_progress()
     & ~AutomationCondition.in_progress()
 ).with_label("after focus passed")

@@ -162,7 +162,14 @@ def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
     body = json.loads(hook.received[0].body)
     assert "aws · 111 · Amazon EC2 · USD" in body["text"]
     alerts = [
-        run.asset_materializations_for_node("anomalies")[0].metadata["alerts"].value for run in runs
+        next(
+            m
+            for m in run.asset_materializations_for_node("anomaly_marts")
+            if m.asset_key.path == ["anomalies"]
+        )
+        .metadata["alerts"]
+        .value
+        for run in runs
     ]
     # The spike is seen by each grouping: account × service, project (atlas), model (none).
     assert alerts == ["sent 3, already sent 0, failed 0", "sent 0, already sent 3, failed 0"]

@@ -30,7 +30,11 @@ def _print_run(outcome) -> None:
 
 
 def run_nightly(
-    periods: list[str], providers: list[str], workers: int = 1, executor: str = "in_process"
+    periods: list[str],
+    providers: list[str],
+    workers: int = 1,
+    executor: str = "in_process",
+    verbose: bool = False,
 ) -> bool:
     """Run the night's graph (``pipelines.launch``), print a line per run and a summary of what
     failed and why; True when every run and integrity check passed."""
@@ -40,7 +44,8 @@ def run_nightly(
         f"[bold]nightly[/] {', '.join(periods)} × {', '.join(providers)}, "
         f"{workers} at a time ({executor})"
     )
-    night = run_night(dagster_instance(), periods, providers, workers, executor, _print_run)
+    instance = dagster_instance()
+    night = run_night(instance, periods, providers, workers, executor, _print_run, verbose)
     for period, why in sorted(night.marts_kept.items()):
         console.print(f"  marts {period}: {escape(why)}", soft_wrap=True)
     failed = [r for r in night.runs if not r.ok]
@@ -62,6 +67,7 @@ def run(
     executor: Annotated[
         str, typer.Option(help="in_process (one process) or multiprocess (a process a step)")
     ] = "in_process",
+    verbose: Annotated[bool, typer.Option(help="show Dagster's log of each run")] = False,
 ) -> None:
     """Run the nightly graph for some periods (default: tonight's), then the marts due."""
     if executor not in ("in_process", "multiprocess"):
@@ -70,7 +76,8 @@ def run(
         providers = provider or load_settings().providers()
     except ValueError as exc:
         fail(str(exc))
-    ok = run_nightly(period or periods_to_refresh(date.today()), providers, workers, executor)
+    periods = period or periods_to_refresh(date.today())
+    ok = run_nightly(periods, providers, workers, executor, verbose)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -104,7 +104,7 @@ def test_a_failed_partition_is_reported_and_the_others_and_good_marts_survive(ni
     assert {"aws 2026-10", "gcp 2026-10", "aws 2026-11", "gcp 2026-11"} <= set(run_lines)
     assert "FAILED" in run_lines["aws 2026-11"]
     assert "no aws delivery for billing period 2026-10" in run_lines["aws 2026-10"]
-    assert run_lines["gcp 2026-11"].endswith(": ok")
+    assert ": ok" in run_lines["gcp 2026-11"]
     # The marts of November are not rebuilt from the failed period, and say so.
     assert "marts 2026-11" not in run_lines
     kept = next(line for line in lines if line.startswith("marts 2026-11:"))

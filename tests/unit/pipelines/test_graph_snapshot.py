@@ -2,8 +2,8 @@
 one is, check names, jobs, schedules and sensors. A rename fails here first, on purpose: change
 the literal below only together with a note in the docs' table contract."""
 
-from pipelines.definitions import defs
 from assets.lake_tables import LAKE_TABLE
+from pipelines.definitions import defs
 
 # asset key → lake folder (the contract with BI readers), written out by hand.
 ASSETS = {
