@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
 
-.PHONY: demo test ui lint bench validator-env bqemulator-env postgres-server
+.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env postgres-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 ## test: install test dependencies (and the FOCUS validator's and bqemulator's own venvs) and run every test
 test: $(VENV)/.test validator-env bqemulator-env node_modules/.package-lock.json postgres-server
 	$(BIN)/python -m pytest
+
+## test-quick: the unit tests alone (pure logic on small frames), before each commit
+test-quick: $(VENV)/.test
+	$(BIN)/python -m pytest tests/unit -q
 
 # Azurite, the Azure Blob stand-in the tests start on loopback (pinned in package-lock.json).
 node_modules/.package-lock.json: package.json package-lock.json

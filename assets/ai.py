@@ -22,17 +22,17 @@ from assets.period_inputs import (
     period_table,
 )
 from assets.resources import CostlakeResource
-from costlake.ai_costs import (
+from costlake.ai.costs import (
     ai_cost_reconciliation,
     ai_unit_costs,
     billed_token_cost,
     costed_requests,
     unattributed_cost,
 )
-from costlake.llm_requests import read_llm_requests
-from costlake.price_catalog import load_price_catalog
-from costlake.routing import load_capabilities, model_routing_savings
-from costlake.token_lines import token_lines, unrecognised_ai_lines
+from costlake.ai.prices import load_price_catalog
+from costlake.ai.requests import read_llm_requests
+from costlake.ai.routing import load_capabilities, model_routing_savings
+from costlake.ai.token_lines import token_lines, unrecognised_ai_lines
 
 AI_TABLES = (
     "marts/llm_requests",

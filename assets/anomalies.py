@@ -16,8 +16,8 @@ from dagster import (
 from assets.period_inputs import SHOWN, period_days, period_focus, period_table
 from assets.resources import CostlakeResource
 from connectors.webhook import Alert, send_alerts, webhook_url_from_env
-from costlake.anomaly_marts import SCORES_SCHEMA, data_horizon, period_anomalies
-from costlake.lake import partition_dir
+from costlake.anomalies.marts import SCORES_SCHEMA, data_horizon, period_anomalies
+from costlake.focus.lake import partition_dir
 
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomalies", "marts/anomaly_contributions")
 # Alerts sent are remembered here, so a re-run never repeats one.

@@ -26,15 +26,15 @@ from dagster import (
 from assets.lake_tables import LAKE_TABLE, table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
-from connectors.landing import landed_delivery
+from connectors.exports.landing import landed_delivery
 from connectors.sources import deliveries_by_period, describe, land_from
 from costlake.config import ExportSource
-from costlake.deliveries import Delivery, DeliveryError
-from costlake.focus_schema import schema_problems
-from costlake.ingest import IngestReport, combined_delivery_id, ingest_deliveries
-from costlake.lake import Lake, partition_dir
-from costlake.reconcile import reconcile, totals_by_currency
-from costlake.summary import cost_by_category_markdown
+from costlake.focus.deliveries import Delivery, DeliveryError
+from costlake.focus.ingest import IngestReport, combined_delivery_id, ingest_deliveries
+from costlake.focus.lake import Lake, partition_dir
+from costlake.focus.reconcile import reconcile, totals_by_currency
+from costlake.focus.schema import schema_problems
+from costlake.focus.summary import cost_by_category_markdown
 
 
 def partition_of(context: AssetExecutionContext) -> tuple[str, str]:

@@ -23,15 +23,15 @@ from assets.period_inputs import (
     period_table,
 )
 from assets.resources import CostlakeResource
-from costlake.gpu_catalog import load_gpu_catalog
-from costlake.gpu_marts import (
+from costlake.gpu.catalog import load_gpu_catalog
+from costlake.gpu.marts import (
     gpu_utilization,
     provisioned_gpu_hours,
     rightsizing_input,
     utilization_by,
 )
-from costlake.gpu_sizing import rightsizing_hints
-from costlake.gpu_telemetry import (
+from costlake.gpu.sizing import rightsizing_hints
+from costlake.gpu.telemetry import (
     GPU_SAMPLES_SCHEMA,
     busy_by_gpu_hour,
     combined_busy_hours,

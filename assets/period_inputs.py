@@ -10,7 +10,7 @@ from dagster import AssetDep, AssetSpec, MultiToSingleDimensionPartitionMapping
 
 from assets.lake_tables import table_spec
 from assets.partitions import period_partitions
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
 
 SHOWN = 10  # rows of a list in the UI's metadata
 

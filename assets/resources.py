@@ -3,8 +3,8 @@
 from dagster import ConfigurableResource
 
 from costlake.config import Settings, load_settings
-from costlake.lake import Lake
-from costlake.tags import TagRules, load_tag_rules
+from costlake.focus.lake import Lake
+from costlake.tags.rules import TagRules, load_tag_rules
 
 
 class CostlakeResource(ConfigurableResource):

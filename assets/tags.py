@@ -18,7 +18,7 @@ from assets.billing import partition_of
 from assets.lake_tables import table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
-from costlake.tag_marts import tag_coverage, untagged_share, untagged_spend
+from costlake.tags.marts import tag_coverage, untagged_share, untagged_spend
 
 TAG_MARTS = ("marts/tag_coverage", "marts/untagged_spend")
 TOP_SPENDERS = 10

@@ -1,4 +1,4 @@
-"""Benchmark: ``costlake.anomalies`` on 1,000 series x 730 days (the target: under 30 s).
+"""Benchmark: ``costlake.anomalies.detector`` on 1,000 series x 730 days (the target: under 30 s).
 
 Generates a FOCUS-like frame (the columns the detector reads) of ``--series`` series (provider,
 billing account, service, currency) x ``--days`` days x ``--rows-per-day`` rows per series and
@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from costlake.anomalies import (
+from costlake.anomalies.detector import (
     AnomalySettings,
     daily_series,
     detect,

@@ -13,7 +13,7 @@ two formats, one file per host, in a temporary folder:
 A few ``DCGM_FI_DEV_GPU_UTIL`` values are 4294967295, as the exporter sometimes reports.
 
 For each format, a child process (so each peak RSS is its own) times reading every file
-(``costlake.gpu_telemetry.gpu_samples``) and then ``busy_by_gpu_hour`` collected, and prints
+(``costlake.gpu.telemetry.gpu_samples``) and then ``busy_by_gpu_hour`` collected, and prints
 rows, seconds, rows/s, CPU seconds and peak RSS (``resource.getrusage``). Usage::
 
     .venv/bin/python bench/bench_gpu_telemetry.py            # 64 GPUs × 86,400 s
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
-from costlake.gpu_telemetry import busy_by_gpu_hour, gpu_samples
+from costlake.gpu.telemetry import busy_by_gpu_hour, gpu_samples
 
 DAY_START = 1_795_651_200  # 2026-11-26 00:00:00 UTC
 MODEL = "NVIDIA H100 80GB HBM3"

@@ -30,11 +30,11 @@ AWS_FORMATS = ("csv.gz", "parquet")
 
 def measure(provider: str, fmt: str, source: Path, lake_root: Path) -> dict:
     """In the child: ingest one input and report time and peak RSS."""
-    from connectors.aws_exports import find_aws_deliveries
-    from connectors.filestore import LocalFileStore
-    from costlake.ingest import ingest_delivery
-    from costlake.lake import Lake
-    from costlake.single_file import normalize_file
+    from connectors.exports.aws import find_aws_deliveries
+    from connectors.stores.files import LocalFileStore
+    from costlake.focus.ingest import ingest_delivery
+    from costlake.focus.lake import Lake
+    from costlake.focus.single_file import normalize_file
 
     lake = Lake(lake_root)
     if provider == "aws":
@@ -76,7 +76,7 @@ def provider_input(provider: str, fmt: str) -> ProviderInput:
 
 def ensure_input(workdir: Path, rows: int, provider: str, fmt: str) -> Path:
     """The input for (provider, fmt, rows), generated once: AWS's export folder, else the file."""
-    from costlake.demo_data import write_synthetic_cur2_export
+    from demo.aws import write_synthetic_cur2_export
 
     name = f"{fmt.replace('.', '')}-{rows}"
     bucket = workdir / (name if provider == "aws" else f"{provider}-{name}")

@@ -1,7 +1,7 @@
 """Benchmark: reading application request logs into the ``llm_requests`` table.
 
 Generates N model calls (default 1,000,000) in each log format into a temporary folder, then
-times the reader of ``costlake.llm_requests`` on each, up to the collected table (JSON parse,
+times the reader of ``costlake.ai.requests`` on each, up to the collected table (JSON parse,
 checks, token normalization, tags): OTel JSON lines, LiteLLM spend logs as CSV (``psql \\copy``)
 and as JSON lines, and OTLP JSON (``--otlp`` adds it: 1M spans are ~1.2 GB of text). Rows are
 realistic in size and variety: several providers and models, cache and reasoning tokens, ~2 %
@@ -25,19 +25,19 @@ from pathlib import Path
 
 import polars as pl
 
-from costlake.ai_costs import (
+from costlake.ai.costs import (
     ai_unit_costs,
     billed_token_cost,
     costed_requests,
     unattributed_cost,
 )
-from costlake.llm_requests import (
+from costlake.ai.prices import load_price_catalog
+from costlake.ai.requests import (
     LogRead,
     read_litellm_spend_logs,
     read_otel_jsonl,
     read_otlp_json,
 )
-from costlake.price_catalog import load_price_catalog
 
 OTEL_MODELS = [
     ("azure.ai.openai", "gpt-4o", "gpt-4o-2024-08-06"),

@@ -1,4 +1,4 @@
-"""Benchmark: what tag normalization (``costlake.tags.with_tag_columns``) adds to a FOCUS write.
+"""Benchmark: what tag normalization (``tags.rules.with_tag_columns``) adds to a FOCUS write.
 
 Generates N FOCUS rows (every lake column) whose ``Tags`` mix the four clouds' forms: AWS
 ``Project`` / ``user:Project`` / ``user_project`` with ``aws:createdBy``, Azure ``Project`` /
@@ -15,8 +15,8 @@ engine as the ingest runs:
 Reading and writing this table is much cheaper than a real normalization, and the 18 columns
 ``with_tag_columns`` adds must be written too, so (b)/(a) overstates what tags add to an
 ingest. The issue's measure is the ingest itself, so the script also times the ingest's own
-normalization plan (``costlake.ingest.normalized_rows``) of a synthetic AWS CUR 2.0 Parquet
-export of N rows (``costlake.demo_data.write_synthetic_cur2_export``, as ``bench_ingest.py``):
+normalization plan (``costlake.focus.ingest.normalized_rows``) of a synthetic AWS CUR 2.0 Parquet
+export of N rows (``demo.aws.write_synthetic_cur2_export``, as ``bench_ingest.py``):
 
 (c) normalize: each data file's plan, written as the lake's focus part (zstd level 1);
 (d) the same plans plus ``with_tag_columns``.
@@ -41,13 +41,13 @@ from typing import Any
 
 import polars as pl
 
-from connectors.aws_exports import find_aws_deliveries
-from connectors.filestore import LocalFileStore
-from costlake.demo_data import write_synthetic_cur2_export
-from costlake.focus_schema import MONEY_COLUMNS, focus_polars_schema
-from costlake.ingest import normalized_rows
-from costlake.sources import source_datasets
-from costlake.tags import TagRules, load_tag_rules, with_tag_columns
+from connectors.exports.aws import find_aws_deliveries
+from connectors.stores.files import LocalFileStore
+from costlake.focus.ingest import normalized_rows
+from costlake.focus.schema import MONEY_COLUMNS, focus_polars_schema
+from costlake.providers.registry import source_datasets
+from costlake.tags.rules import TagRules, load_tag_rules, with_tag_columns
+from demo.aws import write_synthetic_cur2_export
 
 PROJECTS = ["atlas", "Atlas", "helpdesk-bot", "search-assistant", "ledger", "support bot"]
 ENVIRONMENTS = ["prod", "Production", "prd", "staging", "stg", "dev", "development", "research"]

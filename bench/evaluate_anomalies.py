@@ -1,4 +1,4 @@
-"""Evaluate ``costlake.anomalies`` on synthetic daily bills with labelled, injected anomalies.
+"""Evaluate ``costlake.anomalies.detector`` on synthetic daily bills with injected anomalies.
 
 No public labelled cloud-cost series exists, so this script makes them. Each series is one
 (provider, billing account, service, currency) of a FOCUS-like frame, one row per day with
@@ -78,7 +78,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from costlake.anomalies import AnomalySettings, daily_series, detect, new_entities
+from costlake.anomalies.detector import AnomalySettings, daily_series, detect, new_entities
 
 START = date(2023, 1, 2)  # a Monday
 PROVIDERS = ("aws", "azure", "gcp", "oci")

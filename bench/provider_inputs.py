@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from costlake.gcp import GCP_EXPORT_SCHEMA
+from costlake.providers.gcp import GCP_EXPORT_SCHEMA
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 CHUNK_ROWS = 100_000

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from connectors.sources import deliveries_at, describe
 from costlake.config import Settings
-from costlake.ingest import ingested_delivery_id
-from costlake.lake import Lake
+from costlake.focus.ingest import ingested_delivery_id
+from costlake.focus.lake import Lake
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,21 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from connectors.aws_exports import find_aws_deliveries
-from connectors.azure_blob_store import AzureBlobStore
-from connectors.azure_exports import find_azure_deliveries
-from connectors.bigquery_export import (
+from connectors.exports.aws import find_aws_deliveries
+from connectors.exports.azure import find_azure_deliveries
+from connectors.exports.gcp import find_gcp_deliveries
+from connectors.exports.landing import land_delivery, landed_delivery
+from connectors.exports.oci import find_oci_deliveries
+from connectors.state import StateFile
+from connectors.stores.bigquery import (
     bigquery_client,
     land_bigquery_delivery,
     remembered_bigquery_deliveries,
 )
-from connectors.filestore import FileStore, LocalFileStore
-from connectors.gcp_exports import find_gcp_deliveries
-from connectors.landing import land_delivery, landed_delivery
-from connectors.oci_exports import find_oci_deliveries
-from connectors.oci_object_store import OciObjectStore
-from connectors.s3_store import S3FileStore
-from connectors.state import StateFile
+from connectors.stores.blob import AzureBlobStore
+from connectors.stores.files import FileStore, LocalFileStore
+from connectors.stores.oci import OciObjectStore
+from connectors.stores.s3 import S3FileStore
 from costlake.config import (
     BigQuerySource,
     ExportSource,
@@ -28,8 +28,8 @@ from costlake.config import (
     ObjectStorageSource,
     S3Source,
 )
-from costlake.deliveries import Delivery, DeliveryError
-from costlake.lake import Lake
+from costlake.focus.deliveries import Delivery, DeliveryError
+from costlake.focus.lake import Lake
 
 # What each OCI report file holds, remembered so a run reads only new report files.
 OCI_REPORT_PERIODS = "state/connectors/oci-report-periods.json"

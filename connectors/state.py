@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from costlake.anomalies import AnomalySettings
-from costlake.anomaly_marts import DEFAULT_GROUPINGS
+from costlake.anomalies.detector import AnomalySettings
+from costlake.anomalies.marts import DEFAULT_GROUPINGS
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")

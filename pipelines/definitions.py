@@ -24,7 +24,7 @@ from dagster import (
 from assets.partitions import partition_key
 from assets.resources import CostlakeResource
 from costlake.config import PROVIDERS, load_settings
-from costlake.schedule import periods_to_refresh
+from costlake.focus.periods import periods_to_refresh
 from pipelines.jobs import NIGHTLY_ASSETS, PERIOD_MARTS, nightly_job, period_marts_job
 from pipelines.policies import FRESHNESS, MARTS_AFTER_FOCUS, RUN_RETRIES
 from pipelines.sensors import DELIVERY_SENSORS

@@ -24,9 +24,9 @@ from dagster import (
 from assets.partitions import FIRST_PERIOD, partition_key
 from connectors.sources import deliveries_by_period
 from costlake.config import PROVIDERS, load_settings
-from costlake.deliveries import DeliveryError
-from costlake.ingest import combined_delivery_id, ingested_delivery_id
-from costlake.lake import Lake
+from costlake.focus.deliveries import DeliveryError
+from costlake.focus.ingest import combined_delivery_id, ingested_delivery_id
+from costlake.focus.lake import Lake
 from pipelines.jobs import nightly_job
 
 

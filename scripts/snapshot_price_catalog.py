@@ -14,7 +14,7 @@ costlake and is never installed into the project's own venv):
 
 The output only depends on the genai-prices release and the snapshot date written to the meta
 file (``--snapshot-date``, default today), so two runs on the same day give identical files.
-After writing, the script loads the CSV with ``costlake.price_catalog`` and prices a set of
+After writing, the script loads the CSV with ``costlake.ai.prices`` and prices a set of
 requests for every row both ways, costlake's ``request_cost`` and genai-prices' own
 ``calc_price``, and fails when they differ (``--no-check`` skips that).
 
@@ -302,7 +302,7 @@ def check(rows: list[dict]) -> int:
     from genai_prices import Usage, types
     from genai_prices.data import providers
 
-    from costlake.price_catalog import load_price_catalog, request_cost
+    from costlake.ai.prices import load_price_catalog, request_cost
 
     catalog = load_price_catalog()
     models = {(p.id, m.id): (p, m) for p in providers for m in p.models}

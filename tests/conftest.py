@@ -13,9 +13,10 @@ import pytest
 import yaml
 from focus_validation import focus_validation_failures, validator_executable
 
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
 
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 AWS_SAMPLE = FIXTURES / "aws" / "sample-anonymous-aws-export-dataset.csv"
 HAND_CUR2 = FIXTURES / "aws" / "hand_cur2.csv"
 
@@ -196,3 +197,17 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+# The folder a test lives in is its kind: tests/unit (pure logic, fast), tests/integration
+# (Dagster runs, the CLI, the FOCUS validator), tests/services (real stand-ins on loopback).
+TEST_KINDS = ("unit", "integration", "services")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its kind, from its folder, so ``-m unit`` selects the quick set."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        kind = item.path.resolve().relative_to(tests).parts[0]
+        if kind in TEST_KINDS:
+            item.add_marker(getattr(pytest.mark, kind))

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from costlake.config import load_settings
-from costlake.lake import Lake
-from costlake.sources import source_datasets
+from costlake.focus.lake import Lake
+from costlake.providers.registry import source_datasets
 from pipelines.cli.common import console, fail
 
 
@@ -24,8 +24,8 @@ def normalize(
     period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
-    from costlake.deliveries import DeliveryError
-    from costlake.single_file import normalize_file
+    from costlake.focus.deliveries import DeliveryError
+    from costlake.focus.single_file import normalize_file
 
     try:
         report = normalize_file(source, Lake(out), dataset, period or None)
@@ -83,7 +83,7 @@ def costs(
     Currencies are never added together; with --currency and --rates each line also shows its
     totals converted by the dated rate table, in columns that say so.
     """
-    from costlake.currency import cost_by_currency, load_rates, with_converted_cost
+    from costlake.focus.currency import cost_by_currency, load_rates, with_converted_cost
 
     if currency and rates is None:
         fail(

@@ -10,7 +10,7 @@ import yaml
 from rich.markup import escape
 
 from costlake.config import CONFIG_ENV, PROVIDERS, demo_settings, load_settings
-from costlake.schedule import periods_to_refresh
+from costlake.focus.periods import periods_to_refresh
 from pipelines.cli.common import console, dagster_instance, fail
 from pipelines.cli.lake import show_lake
 
@@ -87,14 +87,14 @@ def demo(
     ),
 ) -> None:
     """Generate the demo bills of all four clouds and run the whole nightly pipeline into ./lake."""
-    from connectors.filestore import LocalFileStore
     from connectors.sources import FINDERS
-    from costlake.demo_data import demo_days, write_demo_aws_export
-    from costlake.demo_data_ai import write_demo_request_logs
-    from costlake.demo_data_azure import write_demo_azure_export
-    from costlake.demo_data_gcp import write_demo_gcp_export
-    from costlake.demo_data_gpu import write_demo_gpu_telemetry
-    from costlake.demo_data_oci import write_demo_oci_export
+    from connectors.stores.files import LocalFileStore
+    from demo.ai import write_demo_request_logs
+    from demo.aws import demo_days, write_demo_aws_export
+    from demo.azure import write_demo_azure_export
+    from demo.gcp import write_demo_gcp_export
+    from demo.gpu import write_demo_gpu_telemetry
+    from demo.oci import write_demo_oci_export
 
     writers = {
         "aws": write_demo_aws_export,

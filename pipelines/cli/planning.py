@@ -31,8 +31,8 @@ def estimate(
     ] = None,
 ) -> None:
     """Monthly cost of a workload on each model, from the price catalog (list prices)."""
-    from costlake.estimate import compare_models
-    from costlake.price_catalog import (
+    from costlake.ai.estimate import compare_models
+    from costlake.ai.prices import (
         NoPriceOnDay,
         PriceCatalogError,
         UnknownModel,
@@ -86,7 +86,7 @@ def gpu_fit(
     batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
 ) -> None:
     """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
-    from costlake.gpu_sizing import gpus_that_fit, serving_memory_for
+    from costlake.gpu.sizing import gpus_that_fit, serving_memory_for
 
     try:
         need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)

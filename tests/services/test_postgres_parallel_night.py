@@ -14,13 +14,13 @@ from dagster import DagsterInstance
 from pg_server import pg_bin, postgres_server
 
 from costlake.config import PROVIDERS, demo_settings
-from costlake.demo_data import demo_days, write_demo_aws_export
-from costlake.demo_data_ai import write_demo_request_logs
-from costlake.demo_data_azure import write_demo_azure_export
-from costlake.demo_data_gcp import write_demo_gcp_export
-from costlake.demo_data_gpu import write_demo_gpu_telemetry
-from costlake.demo_data_oci import write_demo_oci_export
-from costlake.lake import Lake
+from costlake.focus.lake import Lake
+from demo.ai import write_demo_request_logs
+from demo.aws import demo_days, write_demo_aws_export
+from demo.azure import write_demo_azure_export
+from demo.gcp import write_demo_gcp_export
+from demo.gpu import write_demo_gpu_telemetry
+from demo.oci import write_demo_oci_export
 from pipelines.launch import run_night
 
 PERIODS = ["2026-10", "2026-11"]

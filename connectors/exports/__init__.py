@@ -1,0 +1,1 @@
+"""Each cloud's delivery layout: manifests, execution folders, invoice months, landing."""

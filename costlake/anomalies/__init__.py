@@ -1,0 +1,1 @@
+"""Cost anomalies: the detector and the anomaly marts."""

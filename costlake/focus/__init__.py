@@ -1,0 +1,1 @@
+"""The FOCUS core: schema, money parsing, reconciliation, the lake writer, ingest."""

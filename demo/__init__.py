@@ -1,0 +1,1 @@
+"""The demo's generators (not product code): deterministic bills, request logs and telemetry."""
