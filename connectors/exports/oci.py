@@ -108,8 +108,8 @@ def find_oci_deliveries(
 ) -> dict[str, Delivery]:
     """Every billing period's report files found under ``prefix`` (one kind of report).
 
-    A file is read to learn its periods. With ``cache`` (a JSON state file), what was learnt is kept
-    by store, key and size, so a run reads, and on Object Storage lists, only the report files
+    A file is read to learn its periods. With ``cache`` (a JSON state file), what was learnt is
+    kept by store, key and size, so a run reads, and on Object Storage lists, only the report files
     written since: OCI never rewrites a report, it adds new ones. (Reports are kept for a year;
     a period whose remembered files have expired fails to land, naming them, rather than being
     rebuilt from what is left.) ``update_cache=False`` reads the cache but leaves it as it was.

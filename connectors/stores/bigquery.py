@@ -10,8 +10,8 @@ Finding is one cheap query over a trailing window of partition days: per (invoic
 ``MAX(export_time)`` and the row count. A month's delivery is its list of days with that state;
 its id is a digest of the list, so a month changes id exactly when one of its days changed.
 Landing re-queries only the days whose state changed since the last landing, each into its own
-Parquet file (``day=YYYY-MM-DD.parquet``), which the GCP normalizer (``costlake/providers/gcp.py``) reads
-like any other Parquet form of the export.
+Parquet file (``day=YYYY-MM-DD.parquet``), which the GCP normalizer
+(``costlake/providers/gcp.py``) reads like any other Parquet form of the export.
 
 Money and safety: every query filters on the partition column (so BigQuery prunes partitions and
 bills only the days read) and carries ``maximum_bytes_billed``, so a mistake fails instead of
