@@ -25,6 +25,7 @@ from assets.period_inputs import (
 from assets.resources import CostlakeResource
 from costlake.gpu.catalog import load_gpu_catalog
 from costlake.gpu.marts import (
+    gpu_cost_allocation,
     gpu_utilization,
     provisioned_gpu_hours,
     rightsizing_input,
@@ -35,13 +36,16 @@ from costlake.gpu.telemetry import (
     GPU_SAMPLES_SCHEMA,
     busy_by_gpu_hour,
     combined_busy_hours,
+    combined_workload_hours,
     gpu_samples,
+    held_by_workload_hour,
 )
 
 GPU_TABLES = (
     "gpu_samples",
     "marts/gpu_busy_hours",
     "marts/gpu_utilization",
+    "marts/gpu_cost_allocation",
     "marts/gpu_rightsizing",
 )
 TELEMETRY_SUFFIXES = (".csv", ".txt", ".prom", ".log")
@@ -63,6 +67,20 @@ def _idle_markdown(by_resource: pl.DataFrame) -> str:
     return "\n".join([header, *rows]) if rows else "no GPU spend"
 
 
+def _namespace_markdown(allocation: pl.DataFrame) -> str:
+    """GPU cost per Kubernetes namespace (and who held nothing), largest first."""
+    by = (
+        allocation.group_by("allocation", "namespace", "currency")
+        .agg(pl.col("cost").sum())
+        .sort("cost", descending=True)
+    )
+    lines = [
+        f"- {r['namespace'] or r['allocation']}: {r['cost']:,.2f} {r['currency']}"
+        for r in by.head(SHOWN).iter_rows(named=True)
+    ]
+    return "\n".join(lines) or "no GPU spend"
+
+
 @multi_asset(
     name="gpu_marts",
     group_name="marts",
@@ -73,15 +91,21 @@ def _idle_markdown(by_resource: pl.DataFrame) -> str:
         ),
         period_table(
             "marts/gpu_busy_hours",
-            "Time-weighted busy ratio per GPU-hour, from the samples.",
+            "Time-weighted busy ratio (and SM / tensor / DRAM activity) per GPU-hour.",
             "gpu_samples",
         ),
         period_table(
             "marts/gpu_utilization",
             "GPU hours paid (bills × GPU catalog) against GPU telemetry: per resource and charge "
-            "period the busy ratio, coverage, utilization, idle and unmonitored cost, memory "
-            "headroom and spot savings.",
+            "period the busy ratio, SM / tensor / DRAM activity, coverage, utilization, idle, "
+            "inefficient (busy but SMs idle) and unmonitored cost, memory headroom and spot "
+            "savings.",
             "gpu_busy_hours",
+        ),
+        period_table(
+            "marts/gpu_cost_allocation",
+            "GPU cost per Kubernetes workload and MIG instance.",
+            "gpu_samples",
         ),
         period_table(
             "marts/gpu_rightsizing",
@@ -115,27 +139,33 @@ def gpu_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     end = datetime(after.year, after.month, after.day, tzinfo=UTC)
     # A few files at a time (as many as there are cores): memory holds their samples only.
     batch = os.cpu_count() or 1
-    busy_parts, problems, samples = [], [], 0
+    busy_parts, held_parts, problems, samples = [], [], [], 0
     with lake.staged_period(None, billing_period, GPU_TABLES) as staged:
         if not files:  # a period without telemetry replaces what an earlier run wrote
             empty = pl.DataFrame(schema=GPU_SAMPLES_SCHEMA)
             empty.write_parquet(staged.part_path("gpu_samples", 0), compression="zstd")
         for part, at in enumerate(range(0, len(files), batch)):
-            read = gpu_samples(files[at : at + batch], gpu.mapping, on_bad_line="skip")
+            read = gpu_samples(
+                files[at : at + batch], gpu.mapping, query_gpu=gpu.query_gpu, on_bad_line="skip"
+            )
             period = read.samples.filter((pl.col("time") >= start) & (pl.col("time") < end))
             rows = period.collect()
             rows.write_parquet(staged.part_path("gpu_samples", part), compression="zstd")
             busy_parts.append(busy_by_gpu_hour(rows.lazy()).collect())
+            held_parts.append(held_by_workload_hour(rows.lazy()).collect())
             problems += read.problems
             samples += rows.height
             context.log.info(f"telemetry: {min(at + batch, len(files))}/{len(files)} files read")
         busy_hours = combined_busy_hours(busy_parts)
         provisioned = provisioned_gpu_hours(period_focus(lake, billing_period), catalog)
         mart = gpu_utilization(provisioned, busy_hours.lazy()).collect()
+        held = combined_workload_hours(held_parts)
+        allocation = gpu_cost_allocation(provisioned, held.lazy()).collect()
         hints = rightsizing_hints(rightsizing_input(mart), catalog).collect()
         for table, frame in (
             ("marts/gpu_busy_hours", busy_hours),
             ("marts/gpu_utilization", mart),
+            ("marts/gpu_cost_allocation", allocation),
             ("marts/gpu_rightsizing", hints),
         ):
             frame.write_parquet(staged.part_path(table, 0), compression="zstd")
@@ -172,8 +202,13 @@ def gpu_marts(context: AssetExecutionContext, costlake: CostlakeResource):
             "by_project": MetadataValue.md(
                 "\n".join(
                     f"- {r['project'] or '(untagged)'}: idle {r['idle_cost']:,.2f} "
-                    f"{r['currency']} of {r['gpu_cost']:,.2f}, unmonitored "
-                    f"{r['unmonitored_cost']:,.2f}"
+                    f"{r['currency']} of {r['gpu_cost']:,.2f}, "
+                    + (
+                        ""
+                        if r["inefficient_cost"] is None
+                        else f"busy but SMs idle {r['inefficient_cost']:,.2f}, "
+                    )
+                    + f"unmonitored {r['unmonitored_cost']:,.2f}"
                     for r in by_project.iter_rows(named=True)
                 )
                 or "no GPU spend"
@@ -188,6 +223,10 @@ def gpu_marts(context: AssetExecutionContext, costlake: CostlakeResource):
                 metadata={"unmapped_gpus": unmapped.height},
             )
         ],
+    )
+    yield MaterializeResult(
+        asset_key="gpu_cost_allocation",
+        metadata={"by_namespace": MetadataValue.md(_namespace_markdown(allocation))},
     )
     yield MaterializeResult(
         asset_key="gpu_rightsizing",

@@ -206,6 +206,11 @@ class GpuSettings(BaseModel):
     mapping: str | None = Field(
         None, description="CSV mapping gpu_uuid or host to the billed resource_id"
     )
+    query_gpu: str | None = Field(
+        None,
+        description="the --query-gpu fields of headerless nvidia-smi CSVs (noheader) that have "
+        "no <file>.query sidecar, as passed to nvidia-smi",
+    )
     catalog: str | None = Field(
         None, description="a GPU catalog CSV whose rows replace or add to the shipped one's"
     )

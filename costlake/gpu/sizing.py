@@ -8,14 +8,26 @@ Sizing rule (the common back-of-the-envelope rule for serving a transformer)
 * KV cache: ``2 (K and V) × layers × kv_heads × head_dim × kv_bytes`` per token, times the
   context length and the number of sequences served at once (batch slots). Llama 3.1 8B
   (32 layers, 8 KV heads, head dim 128, fp16): 131,072 B = 128 KiB per token.
-* Overhead: activations, CUDA context, allocator fragmentation. ``overhead`` (default 0.2) is a
+* Overhead: activations and allocator fragmentation. ``overhead`` (default 0.2) is a
   fraction added to weights + KV cache; ``overhead_gib`` adds a fixed amount on top.
-* All sizes are GiB (2^30 bytes). GPU memory is the catalog's nominal figure (``H100 80GB`` =
-  80 GiB); what a GPU really offers is a little less, which the headroom below absorbs.
+* All sizes are GiB (2^30 bytes).
 
-``gpus_that_fit`` places a requirement on each GPU model: 1 GPU if it fits, else the smallest
-power-of-two tensor-parallel group (2, 4, 8) whose summed memory holds it, else "does not fit
-on one 8-GPU node"; cheapest first by ``gpus × usd_per_gpu_hour`` (``gpu_models.csv``).
+Honest fit (``gpus_that_fit``)
+------------------------------
+* Usable memory per GPU = the vendor's figure in GB (10^9 bytes, ``gpu_models.csv``
+  ``memory_gb``) in GiB, less a reserve for the driver and the CUDA context (``reserve_gib``,
+  default :data:`RESERVE_GIB` = 0.5 GiB per GPU, an estimate: set it to what ``nvidia-smi``
+  shows a process holding before it allocates anything). A T4 "16 GB": 16e9 / 2^30 = 14.90
+  GiB, 14.40 usable.
+* A configuration fits when its GPUs' usable memory holds the need plus ``headroom``
+  (default :data:`HEADROOM` = 10 % of the need; vLLM, likewise, leaves 10 % of a GPU's memory
+  alone by default, ``gpu_memory_utilization=0.9``): ``GPUs × usable ≥ need × (1 + headroom)``.
+* Tensor-parallel sizes are 1, 2, 4 and 8 GPUs of one node, and only those that divide the
+  model's attention heads and its KV heads, or, beyond the KV heads, are a multiple of them:
+  each KV head is then held by ``tp / kv_heads`` GPUs, which multiplies the KV cache.
+* The smallest size that fits is taken; every size tried says why it fits or not
+  (:attr:`Fit.reasons`). A model needing 63.5 GiB gets 8 × T4 (8 × 14.40 = 115.2 GiB ≥ 69.9),
+  not 4 (57.6 GiB < 69.9); cheapest first by ``gpus × usd_per_gpu_hour``.
 
 Right-sizing (``rightsizing_hints``)
 ------------------------------------
@@ -63,6 +75,8 @@ __all__ = [
     "Fit",
     "ModelArchitecture",
     "ServingMemory",
+    "HEADROOM",
+    "RESERVE_GIB",
     "gpus_that_fit",
     "kv_cache_bytes_per_token",
     "kv_cache_gib",
@@ -73,6 +87,7 @@ __all__ = [
     "rightsizing_hints",
     "serving_memory",
     "serving_memory_for",
+    "usable_gib",
 ]
 
 GIB = 1024**3
@@ -85,6 +100,8 @@ PRECISION_BYTES: dict[str, float] = {
     "int4": 0.5,
 }
 TENSOR_PARALLEL = (1, 2, 4, 8)  # GPUs of one node a model is split over
+RESERVE_GIB = 0.5  # per GPU, for the driver and the CUDA context (an estimate; configurable)
+HEADROOM = 0.10  # of the need, kept free on top of it
 HOURS_PER_MONTH = 730.0
 
 RIGHTSIZING_INPUT = (
@@ -292,7 +309,7 @@ def serving_memory_for(
 
 GPU_MODEL_SCHEMA = {
     "gpu_model": pl.String,
-    "memory_gib": pl.Float64,
+    "memory_gb": pl.Float64,  # the vendor's figure, 10^9 bytes
     "fp16_tflops": pl.Float64,
     "usd_per_gpu_hour": pl.Float64,
     "price_basis": pl.String,
@@ -302,15 +319,15 @@ GPU_MODEL_SCHEMA = {
 
 
 def load_gpu_models(path: Path | None = None) -> pl.DataFrame:
-    """GPU models for sizing (``costlake/data/gpu_models.csv``, or ``path``): memory, dense FP16
-    TFLOPS and an indicative price per GPU-hour with its basis."""
+    """GPU models for sizing (``costlake/data/gpu_models.csv``, or ``path``): the vendor's
+    memory in GB, dense FP16 TFLOPS and an indicative price per GPU-hour with its basis."""
     name = "gpu_models.csv" if path is None else Path(path).name
     text = _shipped("gpu_models.csv") if path is None else Path(path).read_text(encoding="utf-8")
-    numbers = {"memory_gib": float, "fp16_tflops": float, "usd_per_gpu_hour": float}
-    rows = _read_table(text, name, numbers, ("gpu_model", "memory_gib", "source"))
+    numbers = {"memory_gb": float, "fp16_tflops": float, "usd_per_gpu_hour": float}
+    rows = _read_table(text, name, numbers, ("gpu_model", "memory_gb", "source"))
     for number, row in enumerate(rows, start=1):
-        if not row["memory_gib"] or float(row["memory_gib"]) <= 0:  # type: ignore[arg-type]
-            raise ValueError(f"{name} row {number}, column memory_gib: must be a positive number")
+        if not row["memory_gb"] or float(row["memory_gb"]) <= 0:  # type: ignore[arg-type]
+            raise ValueError(f"{name} row {number}, column memory_gb: must be a positive number")
     data = {c: [r.get(c) or None for r in rows] for c in GPU_MODEL_SCHEMA}
     return pl.DataFrame(data, schema=GPU_MODEL_SCHEMA)
 
@@ -320,22 +337,31 @@ def load_gpu_models(path: Path | None = None) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
+def usable_gib(memory_gb: float, reserve_gib: float = RESERVE_GIB) -> float:
+    """GiB a model can use on one GPU sold as ``memory_gb`` GB: 10^9 bytes per GB in GiB, less
+    the driver / CUDA context reserve."""
+    return memory_gb * 1e9 / GIB - reserve_gib
+
+
 @dataclass(frozen=True)
 class Fit:
-    """How one GPU model holds a memory requirement."""
+    """How one GPU model holds a model's memory: the GPUs it takes and why."""
 
     gpu_model: str
-    memory_gib: float  # per GPU
+    memory_gb: float  # per GPU, as sold
+    usable_gib: float  # per GPU, after the reserve
     gpus: int | None  # None: does not fit on one 8-GPU node
     usd_per_gpu_hour: float | None
+    required_gib: float | None  # need plus headroom at the chosen size (None: no size fits)
+    reasons: tuple[str, ...]  # one per tensor-parallel size tried
 
     @property
     def fits(self) -> bool:
         return self.gpus is not None
 
     @property
-    def total_memory_gib(self) -> float | None:
-        return None if self.gpus is None else self.gpus * self.memory_gib
+    def total_usable_gib(self) -> float | None:
+        return None if self.gpus is None else self.gpus * self.usable_gib
 
     @property
     def usd_per_hour(self) -> float | None:
@@ -352,15 +378,72 @@ class Fit:
         return f"tensor parallel over {self.gpus} GPUs"
 
 
+def _need_at(need: ServingMemory | float, tp: int, kv_heads: int | None) -> float:
+    """GiB the model takes over ``tp`` GPUs: KV heads held by several GPUs count once each."""
+    if not isinstance(need, ServingMemory):
+        return float(need)
+    copies = tp / kv_heads if kv_heads and tp > kv_heads else 1.0
+    if copies == 1.0:
+        return need.total_gib
+    scale = need.overhead_gib / (need.weights_gib + need.kv_cache_gib or 1.0)
+    kv = need.kv_cache_gib * copies
+    return (need.weights_gib + kv) * (1 + scale)
+
+
+def _fit_one(
+    name: str,
+    memory_gb: float,
+    price: float | None,
+    need: ServingMemory | float,
+    headroom: float,
+    reserve_gib: float,
+    attention_heads: int | None,
+    kv_heads: int | None,
+) -> Fit:
+    usable = usable_gib(memory_gb, reserve_gib)
+    reasons: list[str] = []
+    for tp in TENSOR_PARALLEL:
+        if attention_heads and attention_heads % tp:
+            reasons.append(f"{tp}: {attention_heads} attention heads do not split {tp} ways")
+            continue
+        if kv_heads and (kv_heads % tp if tp <= kv_heads else tp % kv_heads):
+            reasons.append(f"{tp}: {kv_heads} KV heads do not spread over {tp} GPUs")
+            continue
+        base = _need_at(need, tp, kv_heads)
+        required = base * (1 + headroom)
+        have = tp * usable
+        cmp = "≥" if have >= required else "<"
+        copies = (
+            f" with KV heads on {tp // kv_heads} GPUs each"
+            if base != _need_at(need, 1, None)
+            else ""
+        )
+        reasons.append(f"{tp} × {usable:,.1f} = {have:,.1f} GiB {cmp} {required:,.1f}{copies}")
+        if usable > 0 and have >= required:
+            return Fit(name, memory_gb, usable, tp, price, required, tuple(reasons))
+    return Fit(name, memory_gb, usable, None, price, None, tuple(reasons))
+
+
 def gpus_that_fit(
-    required_gib: float, gpu_models: pl.DataFrame | Iterable[str] | None = None
+    need: ServingMemory | float,
+    gpu_models: pl.DataFrame | Iterable[str] | None = None,
+    *,
+    headroom: float = HEADROOM,
+    reserve_gib: float = RESERVE_GIB,
+    attention_heads: int | None = None,
+    kv_heads: int | None = None,
 ) -> list[Fit]:
-    """Each GPU model with the GPUs it takes to hold ``required_gib`` (1, 2, 4 or 8; None when
-    even 8 do not), cheapest first (by ``gpus × usd_per_gpu_hour``; unpriced after priced, the
-    models that do not fit last). ``gpu_models``: a table like ``load_gpu_models()`` (the
-    default) or names of its models."""
-    if required_gib < 0:
-        raise ValueError("required_gib must not be negative")
+    """Each GPU model with the fewest GPUs (1, 2, 4 or 8; None when even 8 do not) whose
+    usable memory holds ``need`` (GiB, or a :class:`ServingMemory`) plus ``headroom``, on the
+    rules in the module doc; cheapest first (by ``gpus × usd_per_gpu_hour``; unpriced after
+    priced, the models that do not fit last). ``attention_heads`` and ``kv_heads`` rule out
+    tensor-parallel sizes the model cannot be split into. ``gpu_models``: a table like
+    ``load_gpu_models()`` (the default) or names of its models."""
+    total = need.total_gib if isinstance(need, ServingMemory) else need
+    if total < 0:
+        raise ValueError("the memory needed must not be negative")
+    if headroom < 0 or reserve_gib < 0:
+        raise ValueError("headroom and reserve_gib must not be negative")
     table = gpu_models if isinstance(gpu_models, pl.DataFrame) else load_gpu_models()
     if gpu_models is not None and not isinstance(gpu_models, pl.DataFrame):
         wanted = list(gpu_models)
@@ -368,11 +451,19 @@ def gpus_that_fit(
         if unknown:
             raise KeyError(f"unknown GPU model(s): {', '.join(unknown)}")
         table = table.filter(pl.col("gpu_model").is_in(wanted))
-    fits = []
-    for row in table.iter_rows(named=True):
-        memory = float(row["memory_gib"])
-        gpus = next((n for n in TENSOR_PARALLEL if n * memory >= required_gib), None)
-        fits.append(Fit(row["gpu_model"], memory, gpus, row.get("usd_per_gpu_hour")))
+    fits = [
+        _fit_one(
+            row["gpu_model"],
+            float(row["memory_gb"]),
+            row.get("usd_per_gpu_hour"),
+            need,
+            headroom,
+            reserve_gib,
+            attention_heads,
+            kv_heads,
+        )
+        for row in table.iter_rows(named=True)
+    ]
 
     def order(fit: Fit) -> tuple[int, float, str]:
         rank = 0 if fit.usd_per_hour is not None else (1 if fit.fits else 2)

@@ -3,21 +3,28 @@
 Readers (each returns a :class:`TelemetryRead`: the samples as a LazyFrame of
 :data:`GPU_SAMPLES_SCHEMA` plus the problems found in the file):
 
-- :func:`read_nvidia_smi_query_csv`: ``nvidia-smi --query-gpu=… --format=csv [-lms N]``;
+- :func:`read_nvidia_smi_query_csv`: ``nvidia-smi --query-gpu=… --format=csv [-lms N]``, with
+  or without a header (``noheader``: the fields from ``--query-gpu`` or a ``<file>.query``
+  sidecar) and with or without units;
 - :func:`read_nvidia_smi_dmon`: ``nvidia-smi dmon -s pucm -o T`` (or ``-o DT``);
 - :func:`read_nvml_samples_csv`: one row per NVML reading (``unix_time, gpu_uuid,
   utilization_gpu_pct, …``), as the capture in ``tests/fixtures/gpu_telemetry`` has it;
+  ``gpu_uuid`` may be left out on a one-GPU host;
 - :func:`read_dcgm_prometheus`: Prometheus text as scraped from dcgm-exporter, one scrape or
-  many concatenated (each sample line then carries its timestamp in milliseconds).
+  many concatenated (each sample line with its timestamp in milliseconds, or after a line
+  holding the scrape's time), with the profiling ratios, MIG instances and Kubernetes labels.
 
 :func:`gpu_samples` reads any mix of them (:func:`detect_telemetry_format`) and fills
 ``resource_id`` from a mapping (:func:`read_gpu_mapping`). :func:`busy_by_gpu_hour` turns
-samples into time-weighted busy seconds per GPU and hour; :func:`busy_ratio_between` gives the
-time-weighted busy ratio over any interval.
+samples into time-weighted busy (and SM / tensor / DRAM active) seconds per GPU and hour;
+:func:`utilization_by_gpu` gives the same ratios per GPU over any window, and
+:func:`busy_ratio_between` the busy ratio pooled over GPUs; :func:`held_by_workload_hour` says
+which Kubernetes workload held each GPU or MIG instance, per hour.
 
 ``busy`` is a fraction 0–1: DCGM ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` when the GPU has it, else
 ``DCGM_FI_DEV_GPU_UTIL``/100; nvidia-smi ``utilization.gpu``/100; NVML utilization/100; dmon
-``sm``/100. ``busy_source`` names the metric.
+``sm``/100. ``busy_source`` names the metric. Busy says a kernel ran, not how much of the GPU it
+used: ``sm_active`` (DCGM ``DCGM_FI_PROF_SM_ACTIVE``) says that, where the capture has it.
 
 Values are screened the same way everywhere. A value the sampler marks as unavailable
 (``[N/A]``, ``[Not Supported]``, dmon ``-``, an empty NVML field), NaN or infinite, a sentinel
@@ -43,6 +50,7 @@ gives the forward convention for sources that stamp an interval at its start.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -68,6 +76,18 @@ GPU_SAMPLES_SCHEMA = pl.Schema(
         "memory_used_mib": pl.Float64,
         "memory_total_mib": pl.Float64,
         "power_w": pl.Float64,
+        # DCGM profiling ratios (0-1): how much of the GPU a busy kernel really used.
+        "sm_active": pl.Float64,
+        "tensor_active": pl.Float64,
+        "dram_active": pl.Float64,
+        # A MIG instance (GPU_I_ID, GPU_I_PROFILE) and its share of the physical GPU (1 for a
+        # whole GPU); the Kubernetes workload holding the GPU or instance.
+        "mig_instance": pl.String,
+        "mig_profile": pl.String,
+        "gpu_share": pl.Float64,
+        "namespace": pl.String,
+        "pod": pl.String,
+        "container": pl.String,
         "resource_id": pl.String,
         "source_format": pl.String,
         "source_file": pl.String,
@@ -87,9 +107,28 @@ FB_USED = "DCGM_FI_DEV_FB_USED"
 FB_FREE = "DCGM_FI_DEV_FB_FREE"
 FB_RESERVED = "DCGM_FI_DEV_FB_RESERVED"
 POWER_USAGE = "DCGM_FI_DEV_POWER_USAGE"
-_DCGM_METRICS = (GR_ENGINE_ACTIVE, GPU_UTIL, FB_USED, FB_FREE, FB_RESERVED, POWER_USAGE)
-# Labels that name the billed resource, first present wins (dcgm-exporter with Kubernetes adds pod).
-RESOURCE_LABELS = ("resource_id", "instance_id", "pod")
+SM_ACTIVE = "DCGM_FI_PROF_SM_ACTIVE"
+TENSOR_ACTIVE = "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"
+DRAM_ACTIVE = "DCGM_FI_PROF_DRAM_ACTIVE"
+_DCGM_METRICS = (
+    GR_ENGINE_ACTIVE,
+    GPU_UTIL,
+    FB_USED,
+    FB_FREE,
+    FB_RESERVED,
+    POWER_USAGE,
+    SM_ACTIVE,
+    TENSOR_ACTIVE,
+    DRAM_ACTIVE,
+)
+_DCGM_RATIOS = (GR_ENGINE_ACTIVE, SM_ACTIVE, TENSOR_ACTIVE, DRAM_ACTIVE)
+# Labels that name the billed resource, first present wins. A Kubernetes pod is not billed: the
+# node is, through its Hostname and the mapping.
+RESOURCE_LABELS = ("resource_id", "instance_id")
+# Compute slices of a whole GPU in MIG mode: 7 on A100, H100, H200 and B200, 4 on an A30. A MIG
+# instance's share of the GPU is its profile's slices ("3g.40gb": 3) over these.
+MIG_SLICES = 7
+MIG_SLICES_A30 = 4
 
 # DCGM_INT32_BLANK is 0x7ffffff0; the int64 and fp64 blanks and 4294967295 are larger still.
 SENTINEL_MIN = 2_147_483_632.0
@@ -345,13 +384,16 @@ def _problems_and_bad_rows(
 
 
 def _to_schema(df: pl.DataFrame, **constants: str | None) -> pl.DataFrame:
-    """``df`` with exactly the columns of :data:`GPU_SAMPLES_SCHEMA`, missing ones null."""
+    """``df`` with exactly the columns of :data:`GPU_SAMPLES_SCHEMA`, missing ones null (and
+    ``gpu_share`` 1: a whole GPU)."""
     columns = []
     for name, dtype in GPU_SAMPLES_SCHEMA.items():
         if name in constants:
             columns.append(pl.lit(constants[name], dtype).alias(name))
         elif name in df.columns:
             columns.append(pl.col(name).cast(dtype))
+        elif name == "gpu_share":
+            columns.append(pl.lit(1.0, dtype).alias(name))
         else:
             columns.append(pl.lit(None, dtype).alias(name))
     return df.select(columns)
@@ -394,48 +436,115 @@ def _header_line(path: Path) -> tuple[int, str]:
 # nvidia-smi --query-gpu CSV
 
 _QUERY_TIME_FORMAT = "%Y/%m/%d %H:%M:%S%.f"
+# A value of the timestamp field: how a headerless capture is recognised.
+_QUERY_TIME = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?$")
 _QUERY_FIELDS = {
-    # query field → (output column, maximum)
-    "utilization.gpu": ("busy_pct", 100.0),
-    "memory.used": ("memory_used_mib", None),
-    "memory.total": ("memory_total_mib", None),
-    "power.draw": ("power_w", None),
-    "power.draw.instant": ("power_w", None),
-    "power.draw.average": ("power_w", None),
+    # query field → (output column, maximum, the unit nvidia-smi prints without nounits)
+    "utilization.gpu": ("busy_pct", 100.0, "%"),
+    "memory.used": ("memory_used_mib", None, "MiB"),
+    "memory.total": ("memory_total_mib", None, "MiB"),
+    "power.draw": ("power_w", None, "W"),
+    "power.draw.instant": ("power_w", None, "W"),
+    "power.draw.average": ("power_w", None, "W"),
 }
+# Other names nvidia-smi accepts for a field (``nvidia-smi --help-query-gpu``).
+_QUERY_ALIASES = {"gpu_uuid": "uuid", "gpu_name": "name", "gpu_bus_id": "pci.bus_id"}
+QUERY_SIDECAR_SUFFIX = ".query"
+_REQUIRED_QUERY_FIELDS = ("timestamp", "utilization.gpu")
 
 
-def _query_header(path: Path) -> tuple[int, list[tuple[str, str | None]]]:
-    header_row, header = _header_line(path)
+def query_gpu_fields(text: str) -> tuple[str, ...]:
+    """The fields of a ``--query-gpu`` list, from the list itself (``timestamp,uuid,…``) or
+    from a whole nvidia-smi command line that contains ``--query-gpu=…``."""
+    found = re.search(r"--query-gpu(?:=|\s+)[\"']?([^\s\"']+)", text)
+    listed = found.group(1) if found else text.strip()
+    fields = tuple(f.strip() for f in listed.split(",") if f.strip())
+    if not fields:
+        raise ValueError(f"no --query-gpu fields in {text[:120]!r}")
+    return tuple(_QUERY_ALIASES.get(f, f) for f in fields)
+
+
+def _header_fields(header: str) -> list[tuple[str, str | None]]:
     fields = []
     for name in header.split(","):
         match = re.fullmatch(r"\s*([^\[]*?)\s*(?:\[(.*)\])?\s*", name)
         key, unit = (match.group(1), match.group(2)) if match else (name.strip(), None)
-        fields.append((key, unit))
+        fields.append((_QUERY_ALIASES.get(key, key), unit))
+    return fields
+
+
+def _is_headerless_query(line: str) -> bool:
+    return any(_QUERY_TIME.match(field.strip()) for field in line.split(","))
+
+
+def _query_header(
+    path: Path, query_gpu: str | Iterable[str] | None
+) -> tuple[int, list[tuple[str, str | None]]]:
+    """Where the data starts (the header's line number, 0 when there is none) and the fields.
+
+    A file's own header wins. A headerless file (``--format=csv,noheader``) takes its fields
+    from the sidecar ``<file>.query`` (the field list or the whole nvidia-smi command line,
+    written beside the file it describes), else from ``query_gpu``; units are those
+    nvidia-smi prints, present or not (``nounits``).
+    """
+    header_row, header = _header_line(path)
+    if not _is_headerless_query(header):
+        fields = _header_fields(header)
+        source = f"header: {header[:200]!r}"
+    else:
+        sidecar = path.with_name(path.name + QUERY_SIDECAR_SUFFIX)
+        if sidecar.is_file():
+            query_gpu = sidecar.read_text(encoding="utf-8")
+        if query_gpu is None:
+            raise TelemetryFormatError(
+                path,
+                header_row,
+                None,
+                "nvidia-smi CSV without a header (--format=csv,noheader): give the fields as "
+                "passed to nvidia-smi (--query-gpu timestamp,uuid,utilization.gpu,… or gpu: "
+                f"query_gpu in the config), or write them in {sidecar.name}",
+            )
+        names = query_gpu_fields(query_gpu if isinstance(query_gpu, str) else ",".join(query_gpu))
+        fields = [(name, None) for name in names]
+        source = f"--query-gpu {','.join(names)}"
+        given = len(header.split(","))
+        if given != len(names):
+            raise TelemetryFormatError(
+                path,
+                header_row,
+                "(row)",
+                f"expected {len(names)} comma-separated fields as in {source}, found {given}",
+            )
+        header_row = 0
     keys = [k for k, _ in fields]
-    for needed in ("timestamp", "utilization.gpu"):
+    for needed in _REQUIRED_QUERY_FIELDS:
         if needed not in keys:
             raise TelemetryFormatError(
                 path,
                 header_row or 1,
                 needed,
-                f"nvidia-smi query CSV header lacks {needed!r} (header: {header[:200]!r}); "
-                "was it written with --format=csv,noheader?",
+                f"nvidia-smi query CSV lacks {needed!r} ({source}); expected the fields "
+                f"{', '.join(_REQUIRED_QUERY_FIELDS)} among those of --query-gpu",
             )
-    return header_row, fields
+    return header_row, [
+        (k, u or (_QUERY_FIELDS[k][2] if k in _QUERY_FIELDS else None)) for k, u in fields
+    ]
 
 
 def read_nvidia_smi_query_csv(
     path: str | Path,
     host: str | None = None,
     *,
+    query_gpu: str | Iterable[str] | None = None,
     time_zone: str = "UTC",
     on_bad_line: OnBadLine = "raise",
 ) -> TelemetryRead:
     """Samples from ``nvidia-smi --query-gpu=timestamp,index,uuid,name,… --format=csv``.
 
     Units inside values (``45 %``, ``81559 MiB``, ``118.76 W``) are read per the header's
-    ``[unit]``; ``--format=csv,nounits`` works too. Bracketed values (``[N/A]``,
+    ``[unit]``; ``--format=csv,nounits`` works too. Without a header (``--format=csv,noheader``,
+    the usual way to log), the fields are those of the sidecar ``<file>.query``, else
+    ``query_gpu`` (as passed to nvidia-smi). Bracketed values (``[N/A]``,
     ``[Not Supported]``) are null and counted. Timestamps ``YYYY/MM/DD HH:MM:SS.mmm`` are the
     sampling machine's wall clock, ``time_zone`` (UTC unless said). A header line repeated
     mid-file (output appended by several runs) is skipped. nvidia-smi does not name the machine:
@@ -443,7 +552,7 @@ def read_nvidia_smi_query_csv(
     """
     path = Path(path)
     file = str(path)
-    header_row, fields = _query_header(path)
+    header_row, fields = _query_header(path, query_gpu)
     keys = [k for k, _ in fields]
     n = len(fields)
     cols = [f"__f{i}" for i in range(n)]
@@ -458,7 +567,7 @@ def read_nvidia_smi_query_csv(
     col_of = dict(zip(keys, cols, strict=True))
     for key, unit in fields:
         if key in _QUERY_FIELDS and _QUERY_FIELDS[key][0] not in seen_outputs:
-            out, maximum = _QUERY_FIELDS[key]
+            out, maximum, _ = _QUERY_FIELDS[key]
             seen_outputs.add(out)
             numbers[out] = maximum
             steps.append(
@@ -508,7 +617,8 @@ def read_nvidia_smi_query_csv(
             label = f"{key} [{unit}]" if unit else key
             checks.append(_Check(f"__why_{_QUERY_FIELDS[key][0]}", label, col_of[key]))
     messages = {
-        ("(row)", _MALFORMED): f"expected {n} comma-separated fields as in the header",
+        ("(row)", _MALFORMED): f"expected {n} comma-separated fields as in "
+        + ("the header" if header_row else "--query-gpu"),
         ("timestamp", _MALFORMED): "timestamp is not YYYY/MM/DD HH:MM:SS.mmm",
         _MALFORMED: "not a number",
     }
@@ -677,6 +787,7 @@ def read_nvidia_smi_dmon(
 # --------------------------------------------------------------------------------------------
 # NVML samples CSV
 
+_NVML_REQUIRED = ("unix_time", "utilization_gpu_pct")
 _NVML_NUMBERS = {
     "utilization_gpu_pct": ("busy_pct", 100.0),
     "memory_used_mib": ("memory_used_mib", None),
@@ -690,23 +801,29 @@ def read_nvml_samples_csv(
 ) -> TelemetryRead:
     """Samples from a CSV of NVML readings, one row per GPU and reading.
 
-    Columns: ``unix_time`` (seconds, UTC), ``gpu_uuid``, ``utilization_gpu_pct`` (0–100, the
-    ``gpu`` field of ``nvmlDeviceGetUtilizationRates``), and when present
+    Columns: ``unix_time`` (seconds, UTC), ``utilization_gpu_pct`` (0–100, the ``gpu`` field
+    of ``nvmlDeviceGetUtilizationRates``), and when present ``gpu_uuid``,
     ``memory_used_mib``, ``memory_total_mib``, ``power_w``, ``utilization_memory_pct`` (not
     used), ``gpu_index``, ``gpu_model`` or ``gpu_name``, ``host``. An empty field is a value
     NVML did not give (null, counted). ``host`` fills the column when the file has none.
+
+    Without ``gpu_uuid`` (a one-GPU host's log) the samples name no GPU: the mapping's row for
+    the host names the billed resource. Two readings at one time in such a file (several GPUs
+    without an identifier) are an error rather than one GPU sampled twice as often.
     """
     path = Path(path)
     file = str(path)
     header_row, header_text = _header_line(path)
     header = [c.strip() for c in header_text.split(",")]
-    for needed in ("unix_time", "gpu_uuid", "utilization_gpu_pct"):
+    for needed in _NVML_REQUIRED:
         if needed not in header:
             raise TelemetryFormatError(
                 path,
                 header_row or 1,
                 needed,
-                f"NVML samples CSV lacks column {needed!r} (header: {header})",
+                f"NVML samples CSV lacks column {needed!r} (header: {header}); expected "
+                f"{', '.join(_NVML_REQUIRED)} and optionally gpu_uuid, gpu_index, host, "
+                "memory_used_mib, memory_total_mib, power_w",
             )
     n = len(header)
     col_of = {name: f"__f{i}" for i, name in enumerate(header)}
@@ -733,8 +850,9 @@ def read_nvml_samples_csv(
         pl.when(pl.col(f"__f{n - 1}").is_null() | pl.col("__extra").is_not_null())
         .then(pl.lit(_MALFORMED, pl.UInt8))
         .alias("__why_fields"),
-        pl.col(col_of["gpu_uuid"]).str.strip_chars().alias("gpu_uuid"),
     ]
+    if "gpu_uuid" in col_of:
+        exprs.append(pl.col(col_of["gpu_uuid"]).str.strip_chars().alias("gpu_uuid"))
     if "gpu_index" in col_of:
         exprs.append(
             pl.col(col_of["gpu_index"])
@@ -761,6 +879,17 @@ def read_nvml_samples_csv(
         _MALFORMED: "not a number",
     }
     parsed, problems = _problems_and_bad_rows(parsed, file, checks, on_bad_line, messages)
+    if not {"gpu_uuid", "gpu_index"} & set(col_of):
+        twice = parsed.filter(pl.col("time").is_duplicated()).sort("source_row")
+        if twice.height:
+            raise TelemetryFormatError(
+                file,
+                twice["source_row"][0],
+                "unix_time",
+                "two readings at one time in a file without gpu_uuid or gpu_index: samples "
+                "of several GPUs need one of those columns",
+                twice.height,
+            )
     parsed = parsed.with_columns(_finish_numbers(numbers)).with_columns(
         busy=pl.col("busy_pct") / 100
     )
@@ -795,6 +924,39 @@ def _label(name: str) -> pl.Expr:
     return pl.when(value != "").then(value)
 
 
+_WORKLOAD_LABELS = ("namespace", "pod", "container")
+_TIME_LINE = re.compile(
+    r"^(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"|\d{9,11}(?:\.\d+)?)$"
+)
+
+
+def _time_line_ms(text: str) -> int | None:
+    """Milliseconds since 1970 of a time line: ISO 8601 (UTC when it has no offset) or unix
+    seconds; None when it is neither."""
+    try:
+        if "-" not in text[:5]:
+            return int(round(float(text) * 1000))
+        moment = datetime.fromisoformat(text.replace(",", "."))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(round(moment.timestamp() * 1000))
+
+
+def _mig_share(profile: pl.Expr, model: pl.Expr) -> pl.Expr:
+    """A MIG instance's share of its GPU: compute slices of the profile (``3g.40gb``: 3) over
+    the GPU's (7, an A30's 4); 1 for a whole GPU."""
+    slices = profile.str.extract(r"^(\d+)g\.", 1).cast(pl.Float64)
+    total = (
+        pl.when(model.str.contains(r"\bA30\b").fill_null(False))
+        .then(pl.lit(float(MIG_SLICES_A30)))
+        .otherwise(pl.lit(float(MIG_SLICES)))
+    )
+    return pl.when(slices.is_not_null()).then(pl.min_horizontal(slices / total, 1.0)).otherwise(1.0)
+
+
 def read_dcgm_prometheus(
     path: str | Path,
     scrape_time: datetime | None = None,
@@ -805,16 +967,22 @@ def read_dcgm_prometheus(
 
     Sample lines look like ``DCGM_FI_PROF_GR_ENGINE_ACTIVE{gpu="0",UUID="GPU-…",
     modelName="NVIDIA H100 80GB HBM3",Hostname="node-1",…} 0.87 1795719133241``; the optional
-    last field is the time in milliseconds. Lines without one take ``scrape_time`` (an aware
-    datetime); without it they are an error. ``# HELP`` / ``# TYPE`` lines and metrics other
-    than the ones read here are skipped.
+    last field is the time in milliseconds. Lines without one take the time of the last *time
+    line* before them (a line holding only an ISO 8601 time or unix seconds, as
+    ``while :; do date -u +%FT%T.%3NZ; curl -s :9400/metrics; sleep 1; done`` writes), else
+    ``scrape_time`` (an aware datetime); without either they are an error. ``# HELP`` /
+    ``# TYPE`` lines and metrics other than the ones read here are skipped.
 
-    Per GPU (``Hostname``, ``UUID``, ``gpu``, and ``GPU_I_ID`` under MIG) and time: ``busy`` is
+    Per GPU (``Hostname``, ``UUID``, ``gpu``, and ``GPU_I_ID`` under MIG), Kubernetes workload
+    (``namespace``, ``pod``, ``container``, or their ``exported_`` forms) and time: ``busy`` is
     ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` (0–1) when it has a usable value, else
-    ``DCGM_FI_DEV_GPU_UTIL``/100; memory used is ``DCGM_FI_DEV_FB_USED`` and total is used +
-    ``FB_FREE`` (+ ``FB_RESERVED`` when exported), in MiB; power is
-    ``DCGM_FI_DEV_POWER_USAGE``. ``resource_id`` comes from the first of the labels
-    ``resource_id``, ``instance_id``, ``pod`` present.
+    ``DCGM_FI_DEV_GPU_UTIL``/100; ``sm_active``, ``tensor_active`` and ``dram_active`` are
+    ``DCGM_FI_PROF_SM_ACTIVE``, ``…_PIPE_TENSOR_ACTIVE`` and ``…_DRAM_ACTIVE`` (0–1); memory
+    used is ``DCGM_FI_DEV_FB_USED`` and total is used + ``FB_FREE`` (+ ``FB_RESERVED`` when
+    exported), in MiB; power is ``DCGM_FI_DEV_POWER_USAGE``. A MIG instance keeps its
+    ``GPU_I_ID`` and ``GPU_I_PROFILE``, and ``gpu_share`` = its compute slices (``3g.40gb``: 3)
+    over the GPU's (:data:`MIG_SLICES`). ``resource_id`` comes from the first of the labels
+    :data:`RESOURCE_LABELS` present.
 
     Lines are split at ``}`` by the CSV reader and then at spaces, not by a regex, and the label
     text is parsed once per distinct series, so a day of 1-second scrapes reads in seconds. A
@@ -846,9 +1014,16 @@ def read_dcgm_prometheus(
         | (pl.col("ms") < 0).fill_null(False)
         | (pl.col("ms") >= _MS_LIMIT).fill_null(False)
     ) & ~blank
-    no_time = ~malformed & ~blank & time_present.is_null()
-    if scrape_ms is not None:
-        no_time = pl.lit(False)
+    # A line holding only a time (``date -u +%FT%T.%3NZ`` or ``date +%s.%N``) stamps the
+    # timestamp-less samples after it.
+    marker = (
+        pl.when(tail.is_null())
+        .then(head.str.strip_chars())
+        .str.contains(_TIME_LINE.pattern)
+        .fill_null(False)
+    )
+    malformed = malformed & ~marker
+    no_time = ~malformed & ~blank & ~marker & time_present.is_null()
     lines = (
         pl.scan_csv(
             path,
@@ -897,22 +1072,54 @@ def read_dcgm_prometheus(
             # Samples without labels name no GPU: checked, then left out.
             series=pl.when(tail.is_not_null()).then(head).cast(pl.Categorical),
             value="value",
-            ms=pl.col("ms") if scrape_ms is None else pl.col("ms").fill_null(scrape_ms),
+            ms="ms",
+            __marker=pl.when(marker).then(head.str.strip_chars()),
             __why_line=pl.when(malformed).then(pl.lit(_MALFORMED, pl.UInt8)),
-            __why_time=pl.when(no_time).then(pl.lit(_NO_TIME, pl.UInt8)),
+            __no_time=no_time,
             __bad_text=pl.when(malformed | no_time).then(
                 pl.when(tail.is_null()).then(head).otherwise(head + "}" + tail)
             ),
         )
     )
     parsed = lines.collect(engine="streaming")
+    markers = parsed.filter(pl.col("__marker").is_not_null())
+    if markers.height:
+        # Few rows (one per scrape): parsed one by one, then carried down to the samples.
+        stamps = [_time_line_ms(text) for text in markers["__marker"]]
+        bad = [row for row, ms in zip(markers["source_row"], stamps, strict=True) if ms is None]
+        if bad:
+            raise TelemetryFormatError(
+                file, bad[0], "(time line)", "not an ISO 8601 time or unix seconds", len(bad)
+            )
+        parsed = (
+            parsed.sort("source_row")
+            .join_asof(
+                pl.DataFrame(
+                    {"source_row": markers["source_row"], "__scrape_ms": stamps},
+                    schema={"source_row": parsed.schema["source_row"], "__scrape_ms": pl.Int64},
+                ).sort("source_row"),
+                on="source_row",
+                strategy="backward",
+            )
+            .filter(pl.col("__marker").is_null())
+            .with_columns(ms=pl.coalesce("ms", "__scrape_ms"))
+            .drop("__scrape_ms")
+        )
+    if scrape_ms is not None:
+        parsed = parsed.with_columns(pl.col("ms").fill_null(scrape_ms))
+    parsed = parsed.with_columns(
+        __why_time=pl.when(pl.col("__no_time") & pl.col("ms").is_null()).then(
+            pl.lit(_NO_TIME, pl.UInt8)
+        )
+    ).drop("__marker", "__no_time")
     checks = [
         _Check("__why_line", "(line)", "__bad_text"),
         _Check("__why_time", "timestamp", "__bad_text"),
     ]
     messages = {
         ("(line)", _MALFORMED): "not a Prometheus sample 'metric{labels} value [timestamp_ms]'",
-        ("timestamp", _NO_TIME): "sample has no timestamp and no scrape_time was given",
+        ("timestamp", _NO_TIME): "sample has no timestamp, no time line before it (ISO 8601 "
+        "or unix seconds alone on a line) and no scrape_time was given",
     }
     parsed, problems = _problems_and_bad_rows(parsed, file, checks, on_bad_line, messages)
     parsed = parsed.drop("__why_line", "__bad_text", "__why_time")
@@ -927,24 +1134,31 @@ def read_dcgm_prometheus(
             host=pl.coalesce(_label("Hostname"), _label("host")),
             gpu_uuid_label=pl.coalesce(_label("UUID"), _label("uuid")),
             mig=_label("GPU_I_ID"),
+            mig_profile=_label("GPU_I_PROFILE"),
             gpu_index=_label("gpu").cast(pl.Int32, strict=False),
             gpu_model=_label("modelName"),
             resource_id=pl.coalesce([_label(n) for n in RESOURCE_LABELS]),
+            # Prometheus renames a target's labels that clash with its own to exported_*.
+            **{k: pl.coalesce(_label(f"exported_{k}"), _label(k)) for k in _WORKLOAD_LABELS},
         )
         .with_columns(
             m=pl.col("metric").replace_strict(metric_code, default=None, return_dtype=pl.UInt8),
             gpu_uuid=pl.when(pl.col("mig").is_not_null() & (pl.col("mig") != ""))
             .then(pl.col("gpu_uuid_label") + "/" + pl.col("mig"))
             .otherwise(pl.col("gpu_uuid_label")),
+            mig_instance="mig",
+            gpu_share=_mig_share(pl.col("mig_profile"), pl.col("gpu_model")),
         )
         .filter(pl.col("m").is_not_null())
     )
-    gpu_keys = ["host", "gpu_uuid", "gpu_index"]
+    # One GPU (or MIG instance) may be held by different workloads over time: each is its own
+    # series here; the time-weighting works per GPU (SERIES_KEY).
+    gpu_keys = ["host", "gpu_uuid", "gpu_index", *_WORKLOAD_LABELS]
     gpus = (
         series_table.group_by(gpu_keys)
         .agg(
-            pl.col("gpu_model").drop_nulls().first(),
-            pl.col("resource_id").drop_nulls().first(),
+            pl.col("gpu_model", "resource_id", "mig_instance", "mig_profile").drop_nulls().first(),
+            pl.col("gpu_share").min(),
         )
         .sort(gpu_keys, nulls_last=True)
         .with_row_index("gpu")
@@ -954,7 +1168,7 @@ def read_dcgm_prometheus(
         series_table.lazy().select("series", "m", "gpu"), on="series", how="inner"
     )
     maximum = (
-        pl.when(pl.col("m") == metric_code[GR_ENGINE_ACTIVE])
+        pl.when(pl.col("m").is_in([metric_code[r] for r in _DCGM_RATIOS]))
         .then(pl.lit(1.0))
         .when(pl.col("m") == metric_code[GPU_UTIL])
         .then(pl.lit(100.0))
@@ -1021,6 +1235,9 @@ def read_dcgm_prometheus(
             __free=pl.col(f"__{FB_FREE}"),
             __reserved=pl.col(f"__{FB_RESERVED}"),
             power_w=pl.col(f"__{POWER_USAGE}"),
+            sm_active=pl.col(f"__{SM_ACTIVE}"),
+            tensor_active=pl.col(f"__{TENSOR_ACTIVE}"),
+            dram_active=pl.col(f"__{DRAM_ACTIVE}"),
         )
         .join(gpus.lazy(), on="gpu", how="left")
         .with_columns(
@@ -1044,6 +1261,14 @@ def read_dcgm_prometheus(
 # --------------------------------------------------------------------------------------------
 # Any file, and the mapping to billed resources
 
+_KNOWN_LAYOUTS = (
+    "nvidia-smi --query-gpu CSV with a header naming timestamp and utilization.gpu",
+    "the same without a header (noheader), its lines starting with fields like "
+    "'2026/11/26 18:52:07.374'",
+    "nvidia-smi dmon output ('#Time gpu … sm …' header lines)",
+    "an NVML samples CSV (header with unix_time and utilization_gpu_pct)",
+    "dcgm-exporter Prometheus text (DCGM_FI_… sample lines or # HELP / # TYPE)",
+)
 _PROMETHEUS_SAMPLE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?\s+\S+")
 
 
@@ -1054,17 +1279,23 @@ def detect_telemetry_format(path: str | Path) -> str:
     stripped = first.strip()
     if re.match(r"#\s*(Date|Time|gpu)\b", stripped):
         return NVIDIA_SMI_DMON
-    if stripped.startswith(("# HELP", "# TYPE")) or (
-        _PROMETHEUS_SAMPLE.match(stripped) and stripped.startswith("DCGM_")
+    if (
+        stripped.startswith(("# HELP", "# TYPE"))
+        or (_PROMETHEUS_SAMPLE.match(stripped) and stripped.startswith("DCGM_"))
+        or _TIME_LINE.match(stripped)  # the time of the first scrape, then its lines
     ):
         return DCGM_PROMETHEUS
     names = [c.strip().split(" [")[0] for c in stripped.split(",")]
-    if "timestamp" in names and "utilization.gpu" in names:
+    if ("timestamp" in names and "utilization.gpu" in names) or _is_headerless_query(stripped):
         return NVIDIA_SMI_QUERY_CSV
     if "unix_time" in names and "utilization_gpu_pct" in names:
         return NVML_SAMPLES_CSV
     raise TelemetryFormatError(
-        path, 1, None, f"not a known GPU telemetry format (first line {first[:120]!r})"
+        path,
+        1,
+        None,
+        f"not a known GPU telemetry format (first line {first[:120]!r}); expected one of: "
+        + "; ".join(_KNOWN_LAYOUTS),
     )
 
 
@@ -1072,7 +1303,10 @@ def read_gpu_mapping(path: str | Path) -> pl.DataFrame:
     """A CSV mapping GPUs to billed resources: ``resource_id`` with ``gpu_uuid`` and/or ``host``.
 
     A row with ``gpu_uuid`` maps that GPU; a row with only ``host`` maps every GPU of the
-    host. Other columns (notes, instance type) are ignored. Errors name file, row and column.
+    host. A row may also name, in ``file``, the telemetry files (a file-name pattern such as
+    ``gpu-7-*.csv``) written on its host: samples of those files that name no host (an NVML
+    log of a one-GPU machine) take the row's ``host``. Other columns (notes, instance type)
+    are ignored. Errors name file, row and column.
     """
     path = Path(path)
     raw = pl.read_csv(path, infer_schema=False)
@@ -1101,7 +1335,7 @@ def _check_mapping(raw: pl.DataFrame, file: str, first_row: int) -> pl.DataFrame
             if c in raw.columns
             else pl.lit(None, pl.String)
         )
-        for c in ("gpu_uuid", "host", "resource_id")
+        for c in ("gpu_uuid", "host", "resource_id", "file")
     }
     df = raw.with_row_index("row", offset=first_row).select(
         pl.col("row").cast(pl.Int64), **{k: pl.when(v != "").then(v) for k, v in text.items()}
@@ -1136,7 +1370,12 @@ def _check_mapping(raw: pl.DataFrame, file: str, first_row: int) -> pl.DataFrame
                 "resource_id",
                 f"{key} {first[key]!r} maps to more than one resource_id (rows {first['row']})",
             )
-    return df.select("gpu_uuid", "host", "resource_id", source_row="row")
+    files = df.filter(pl.col("file").is_not_null() & pl.col("host").is_null())
+    if files.height:
+        raise TelemetryFormatError(
+            file, files["row"][0], "host", "a row naming a file must name its host", files.height
+        )
+    return df.select("gpu_uuid", "host", "resource_id", "file", source_row="row")
 
 
 def apply_gpu_mapping(samples: pl.LazyFrame, mapping: pl.DataFrame) -> pl.LazyFrame:
@@ -1166,23 +1405,47 @@ def gpu_samples(
     day: date | None = None,
     host: str | None = None,
     scrape_time: datetime | None = None,
+    query_gpu: str | Iterable[str] | None = None,
     time_zone: str = "UTC",
     on_bad_line: OnBadLine = "raise",
 ) -> TelemetryRead:
     """All samples of ``paths`` (any of :data:`TELEMETRY_FORMATS`, detected) in one frame.
 
     ``mapping`` (a frame or CSV, see :func:`read_gpu_mapping`) fills ``resource_id`` where the
-    telemetry has none. ``day`` is needed for dmon ``-o T`` files, ``host`` fills the host of
-    formats that do not carry one, ``scrape_time`` stamps Prometheus lines without a timestamp.
+    telemetry has none (and ``host`` for files its ``file`` patterns name). ``day`` is needed
+    for dmon ``-o T`` files, ``host`` fills the host of formats that do not carry one,
+    ``scrape_time`` stamps Prometheus lines without a timestamp (or a time line before them),
+    ``query_gpu`` names the fields of headerless nvidia-smi CSVs that have no ``<file>.query``
+    sidecar.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    if mapping is not None:
+        if not isinstance(mapping, pl.DataFrame):
+            mapping = read_gpu_mapping(mapping)
+        else:
+            mapping = _check_mapping(mapping, "mapping frame", first_row=1)
+    hosts_of_files = (
+        []
+        if mapping is None
+        else mapping.filter(pl.col("file").is_not_null()).select("file", "host").rows()
+    )
 
     def read(path: str | Path) -> TelemetryRead:
+        got = read_one(path)
+        name = Path(path).name
+        named = [h for pattern, h in hosts_of_files if fnmatch.fnmatchcase(name, pattern)]
+        if not named:
+            return got
+        return TelemetryRead(
+            got.samples.with_columns(host=pl.coalesce("host", pl.lit(named[0]))), got.problems
+        )
+
+    def read_one(path: str | Path) -> TelemetryRead:
         kind = detect_telemetry_format(path)
         if kind == NVIDIA_SMI_QUERY_CSV:
             return read_nvidia_smi_query_csv(
-                path, host, time_zone=time_zone, on_bad_line=on_bad_line
+                path, host, query_gpu=query_gpu, time_zone=time_zone, on_bad_line=on_bad_line
             )
         if kind == NVIDIA_SMI_DMON:
             return read_nvidia_smi_dmon(
@@ -1200,10 +1463,6 @@ def gpu_samples(
     problems = [problem for r in reads for problem in r.problems]
     samples = pl.concat(frames) if frames else pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)
     if mapping is not None:
-        if not isinstance(mapping, pl.DataFrame):
-            mapping = read_gpu_mapping(mapping)
-        else:
-            mapping = _check_mapping(mapping, "mapping frame", first_row=1)
         samples = apply_gpu_mapping(samples, mapping)
     return TelemetryRead(samples, problems)
 
@@ -1279,7 +1538,11 @@ def _intervals(
     )
     # The GPU's sampling period (its median interval) and the longest gap still taken as
     # covered (``max_gap``, default 5 periods: a missed sample or two).
-    periods = out.group_by("__series").agg(__period=pl.col("__gap_prev").median())
+    # Zero gaps are the same reading repeated (one row per Kubernetes workload sharing the GPU):
+    # they cover nothing and say nothing of the sampling period.
+    periods = out.group_by("__series").agg(
+        __period=pl.col("__gap_prev").filter(pl.col("__gap_prev") > 0).median()
+    )
     out = out.join(periods, on="__series", how="left", maintain_order="left").with_columns(
         pl.col("__period").round().cast(pl.Int64)
     )
@@ -1330,28 +1593,177 @@ def busy_ratio_between(
     first for one GPU). Only time with a known busy value counts; None when no telemetry covers
     the interval (unknown, not idle).
     """
-    lo, hi = _as_micros(start), _as_micros(end)
-    if hi <= lo:
+    if _as_micros(end) <= _as_micros(start):
         raise ValueError("end must be after start")
-    piece = (
-        pl.min_horizontal("end_us", pl.lit(hi)) - pl.max_horizontal("start_us", pl.lit(lo))
-    ).clip(lower_bound=0)
-    known = pl.col("busy").is_not_null()
-    totals = (
-        _intervals(
-            samples, _series_table(samples), max_gap=max_gap, value_describes=value_describes
-        )
-        .filter((pl.col("end_us") > lo) & (pl.col("start_us") < hi))
+    per_gpu = utilization_by_gpu(
+        samples, start, end, max_gap=max_gap, value_describes=value_describes
+    )
+    covered = per_gpu["covered_seconds"].sum()
+    return per_gpu["busy_seconds"].sum() / covered if covered else None
+
+
+# What each interval adds up, per GPU: seconds weighed by the GPU share (a MIG instance's part
+# of its GPU). ``busy`` and the profiling ratios count only where they are known; the profiled
+# time is where SM activity is known; inefficient time is busy time the SMs were not active.
+def _weighted_sums(length: pl.Expr) -> dict[str, pl.Expr]:
+    weight = length * pl.col("gpu_share").fill_null(1.0)
+    busy_known = pl.col("busy").is_not_null()
+    sm_known = pl.col("sm_active").is_not_null()
+
+    def seen(column: str) -> pl.Expr:
+        known = pl.col(column).is_not_null()
+        return pl.when(known.any()).then((weight * pl.col(column)).filter(known).sum())
+
+    return {
+        "busy_seconds": (weight * pl.col("busy")).filter(busy_known).sum(),
+        "covered_seconds": weight.filter(busy_known).sum(),
+        "profiled_seconds": weight.filter(sm_known).sum(),
+        "sm_active_seconds": seen("sm_active"),
+        "tensor_active_seconds": seen("tensor_active"),
+        "dram_active_seconds": seen("dram_active"),
+        "inefficient_seconds": pl.when((busy_known & sm_known).any()).then(
+            (weight * (pl.col("busy") - pl.col("sm_active")).clip(lower_bound=0))
+            .filter(busy_known & sm_known)
+            .sum()
+        ),
+    }
+
+
+SUMMED_SECONDS = (
+    "busy_seconds",
+    "covered_seconds",
+    "profiled_seconds",
+    "sm_active_seconds",
+    "tensor_active_seconds",
+    "dram_active_seconds",
+    "inefficient_seconds",
+)
+_PROFILING_RATIOS = {
+    "sm_active_ratio": "sm_active_seconds",
+    "tensor_active_ratio": "tensor_active_seconds",
+    "dram_active_ratio": "dram_active_seconds",
+}
+
+
+def _ratios() -> list[pl.Expr]:
+    """``busy_ratio`` (busy / covered) and the profiling ratios (over the profiled time); null
+    where nothing says (unknown, not zero)."""
+    return [
+        pl.when(pl.col("covered_seconds") > 0)
+        .then(pl.col("busy_seconds") / pl.col("covered_seconds"))
+        .alias("busy_ratio"),
+        *(
+            pl.when(pl.col("profiled_seconds") > 0)
+            .then(pl.col(seconds) / pl.col("profiled_seconds"))
+            .alias(ratio)
+            for ratio, seconds in _PROFILING_RATIOS.items()
+        ),
+    ]
+
+
+_MEASURES = ["gpu_share", "sm_active", "tensor_active", "dram_active"]
+
+
+def utilization_by_gpu(
+    samples: pl.LazyFrame,
+    start: datetime | float | None = None,
+    end: datetime | float | None = None,
+    *,
+    max_gap: timedelta | None = None,
+    value_describes: ValueDescribes = "preceding",
+) -> pl.DataFrame:
+    """Per GPU (:data:`SERIES_KEY`) over ``[start, end)`` (either open): ``gpu`` (a readable
+    name: the UUID, else host and ``gpu N``), ``samples`` (taken in the window), ``seconds``
+    (covered by a busy value), the time-weighted ``busy_ratio`` and the profiling ratios
+    (``sm_active_ratio``, ``tensor_active_ratio``, ``dram_active_ratio``; null where the
+    capture has no such field), with the seconds they come from."""
+    lo = None if start is None else _as_micros(start)
+    hi = None if end is None else _as_micros(end)
+    if lo is not None and hi is not None and hi <= lo:
+        raise ValueError("end must be after start")
+    series = _series_table(samples)
+    intervals = _intervals(
+        samples, series, max_gap=max_gap, value_describes=value_describes, columns=_MEASURES
+    )
+    clip_lo = pl.col("start_us") if lo is None else pl.max_horizontal("start_us", pl.lit(lo))
+    clip_hi = pl.col("end_us") if hi is None else pl.min_horizontal("end_us", pl.lit(hi))
+    inside = pl.lit(True)
+    taken = pl.col("time_us").is_not_null()  # a column, so that it counts rows in the groups
+    if lo is not None:
+        inside = inside & (pl.col("end_us") > lo)
+        taken = taken & (pl.col("time_us") >= lo)
+    if hi is not None:
+        inside = inside & (pl.col("start_us") < hi)
+        taken = taken & (pl.col("time_us") < hi)
+    length = (clip_hi - clip_lo).clip(lower_bound=0).cast(pl.Float64) / 1e6
+    sums = _weighted_sums(pl.col("__length"))
+    index = pl.format("gpu {}", pl.col("gpu_index"))
+    name = pl.coalesce(
+        "gpu_uuid", pl.concat_str([pl.col("host"), index], separator=" "), index, "host"
+    ).fill_null("(unnamed GPU)")
+    return (
+        intervals.with_columns(__length=pl.when(inside).then(length).otherwise(0.0))
+        .group_by("__series")
+        .agg(samples=taken.sum().cast(pl.Int64), **sums)
+        .join(series.lazy().drop("__hash"), on="__series", how="left")
+        .with_columns(_ratios())
+        .with_columns(gpu=name, seconds="covered_seconds")
+        .sort(list(SERIES_KEY), nulls_last=True)
         .select(
-            covered=piece.filter(known).sum().cast(pl.Float64),
-            busy=(piece.cast(pl.Float64) * pl.col("busy")).filter(known).sum(),
+            "gpu",
+            *SERIES_KEY,
+            "gpu_model",
+            "samples",
+            "seconds",
+            "busy_ratio",
+            *_PROFILING_RATIOS,
+            *SUMMED_SECONDS,
         )
         .collect()
     )
-    covered, busy = totals.row(0)
-    if not covered:
-        return None
-    return busy / covered
+
+
+def _by_hour(intervals: pl.LazyFrame) -> pl.LazyFrame:
+    """Each interval split at UTC hour boundaries: ``hour_us``, ``__piece`` (seconds of the
+    interval in that hour) and ``__in_hour`` (the sample itself was taken in that hour)."""
+    first_hour = pl.col("start_us").floordiv(_HOUR_US)
+    last_hour = pl.max_horizontal(
+        (pl.col("end_us") - 1).floordiv(_HOUR_US),
+        pl.col("time_us").floordiv(_HOUR_US),
+        first_hour,
+    )
+    hour = (pl.col("__h0") + pl.col("__k")) * _HOUR_US
+    piece = (
+        pl.min_horizontal(pl.col("end_us"), hour + _HOUR_US)
+        - pl.max_horizontal(pl.col("start_us"), hour)
+    ).clip(lower_bound=0)
+    in_hour = pl.col("time_us").floordiv(_HOUR_US) == pl.col("__h0") + pl.col("__k")
+    return (
+        intervals.with_columns(
+            __h0=first_hour,
+            __k=pl.int_ranges(0, last_hour - first_hour + 1, dtype=pl.Int64),
+        )
+        .explode("__k")
+        .with_columns(hour_us=hour, __piece=piece.cast(pl.Float64) / 1e6, __in_hour=in_hour)
+    )
+
+
+BUSY_HOUR_COLUMNS = (
+    "resource_id",
+    "host",
+    "gpu_uuid",
+    "gpu_index",
+    "gpu_model",
+    "hour",
+    *SUMMED_SECONDS,
+    "coverage",
+    "busy_ratio",
+    *_PROFILING_RATIOS,
+    "peak_memory_used_mib",
+    "memory_total_mib",
+    "samples",
+    "busy_source",
+)
 
 
 def busy_by_gpu_hour(
@@ -1365,13 +1777,19 @@ def busy_by_gpu_hour(
     Each sample's value holds over the interval it describes: by default (``"preceding"``) from
     the previous sample of the same GPU up to it, at most ``max_gap`` (default 5 × that GPU's
     median sample interval); see the module doc for why. An interval that crosses an hour
-    boundary is split between the hours.
+    boundary is split between the hours. Seconds are GPU-seconds: a MIG instance's count at
+    its ``gpu_share`` of the GPU.
 
     One row per (resource_id, host, gpu_uuid, gpu_index, hour): ``busy_seconds`` (Σ seconds ×
-    busy), ``covered_seconds`` (seconds with a known busy value), ``coverage`` (covered / 3600),
-    ``busy_ratio`` (busy / covered; null when nothing is covered: unknown, not idle),
-    ``peak_memory_used_mib`` and ``samples`` (over the samples taken in the hour),
-    ``memory_total_mib``, ``gpu_model``, ``busy_source`` (the metrics used, joined by ``,``).
+    busy), ``covered_seconds`` (seconds with a known busy value), ``profiled_seconds`` (with a
+    known SM activity), ``sm_active_seconds`` / ``tensor_active_seconds`` /
+    ``dram_active_seconds`` (Σ seconds × ratio, null when the capture has no such field),
+    ``inefficient_seconds`` (Σ seconds × (busy − SM active), where both are known),
+    ``coverage`` (covered / 3600), ``busy_ratio`` (busy / covered; null when nothing is
+    covered: unknown, not idle), ``sm_active_ratio``, ``tensor_active_ratio``,
+    ``dram_active_ratio`` (over the profiled time), ``peak_memory_used_mib`` and ``samples``
+    (over the samples taken in the hour), ``memory_total_mib``, ``gpu_model``, ``busy_source``
+    (the metrics used, joined by ``,``).
     """
     series = _series_table(samples)
     intervals = _intervals(
@@ -1382,31 +1800,12 @@ def busy_by_gpu_hour(
         columns=[
             "memory_used_mib",
             "memory_total_mib",
+            *_MEASURES,
             pl.col("resource_id").cast(pl.Categorical),
             pl.col("busy_source").cast(pl.Categorical),
         ],
     )
-    first_hour = pl.col("start_us").floordiv(_HOUR_US)
-    last_hour = pl.max_horizontal(
-        (pl.col("end_us") - 1).floordiv(_HOUR_US),
-        pl.col("time_us").floordiv(_HOUR_US),
-        first_hour,
-    )
-    hour = (pl.col("__h0") + pl.col("__k")) * _HOUR_US
-    piece = (
-        pl.min_horizontal(pl.col("end_us"), hour + _HOUR_US)
-        - pl.max_horizontal(pl.col("start_us"), hour)
-    ).clip(lower_bound=0)
-    known = pl.col("busy").is_not_null()
-    in_hour = pl.col("time_us").floordiv(_HOUR_US) == pl.col("__h0") + pl.col("__k")
-    pieces = (
-        intervals.with_columns(
-            __h0=first_hour,
-            __k=pl.int_ranges(0, last_hour - first_hour + 1, dtype=pl.Int64),
-        )
-        .explode("__k")
-        .with_columns(hour_us=hour, __piece=piece.cast(pl.Float64) / 1e6, __in_hour=in_hour)
-    )
+    pieces = _by_hour(intervals)
     groups = ["__series", "resource_id", "hour_us"]
     # The metrics used, in two steps: a per-group unique-and-join is several times slower.
     sources = (
@@ -1419,8 +1818,7 @@ def busy_by_gpu_hour(
     return (
         pieces.group_by(groups)
         .agg(
-            busy_seconds=(pl.col("__piece") * pl.col("busy")).filter(known).sum(),
-            covered_seconds=pl.col("__piece").filter(known).sum(),
+            **_weighted_sums(pl.col("__piece")),
             peak_memory_used_mib=pl.col("memory_used_mib").filter(pl.col("__in_hour")).max(),
             memory_total_mib=pl.col("memory_total_mib").max(),
             samples=pl.col("__in_hour").sum().cast(pl.Int64),
@@ -1431,33 +1829,21 @@ def busy_by_gpu_hour(
             pl.col("resource_id").cast(pl.String),
             hour=_epoch_to_utc(pl.col("hour_us"), "us"),
             coverage=pl.col("covered_seconds") / 3600,
-            busy_ratio=pl.when(pl.col("covered_seconds") > 0).then(
-                pl.col("busy_seconds") / pl.col("covered_seconds")
-            ),
         )
-        .select(
-            "resource_id",
-            "host",
-            "gpu_uuid",
-            "gpu_index",
-            "gpu_model",
-            "hour",
-            "busy_seconds",
-            "covered_seconds",
-            "coverage",
-            "busy_ratio",
-            "peak_memory_used_mib",
-            "memory_total_mib",
-            "samples",
-            "busy_source",
-        )
+        .with_columns(_ratios())
+        .select(BUSY_HOUR_COLUMNS)
         .sort(["resource_id", "host", "gpu_uuid", "gpu_index", "hour"], nulls_last=True)
     )
 
 
+def sum_seen(column: str) -> pl.Expr:
+    """Σ of a column, null when every part is null (a field no file had)."""
+    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
+
+
 def combined_busy_hours(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
     """``busy_by_gpu_hour`` tables of several files as one: a GPU-hour that two files share
-    (a log rotated mid-hour) adds its busy and covered seconds and keeps the higher peak.
+    (a log rotated mid-hour) adds its seconds and keeps the higher peak.
 
     Reading a period file by file keeps memory to one file's samples; the price is that each
     file's first sample of a GPU covers nothing (one sampling period per GPU and file)."""
@@ -1470,7 +1856,8 @@ def combined_busy_hours(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
         .group_by(key)
         .agg(
             pl.col("gpu_model").drop_nulls().first(),
-            pl.col("busy_seconds", "covered_seconds", "samples").sum(),
+            *(sum_seen(c) for c in SUMMED_SECONDS),
+            pl.col("samples").sum(),
             pl.col("peak_memory_used_mib", "memory_total_mib").max(),
             pl.col("busy_source")
             .str.split(",")
@@ -1481,11 +1868,111 @@ def combined_busy_hours(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
             .str.join(","),
         )
         .with_columns(
+            pl.col("busy_seconds", "covered_seconds", "profiled_seconds").fill_null(0.0),
             coverage=pl.col("covered_seconds") / 3600,
-            busy_ratio=pl.when(pl.col("covered_seconds") > 0).then(
-                pl.col("busy_seconds") / pl.col("covered_seconds")
-            ),
         )
+        .with_columns(_ratios())
         .select(frames[0].columns)
+        .sort(key, nulls_last=True)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Who held a GPU: Kubernetes workloads and MIG instances
+
+WORKLOAD_HOUR_COLUMNS = (
+    "resource_id",
+    "host",
+    "gpu_uuid",
+    "mig_instance",
+    "mig_profile",
+    "namespace",
+    "pod",
+    "container",
+    "hour",
+    "held_seconds",
+)
+
+
+def held_by_workload_hour(
+    samples: pl.LazyFrame,
+    max_gap: timedelta | None = None,
+    *,
+    value_describes: ValueDescribes = "preceding",
+) -> pl.LazyFrame:
+    """GPU-seconds each workload (``namespace``, ``pod``, ``container``; all null: none) held
+    each GPU or MIG instance, per UTC hour.
+
+    Time is held whether or not the workload kept the GPU busy: it is what the workload kept
+    others from using. A sample's interval (as in :func:`busy_by_gpu_hour`) goes to the
+    workloads the sample names; several at one time (a time-sliced GPU shared by pods) split
+    it equally. A MIG instance's time counts at its ``gpu_share``. ``gpu_uuid`` is the
+    physical GPU's (a MIG instance's ``/GPU_I_ID`` dropped; ``mig_instance`` keeps it).
+    """
+    series = _series_table(samples)
+    intervals = _intervals(
+        samples,
+        series,
+        max_gap=max_gap,
+        value_describes=value_describes,
+        columns=[
+            "gpu_share",
+            *(pl.col(c).cast(pl.Categorical) for c in ("resource_id", *_WORKLOAD_LABELS)),
+            "mig_instance",
+            "mig_profile",
+        ],
+    )
+    # Rows repeated for several workloads at one time: the first took the interval, the
+    # others none; each gets an equal part of it. Only workload labels repeat a GPU's rows, so
+    # telemetry without them (nvidia-smi, NVML) skips the windows, a third of the work.
+    labelled = (
+        samples.select(pl.any_horizontal(pl.col(*_WORKLOAD_LABELS).is_not_null()).any())
+        .collect()
+        .item()
+    )
+    at = ["__series", "time_us"]
+    length = pl.col("end_us") - pl.col("start_us")
+    shared = (
+        intervals
+        if not labelled
+        else intervals.with_columns(
+            end_us=pl.col("time_us")
+            + (length.max().over(at) // pl.len().over(at))
+            * (1 if value_describes == "following" else 0),
+            start_us=pl.col("time_us")
+            - (length.max().over(at) // pl.len().over(at))
+            * (0 if value_describes == "following" else 1),
+        )
+    )
+    groups = ["__series", "resource_id", *_WORKLOAD_LABELS, "mig_instance", "mig_profile"]
+    return (
+        _by_hour(shared)
+        .group_by(*groups, "hour_us")
+        .agg(held_seconds=(pl.col("__piece") * pl.col("gpu_share").fill_null(1.0)).sum())
+        .join(series.lazy().select("__series", "host", "gpu_uuid"), on="__series", how="left")
+        .with_columns(
+            pl.col("resource_id", *_WORKLOAD_LABELS).cast(pl.String),
+            gpu_uuid=pl.when(pl.col("mig_instance").is_not_null())
+            .then(pl.col("gpu_uuid").str.replace(r"/[^/]*$", ""))
+            .otherwise(pl.col("gpu_uuid")),
+            hour=_epoch_to_utc(pl.col("hour_us"), "us"),
+        )
+        .filter(pl.col("held_seconds") > 0)
+        .select(WORKLOAD_HOUR_COLUMNS)
+        .sort(list(WORKLOAD_HOUR_COLUMNS[:-1]), nulls_last=True)
+    )
+
+
+def combined_workload_hours(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """``held_by_workload_hour`` tables of several files as one (seconds added)."""
+    frames = [part for part in parts if part.height]
+    if not frames:
+        return held_by_workload_hour(pl.LazyFrame(schema=GPU_SAMPLES_SCHEMA)).collect()
+    key = list(WORKLOAD_HOUR_COLUMNS[:-1])
+    return (
+        pl.concat(frames)
+        .group_by(key)
+        .agg(pl.col("held_seconds").sum())
+        .select(WORKLOAD_HOUR_COLUMNS)
         .sort(key, nulls_last=True)
     )

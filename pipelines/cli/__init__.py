@@ -2,7 +2,7 @@
 
 import typer
 
-from pipelines.cli import lake, night, planning, sources
+from pipelines.cli import gpu, lake, night, planning, sources
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 app.command()(night.demo)
@@ -11,6 +11,7 @@ app.command()(lake.normalize)
 app.command("lake")(lake.show_lake)
 app.command()(lake.costs)
 app.command()(planning.estimate)
-app.command("gpu-fit")(planning.gpu_fit)
+app.command("gpu-fit")(gpu.gpu_fit)
+app.add_typer(gpu.gpu_app, name="gpu")
 app.add_typer(sources.sources_app, name="sources")
 app.add_typer(sources.azure_app, name="azure")

@@ -1,4 +1,4 @@
-"""``costlake estimate`` and ``costlake gpu-fit``: planning questions answered from catalogs."""
+"""``costlake estimate``: the monthly cost of a workload on each model, from the price catalog."""
 
 from datetime import date
 from pathlib import Path
@@ -76,35 +76,4 @@ def estimate(
     table.caption = (
         f"list prices of {catalog.version} on {day.isoformat()}; an estimate, not a bill"
     )
-    console.print(table)
-
-
-def gpu_fit(
-    model: Annotated[str, typer.Option(help="model to serve, e.g. 'Llama 3.1 70B'")],
-    precision: Annotated[str, typer.Option(help="fp16, bf16, fp8, int8 or int4")] = "fp16",
-    context: Annotated[int, typer.Option(help="context tokens per request")] = 8192,
-    batch: Annotated[int, typer.Option(help="requests served at once (KV cache slots)")] = 1,
-) -> None:
-    """Which GPUs can serve a model: weights + KV cache + 20 % overhead, per GPU model."""
-    from costlake.gpu.sizing import gpus_that_fit, serving_memory_for
-
-    try:
-        need = serving_memory_for(model, precision, context_tokens=context, batch_slots=batch)
-    except (KeyError, ValueError) as exc:
-        fail(str(exc.args[0] if exc.args else exc))
-    table = Table(
-        title=f"{model} at {precision}, {context:,} tokens × {batch} slots: "
-        f"{need.total_gib:,.1f} GiB (weights {need.weights_gib:,.1f}, KV cache "
-        f"{need.kv_cache_gib:,.1f}, overhead {need.overhead_gib:,.1f})"
-    )
-    for name in ("GPU", "GPUs", "memory", "$/hour", "note"):
-        table.add_column(name, justify="left" if name in ("GPU", "note") else "right")
-    for fit in gpus_that_fit(need.total_gib):
-        table.add_row(
-            fit.gpu_model,
-            "-" if fit.gpus is None else str(fit.gpus),
-            f"{fit.memory_gib:,.0f} GiB each",
-            "" if fit.usd_per_hour is None else f"{fit.usd_per_hour:,.2f}",
-            fit.note,
-        )
     console.print(table)

@@ -295,3 +295,17 @@ def test_demo_gpu_idle_cost_and_utilization_per_project_worked_by_hand(demo_fold
     )
     # The bill states the p5's 8 GPUs (product "gpu"): it wins over the catalog.
     assert set(week.filter(pl.col("resource_id") == p5)["gpus_per_instance_source"]) == {"bill"}
+    # nvidia-smi names no workload: the allocation mart gives each day's cost to no_workload
+    # (the telemetry's hours) and unmonitored (the p5's hour without samples), nothing lost.
+    allocation = pl.read_parquet(folder / "lake/marts/gpu_cost_allocation/billing_period=2026-11")
+    days = allocation.filter(pl.col("resource_id").is_in([p5, g5])).filter(
+        pl.col("day").is_between(pl.date(2026, 11, 2), pl.date(2026, 11, 8))
+    )
+    assert set(days["allocation"]) == {"no_workload", "unmonitored"}
+    assert days["cost"].sum() == pytest.approx(float(sum(cost.values())), rel=1e-9)
+    p5_outage = days.filter(
+        (pl.col("resource_id") == p5)
+        & (pl.col("day") == pl.date(2026, 11, 3))
+        & (pl.col("allocation") == "unmonitored")
+    )
+    assert p5_outage["cost"].sum() == pytest.approx(float(cost[(p5, "2026-11-03")]) / 24)

@@ -15,6 +15,7 @@ import pytest
 
 from costlake.focus.schema import focus_polars_schema
 from costlake.gpu.marts import gpu_utilization, provisioned_gpu_hours, utilization_by
+from costlake.gpu.telemetry import SUMMED_SECONDS
 
 RESOURCE = "i-0gpu"
 
@@ -70,10 +71,17 @@ def busy_hours() -> pl.LazyFrame:
             "hour": [datetime(2026, 11, 2, r[0], tzinfo=UTC) for r in rows],
             "busy_seconds": [r[2] for r in rows],
             "covered_seconds": [r[3] for r in rows],
+            # nvidia-smi-like telemetry: no profiling fields.
+            **{
+                c: [None] * len(rows)
+                for c in SUMMED_SECONDS
+                if c not in ("busy_seconds", "covered_seconds")
+            },
             "peak_memory_used_mib": [12000.0] * len(rows),
             "memory_total_mib": [23028.0] * len(rows),
         },
-        schema_overrides={"hour": pl.Datetime("us", "UTC")},
+        schema_overrides={"hour": pl.Datetime("us", "UTC")}
+        | {c: pl.Float64 for c in SUMMED_SECONDS},
     )
 
 
@@ -112,3 +120,14 @@ def test_the_project_rollup_adds_the_hours_up(mart):
     assert atlas["utilization"] == pytest.approx(2.5 / 12)
     assert atlas["busy_ratio"] == pytest.approx(2.5 / 5.0)  # of the 4 + 1 covered hours
     assert atlas["idle_cost"] == pytest.approx(2.836 + 0.2125)
+
+
+def test_idle_busy_and_unmonitored_cost_add_up_to_the_bill(mart):
+    # Without profiling fields the busy cost is not split: inefficiency is unknown, not zero.
+    for row in mart.iter_rows(named=True):
+        total = row["idle_cost"] + row["busy_cost"] + row["unmonitored_cost"]
+        assert total == pytest.approx(row["gpu_cost"])
+        assert (row["inefficient_cost"], row["busy_efficient_cost"]) == (None, None)
+        assert row["sm_active_ratio"] is None
+    rows = {r["charge_start"].hour: r for r in mart.iter_rows(named=True)}
+    assert rows[10]["busy_cost"] == pytest.approx(5.672 * 2 / 4)  # 2 busy of 4 paid GPU hours

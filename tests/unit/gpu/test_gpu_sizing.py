@@ -13,6 +13,7 @@ import pytest
 
 from costlake.gpu.catalog import CATALOG_COLUMNS, load_gpu_catalog
 from costlake.gpu.sizing import (
+    ServingMemory,
     gpus_that_fit,
     kv_cache_bytes_per_token,
     kv_cache_gib,
@@ -22,6 +23,7 @@ from costlake.gpu.sizing import (
     rightsizing_hints,
     serving_memory,
     serving_memory_for,
+    usable_gib,
 )
 
 GIB = 1_073_741_824
@@ -99,47 +101,70 @@ def _by_model(fits):
     return {f.gpu_model: f for f in fits}
 
 
+# Usable GiB per GPU: vendor GB × 1e9 / 2^30 − 0.5 GiB reserve (by hand):
+# T4 16 GB 14.901161 − 0.5 = 14.401161; L4 / A10G / A10 24 GB 22.351742 − 0.5 = 21.851742;
+# A100 40 GB 37.252903 − 0.5 = 36.752903; L40S 48 GB 44.703484 − 0.5 = 44.203484;
+# A100 / H100 80 GB 74.505806 − 0.5 = 74.005806; H200 141 GB 131.316483 − 0.5 = 130.816483.
+USABLE = {16: 14.401161, 24: 21.851742, 40: 36.752903, 48: 44.203484, 80: 74.005806}
+
+
+def test_usable_memory_is_vendor_gb_in_gib_less_the_reserve() -> None:
+    assert usable_gib(16) == pytest.approx(USABLE[16], abs=1e-6)
+    assert usable_gib(80, reserve_gib=0) == pytest.approx(74.505806, abs=1e-6)
+    fit = _by_model(gpus_that_fit(1.0))["H200 141GB"]
+    assert (fit.memory_gb, fit.usable_gib) == (141.0, pytest.approx(130.816483, abs=1e-6))
+
+
+def test_the_issues_example_needs_eight_t4s_not_four() -> None:
+    # 63.5 GiB + 10 % = 69.85 GiB; 4 × 14.401 = 57.60 < 69.85; 8 × 14.401 = 115.21 >= 69.85.
+    t4 = _by_model(gpus_that_fit(63.5, ["T4 16GB"]))["T4 16GB"]
+    assert t4.gpus == 8
+    assert t4.required_gib == pytest.approx(69.85)
+    assert t4.reasons[2] == "4 × 14.4 = 57.6 GiB < 69.9"
+    assert t4.reasons[3] == "8 × 14.4 = 115.2 GiB ≥ 69.9"
+
+
 def test_llama_70b_fp16_does_not_fit_one_80gb_gpu() -> None:
-    fits = _by_model(gpus_that_fit(model_memory_gib(70, "fp16")))  # 130.4 GiB
-    assert fits["H100 80GB"].gpus == 2  # 80 < 130.4 <= 160
+    fits = _by_model(gpus_that_fit(model_memory_gib(70, "fp16")))  # 130.385 GiB, 143.42 needed
+    assert fits["H100 80GB"].gpus == 2  # 74.0 < 143.42 <= 148.0
     assert fits["A100 80GB"].gpus == 2
-    assert fits["A100 40GB"].gpus == 4  # 80 < 130.4 <= 160
-    assert fits["L40S 48GB"].gpus == 4  # 96 < 130.4 <= 192
-    assert fits["H200 141GB"].gpus == 1  # 130.4 <= 141
-    assert fits["L4 24GB"].gpus == 8  # 96 < 130.4 <= 192
-    assert fits["T4 16GB"].gpus is None  # 8 × 16 = 128 < 130.4
+    assert fits["A100 40GB"].gpus == 4  # 73.5 < 143.42 <= 147.0
+    assert fits["L40S 48GB"].gpus == 4  # 88.4 < 143.42 <= 176.8
+    assert fits["H200 141GB"].gpus == 2  # one holds 130.8 GiB: the weights, not the headroom
+    assert fits["L4 24GB"].gpus == 8  # 87.4 < 143.42 <= 174.8
+    assert fits["T4 16GB"].gpus is None  # 8 × 14.4 = 115.2 < 143.42
     assert not fits["T4 16GB"].fits
     assert fits["T4 16GB"].note == "does not fit on one 8-GPU node"
     assert fits["H100 80GB"].note == "tensor parallel over 2 GPUs"
-    assert fits["H100 80GB"].total_memory_gib == 160
+    assert fits["H100 80GB"].total_usable_gib == pytest.approx(2 * USABLE[80], abs=1e-5)
 
 
 def test_llama_70b_int4_fits_one_big_gpu() -> None:
-    fits = _by_model(gpus_that_fit(model_memory_gib(70, "int4")))  # 32.6 GiB
+    fits = _by_model(gpus_that_fit(model_memory_gib(70, "int4")))  # 32.6 GiB, 35.86 needed
     assert fits["A100 80GB"].gpus == 1
     assert fits["H100 80GB"].gpus == 1
     assert fits["H100 80GB"].note == "fits on 1 GPU"
-    assert fits["L4 24GB"].gpus == 2
+    assert fits["L4 24GB"].gpus == 2  # 21.85 < 35.86 <= 43.70
 
 
 def test_llama_8b_fp16_fits_an_l4_with_a_small_kv_cache() -> None:
     # (8.03e9 × 2 B = 14.957 GiB + 2,048 tokens × 2 slots × 128 KiB = 0.5 GiB) × 1.2 = 18.55 GiB
     need = serving_memory_for("Llama 3.1 8B", "fp16", context_tokens=2048, batch_slots=2)
     assert need.total_gib == pytest.approx((8.03e9 * 2 / GIB + 0.5) * 1.2)
-    assert need.total_gib < 24
-    assert _by_model(gpus_that_fit(need.total_gib, ["L4 24GB"]))["L4 24GB"].gpus == 1
+    assert need.total_gib * 1.1 < USABLE[24]  # 20.40 <= 21.85
+    assert _by_model(gpus_that_fit(need, ["L4 24GB"]))["L4 24GB"].gpus == 1
 
 
 def test_cheapest_first_and_the_ones_that_do_not_fit_last() -> None:
     models = pl.DataFrame(
         {
             "gpu_model": ["big", "mid", "small", "tiny", "unpriced"],
-            "memory_gib": [80.0, 40.0, 24.0, 16.0, 48.0],
+            "memory_gb": [80.0, 40.0, 24.0, 16.0, 48.0],
             "usd_per_gpu_hour": [4.0, 1.5, 0.5, 0.1, None],
         }
     )
-    # 100 GiB: big 2 × 4 = 8 $/h, mid 4 × 1.5 = 6, small 8 (5 are not a power of two) × 0.5 = 4,
-    # tiny 8 × 0.1 = 0.8 (8 × 16 = 128 >= 100), unpriced 4 GPUs with no price.
+    # 100 GiB + 10 % = 110: big 2 × 74.0 = 148 (8 $/h), mid 4 × 36.75 = 147 (6), small
+    # 8 × 21.85 = 174.8 (4), tiny 8 × 14.40 = 115.2 (0.8), unpriced 4 × 44.20 = 176.8.
     order = [(f.gpu_model, f.gpus, f.usd_per_hour) for f in gpus_that_fit(100, models)]
     assert order == [
         ("tiny", 8, pytest.approx(0.8)),
@@ -148,9 +173,63 @@ def test_cheapest_first_and_the_ones_that_do_not_fit_last() -> None:
         ("big", 2, pytest.approx(8.0)),
         ("unpriced", 4, None),
     ]
-    # 200 GiB: tiny (128 GiB on 8) and small (192 GiB on 8) no longer fit and come last.
+    # 200 + 10 % = 220: tiny (115.2 on 8) and small (174.8 on 8) no longer fit and come last.
     order = [(f.gpu_model, f.gpus) for f in gpus_that_fit(200, models)]
     assert order == [("mid", 8), ("big", 4), ("unpriced", 8), ("small", None), ("tiny", None)]
+
+
+def test_fit_at_the_boundary_of_need_plus_headroom() -> None:
+    four_t4 = 4 * usable_gib(16)  # 57.604644 GiB
+    for headroom in (0.0, 0.1, 0.25):
+        edge = four_t4 / (1 + headroom)  # the need that four T4s hold exactly
+        below = gpus_that_fit(edge - 1e-6, ["T4 16GB"], headroom=headroom)[0]
+        above = gpus_that_fit(edge + 1e-6, ["T4 16GB"], headroom=headroom)[0]
+        assert below.gpus == 4, headroom
+        assert above.gpus == 8, headroom
+    # A larger reserve takes the fourth T4 below the same need: 4 × (14.90 − 1.5) = 53.6 GiB.
+    assert gpus_that_fit(50.0, ["T4 16GB"], reserve_gib=1.5)[0].gpus == 8
+    assert gpus_that_fit(50.0, ["T4 16GB"], reserve_gib=0.5)[0].gpus == 4  # 55 <= 57.6
+
+
+def test_no_recommendation_is_below_need_plus_headroom_and_none_is_larger_than_needed() -> None:
+    sizes = (1, 2, 4, 8)
+    for step in range(1, 1700):
+        need = step * 0.37  # 0.37 … 628.6 GiB, across every model's boundaries
+        for fit in gpus_that_fit(need):
+            if fit.gpus is None:
+                assert 8 * fit.usable_gib < need * 1.1
+                continue
+            assert fit.gpus * fit.usable_gib >= need * 1.1, (fit, need)
+            smaller = sizes[sizes.index(fit.gpus) - 1] if fit.gpus > 1 else 0
+            assert smaller * fit.usable_gib < need * 1.1, (fit, need)
+
+
+def test_tensor_parallel_sizes_must_divide_the_heads() -> None:
+    models = pl.DataFrame({"gpu_model": ["tiny"], "memory_gb": [16.0], "usd_per_gpu_hour": [0.1]})
+    # 100 + 10 % = 110 GiB needs 8 × 14.40 = 115.2; 12 attention heads do not split 8 ways.
+    fit = gpus_that_fit(100, models, attention_heads=12)[0]
+    assert fit.gpus is None
+    assert fit.reasons[-1] == "8: 12 attention heads do not split 8 ways"
+    assert gpus_that_fit(100, models, attention_heads=32)[0].gpus == 8
+    # 6 KV heads cannot spread over 4 or 8 GPUs (neither divides the other).
+    assert gpus_that_fit(40, models, kv_heads=6)[0].reasons[2] == (
+        "4: 6 KV heads do not spread over 4 GPUs"
+    )
+
+
+def test_kv_heads_held_by_several_gpus_count_once_each() -> None:
+    # A GPU with 10 GiB usable: (10 + 0.5) GiB sold as GB.
+    models = pl.DataFrame(
+        {"gpu_model": ["ten"], "memory_gb": [10.5 * GIB / 1e9], "usd_per_gpu_hour": [1.0]}
+    )
+    need = ServingMemory(weights_gib=20.0, kv_cache_gib=10.0, overhead_gib=0.0)
+    # 2 KV heads: over 4 GPUs each head sits on 2 of them, the cache counts twice:
+    # (20 + 20) × 1.1 = 44 > 40; over 8, four times: (20 + 40) × 1.1 = 66 <= 80.
+    fit = gpus_that_fit(need, models, kv_heads=2)[0]
+    assert fit.gpus == 8
+    assert fit.required_gib == pytest.approx(66.0)
+    # Without the KV heads known, 30 × 1.1 = 33 <= 4 × 10.
+    assert gpus_that_fit(need, models)[0].gpus == 4
 
 
 def test_gpus_that_fit_rejects_unknown_models() -> None:
@@ -310,8 +389,9 @@ def test_shipped_catalog_suggests_a_priced_instance_of_the_same_provider() -> No
 
 def test_gpu_fit_command_sizes_a_model_for_serving():
     """Llama 3.1 70B at int4: 70.6e9 × 0.5 bytes = 32.9 GiB of weights; KV cache 8,192 tokens ×
-    80 layers × 8 KV heads × 128 × 2 (K and V) × 2 bytes = 2.5 GiB; plus 20 % = 42.5 GiB: one
-    A100 80GB, H100 or L40S 48GB, two L4s."""
+    80 layers × 8 KV heads × 128 × 2 (K and V) × 2 bytes = 2.5 GiB; plus 20 % = 42.5 GiB, and
+    10 % headroom: 46.7 GiB. One A100 80GB or H100 (74.0 usable); an L40S holds 44.2, so two;
+    L4s 21.9 each, so four (two hold 43.7)."""
     from typer.testing import CliRunner
 
     from pipelines import cli
@@ -320,10 +400,27 @@ def test_gpu_fit_command_sizes_a_model_for_serving():
     result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "42.5 GiB" in result.output
+    assert "with 10% headroom 46.7 GiB" in result.output
     lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
     assert "fits on 1 GPU" in lines["H100 80GB"]
-    assert "fits on 1 GPU" in lines["L40S 48GB"]
-    assert "tensor parallel over 2 GPUs" in lines["L4 24GB"]
+    assert "tensor parallel over 2 GPUs" in lines["L40S 48GB"]
+    assert "1 × 44.2 = 44.2 GiB < 46.7" in lines["L40S 48GB"]
+    assert "tensor parallel over 4 GPUs" in lines["L4 24GB"]
+    # The issue's 63.5 GiB: 8 requests at once, (32.876 + 8 × 2.5) × 1.2 = 63.45 GiB; + 10 % =
+    # 69.8 GiB: one H100 (74.0), eight T4s (four hold 57.6), not four.
+    args += ["--concurrency", "8"]
+    result = CliRunner().invoke(cli.app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "63.5 GiB" in result.output and "with 10% headroom 69.8 GiB" in result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "fits on 1 GPU" in lines["H100 80GB"]
+    assert "tensor parallel over 8 GPUs" in lines["T4 16GB"]
+    assert "4 × 14.4 = 57.6 GiB < 69.8" in lines["T4 16GB"]
+    # With 25 % headroom, 79.3 GiB > 74.0: two H100s.
+    result = CliRunner().invoke(cli.app, [*args, "--headroom", "0.25"], env={"COLUMNS": "250"})
+    assert "with 25% headroom 79.3 GiB" in result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "tensor parallel over 2 GPUs" in lines["H100 80GB"]
 
 
 def test_gpu_fit_command_names_the_known_models_for_an_unknown_one():

@@ -142,6 +142,16 @@ def test_capture_first_rows_of_each_sampler():
         "memory_used_mib": 0.0,
         "memory_total_mib": 81559.0,
         "power_w": 118.76,
+        # nvidia-smi has no profiling fields, no MIG instance, no Kubernetes labels.
+        "sm_active": None,
+        "tensor_active": None,
+        "dram_active": None,
+        "mig_instance": None,
+        "mig_profile": None,
+        "gpu_share": 1.0,
+        "namespace": None,
+        "pod": None,
+        "container": None,
         "resource_id": None,
         "source_format": NVIDIA_SMI_QUERY_CSV,
         "source_file": str(CAPTURE / "nvidia_smi_query.csv"),
@@ -516,6 +526,12 @@ def gap_samples() -> pl.LazyFrame:
             source_format=pl.lit("hand"),
             source_file=pl.lit("hand"),
             source_row=pl.int_range(pl.len(), dtype=pl.Int64),
+        )
+        .with_columns(
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in GPU_SAMPLES_SCHEMA.items()
+            if name in ("sm_active", "tensor_active", "dram_active", "gpu_share")
+            or name in ("mig_instance", "mig_profile", "namespace", "pod", "container")
         )
         .select(GPU_SAMPLES_SCHEMA.names())
     )

@@ -21,6 +21,7 @@ ASSETS = {
     "gpu_samples": "gpu_samples",
     "gpu_busy_hours": "marts/gpu_busy_hours",
     "gpu_utilization": "marts/gpu_utilization",
+    "gpu_cost_allocation": "marts/gpu_cost_allocation",
     "gpu_rightsizing": "marts/gpu_rightsizing",
     "anomaly_scores": "marts/anomaly_scores",
     "anomalies": "marts/anomalies",
