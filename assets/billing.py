@@ -7,9 +7,9 @@ that are published together: ``focus``, ``rejects`` and ``ingests``.
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -29,11 +29,11 @@ from assets.resources import CostlakeResource
 from connectors.exports.landing import landed_delivery
 from connectors.sources import deliveries_by_period, describe, land_from
 from costlake.config import ExportSource
+from costlake.focus.audit import FINITE, RECONCILES, SCHEMA, AuditOutcome
 from costlake.focus.deliveries import Delivery, DeliveryError
 from costlake.focus.ingest import IngestReport, combined_delivery_id, ingest_deliveries
-from costlake.focus.lake import Lake, partition_dir
-from costlake.focus.reconcile import reconcile, totals_by_currency
-from costlake.focus.schema import schema_problems
+from costlake.focus.lake import AuditFailed, partition_dir
+from costlake.focus.lock import LockBusy, LockLost
 from costlake.focus.summary import cost_by_category_markdown
 
 
@@ -118,7 +118,8 @@ def _landed(folder: Path) -> list[tuple[Delivery, Path]]:
 
 
 def _drop_superseded(folder: Path, kept: list[Path]) -> None:
-    """Once the period's deliveries are in the lake, the raw copies they superseded can go."""
+    """Once the period's deliveries are published, the raw copies they superseded can go (not
+    before: a failed audit keeps the previous version, and its raw delivery with it)."""
     kept_sources = {path.parent for path in kept}
     for child in folder.iterdir():
         if child.is_dir() and child not in kept_sources:
@@ -129,33 +130,49 @@ def _drop_superseded(folder: Path, kept: list[Path]) -> None:
                 shutil.rmtree(child)
 
 
-def _schema_check(lake: Lake, provider: str, billing_period: str) -> AssetCheckResult:
-    problems = []
-    for path in lake.files(partition_dir("focus", provider, billing_period)):
-        schema = pq.read_schema(path, filesystem=lake.fs)
-        problems += [f"{Path(path).name}: {p}" for p in schema_problems(schema)]
-    return AssetCheckResult(
-        check_name="schema_is_focus",
-        asset_key="focus",
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
-    )
+def _check_metadata(outcome: AuditOutcome, report: IngestReport | None) -> dict:
+    metadata = {"summary": MetadataValue.md("\n".join(f"- {line}" for line in outcome.lines))}
+    if outcome.check == RECONCILES and report is not None:
+        metadata["rejected_rows"] = report.rows_rejected
+    return metadata
 
 
-def _reconciliation_check(lake: Lake, report: IngestReport) -> AssetCheckResult:
-    written = lake.scan_partition("focus", report.provider, report.billing_period)
-    lake_totals = totals_by_currency(written, "BilledCost", "BillingCurrency")
-    result = reconcile(report.bill_totals, lake_totals, report.rejected_cost_rows)
-    return AssetCheckResult(
-        check_name="reconciles_to_bill",
-        asset_key="focus",
-        passed=result.ok,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "summary": MetadataValue.md("\n".join(f"- {line}" for line in result.lines)),
-            "rejected_rows": report.rows_rejected,
-        },
+def _check_results(report: IngestReport) -> list[AssetCheckResult]:
+    """The published version's audit, as the asset's check results."""
+    return [
+        AssetCheckResult(
+            check_name=outcome.check,
+            asset_key="focus",
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata=_check_metadata(outcome, report),
+        )
+        for outcome in report.audit
+    ]
+
+
+def _failed_checks(failed: AuditFailed) -> Iterator[AssetCheckResult]:
+    """Every check of an audit that stopped the publish, so the UI shows which one failed and
+    why although nothing was materialized."""
+    for outcome in failed.outcomes:
+        yield AssetCheckResult(
+            check_name=outcome.check,
+            asset_key="focus",
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata=_check_metadata(outcome, failed.report),
+        )
+
+
+def _audit_spec(name: str, description: str) -> AssetCheckSpec:
+    # Partitioned like focus, so each (period, provider)'s verdict is its own: the period
+    # marts' automation condition reads it (pipelines.policies).
+    return AssetCheckSpec(
+        name,
+        asset="focus",
+        partitions_def=billing_partitions,
+        blocking=True,
+        description=description,
     )
 
 
@@ -167,7 +184,9 @@ def _period_table(table: str, description: str) -> AssetSpec:
     name="focus",
     specs=[
         _period_table(
-            "focus", "The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole."
+            "focus",
+            "The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole: written "
+            "aside, audited there, and published only when the audit passes.",
         ),
         _period_table(
             "rejects", "The bill's rows that could not be normalized, each with its reason."
@@ -177,32 +196,33 @@ def _period_table(table: str, description: str) -> AssetSpec:
         ),
     ],
     check_specs=[
-        AssetCheckSpec(
-            "reconciles_to_bill",
-            asset="focus",
-            partitions_def=billing_partitions,
-            blocking=True,
-            description="Σ BilledCost per currency equals the bill's own cost column.",
-        ),
-        AssetCheckSpec(
-            "schema_is_focus",
-            asset="focus",
-            partitions_def=billing_partitions,
-            blocking=True,
-            description="Every file has the FOCUS table's columns and types.",
-        ),
+        _audit_spec(RECONCILES, "Σ BilledCost per currency equals the bill's own cost column."),
+        _audit_spec(SCHEMA, "Every file has the FOCUS table's columns and types."),
+        _audit_spec(FINITE, "No NaN or infinite value in any money or quantity column."),
     ],
 )
-def focus(context: AssetExecutionContext, costlake: CostlakeResource):
+def focus(
+    context: AssetExecutionContext, costlake: CostlakeResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
     billing_period, provider = partition_of(context)
     lake = costlake.lake()
-    with lake.worked_on_locally(_raw_folder(provider, billing_period)) as folder:
-        landed = _landed(folder)
-        try:
+    try:
+        # One run of the period at a time, from reading the landing record to dropping the raw
+        # deliveries the published version superseded.
+        with (
+            lake.period_lock(provider, billing_period, run=context.run_id),
+            lake.worked_on_locally(_raw_folder(provider, billing_period)) as folder,
+        ):
+            landed = _landed(folder)
             report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
-        except DeliveryError as exc:
-            raise Failure(f"{provider} {billing_period}: {exc}") from exc
-        _drop_superseded(folder, [path for _, path in landed])
+            _drop_superseded(folder, [path for _, path in landed])
+    except AuditFailed as exc:
+        # The check results are yielded (events logged then raised would never be emitted),
+        # then the run fails with the reason.
+        yield from _failed_checks(exc)
+        raise Failure(str(exc), metadata={"failed_version": exc.kept_at}) from exc
+    except (DeliveryError, LockBusy, LockLost) as exc:
+        raise Failure(f"{provider} {billing_period}: {exc}") from exc
     if report.rows_rejected:
         context.log.warning(
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"
@@ -220,8 +240,5 @@ def focus(context: AssetExecutionContext, costlake: CostlakeResource):
             "rows_rejected": report.rows_rejected,
             "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
         },
-        check_results=[
-            _reconciliation_check(lake, report),
-            _schema_check(lake, provider, billing_period),
-        ],
+        check_results=_check_results(report),
     )

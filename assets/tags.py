@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -18,6 +19,7 @@ from assets.billing import partition_of
 from assets.lake_tables import table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
+from costlake.focus.lock import LockBusy, LockLost
 from costlake.tags.marts import tag_coverage, untagged_share, untagged_spend
 
 TAG_MARTS = ("marts/tag_coverage", "marts/untagged_spend")
@@ -92,18 +94,23 @@ def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     lake = costlake.lake()
     settings = costlake.settings()
     rules = costlake.tag_rules()
-    rows = lake.scan_partition("focus", provider, billing_period)
-    with lake.staged_period(provider, billing_period, TAG_MARTS) as staged:
-        # One streaming run writes both marts from the period's rows.
-        coverage_path = staged.part_path("marts/tag_coverage", 0)
-        spend_path = staged.part_path("marts/untagged_spend", 0)
-        pl.collect_all(
-            [
-                tag_coverage(rows, rules).sink_parquet(coverage_path, lazy=True),
-                untagged_spend(rows, rules).sink_parquet(spend_path, lazy=True),
-            ],
-            engine="streaming",
-        )
+    try:
+        # Under the period's lock, so the marts are built from one published version of focus
+        # and published together.
+        with lake.staged_period(provider, billing_period, TAG_MARTS) as staged:
+            rows = lake.scan_partition("focus", provider, billing_period)
+            # One streaming run writes both marts from the period's rows.
+            coverage_path = staged.part_path("marts/tag_coverage", 0)
+            spend_path = staged.part_path("marts/untagged_spend", 0)
+            pl.collect_all(
+                [
+                    tag_coverage(rows, rules).sink_parquet(coverage_path, lazy=True),
+                    untagged_spend(rows, rules).sink_parquet(spend_path, lazy=True),
+                ],
+                engine="streaming",
+            )
+    except (LockBusy, LockLost) as exc:
+        raise Failure(f"{provider} {billing_period} tag marts: {exc}") from exc
     spend = lake.scan_partition("marts/untagged_spend", provider, billing_period).collect()
     shares = untagged_share(lake.scan_partition("marts/tag_coverage", provider, billing_period))
     limits = settings.untagged_share

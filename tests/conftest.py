@@ -199,6 +199,16 @@ def s3_endpoint():
     server.stop()
 
 
+def failed_audit(run):
+    """Run ``run()``, an ingest expected to fail its audit (a row with cost rejected, so the
+    lake cannot match the bill): its report and the failed version kept, read as a lake."""
+    from costlake.focus.lake import AuditFailed
+
+    with pytest.raises(AuditFailed) as failed:
+        run()
+    return failed.value.report, Lake(failed.value.kept_at, read_only=True)
+
+
 # The folder a test lives in is its kind: tests/unit (pure logic, fast), tests/integration
 # (Dagster runs, the CLI, the FOCUS validator), tests/services (real stand-ins on loopback).
 TEST_KINDS = ("unit", "integration", "services")

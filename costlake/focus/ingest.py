@@ -2,8 +2,10 @@
 
 Each file is one lazy polars plan run by the streaming engine: the scan is read once and feeds
 three outputs, the FOCUS rows and the rejected rows (both streamed into staged Parquet parts)
-and the bill's own totals per currency. Memory stays bounded whatever the file's size; the
-period is swapped into the lake only when every file of the delivery has been read.
+and the bill's own totals per currency. Memory stays bounded whatever the file's size. When
+every file of the delivery has been read, the staged period is audited (``costlake.focus.audit``:
+money reconciled to the bill, FOCUS schema, finite amounts) and published only if it passes;
+otherwise ``AuditFailed`` says why and the lake keeps its previous version.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from costlake.focus import parsing
+from costlake.focus.audit import AuditOutcome, period_audit
 from costlake.focus.deliveries import Delivery, DeliveryError
-from costlake.focus.lake import Lake, StagedPeriod, partition_dir
+from costlake.focus.lake import AuditFailed, Lake, StagedPeriod, partition_dir
 from costlake.focus.readers import (
     ROW_COLUMN,
     parquet_copy,
@@ -67,10 +70,14 @@ class IngestReport:
     bill_totals: dict[str, float] = field(default_factory=dict)
     reject_reasons: dict[str, int] = field(default_factory=dict)
     ingested_at: str = ""  # UTC, ISO 8601: when this delivery replaced the period
+    # The staged version's audit (not part of ``ingest.json``, which is written before it).
+    audit: tuple[AuditOutcome, ...] = ()
 
     def to_json(self) -> str:
         """The ``ingest.json`` record of the period."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        record = asdict(self)
+        del record["audit"]
+        return json.dumps(record, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> IngestReport:
@@ -85,7 +92,8 @@ def ingest_delivery(
     progress: Callable[[str], None] | None = None,
     tag_rules: TagRules | None = None,
 ) -> IngestReport:
-    """Normalize every file of a landed delivery and replace its period in the lake."""
+    """Normalize every file of a landed delivery, audit it and replace its period in the lake
+    (``AuditFailed`` when the audit fails: nothing is then published)."""
     return ingest_deliveries([(delivery, landed)], lake, progress, tag_rules)
 
 
@@ -106,8 +114,10 @@ def ingest_deliveries(
 
     Each ``(delivery, folder)`` pair names the folder holding that delivery's files under their
     base names. Any unreadable file or missing column fails the whole period and leaves the
-    lake's previous version. ``tag_rules`` (default: the shipped ``costlake/data/tags.yaml``)
-    fill the ``x_tag_*`` columns.
+    lake's previous version; so does a failed audit of the staged version (``AuditFailed``,
+    carrying this report, every check's outcome and where the failed version is kept); the
+    report's ``audit`` holds the outcomes of a published one. ``tag_rules`` (default: the
+    shipped ``costlake/data/tags.yaml``) fill the ``x_tag_*`` columns.
     """
     rules = tag_rules or load_tag_rules()
     deliveries = [delivery for delivery, _ in landed]
@@ -126,18 +136,29 @@ def ingest_deliveries(
     total = len(report.files)
     next_progress = time.monotonic() + PROGRESS_SECONDS
     part = 0
-    with lake.staged_period(first.provider, first.billing_period) as staged:
-        for delivery, folder, dataset in plans:
-            for delivery_file in delivery.files:
-                path = folder / Path(delivery_file.path).name
-                _ingest_file(
-                    path, delivery_file.path, delivery, dataset, staged, part, report, rules
-                )
-                part += 1
-                if progress and (time.monotonic() >= next_progress or part == total):
-                    progress(f"{part}/{total} files, {report.rows_read:,} rows read so far")
-                    next_progress = time.monotonic() + PROGRESS_SECONDS
-        staged.write_text("ingests", "ingest.json", report.to_json())
+
+    def audit(staged: StagedPeriod) -> tuple[AuditOutcome, ...]:
+        focus = staged.scan("focus")
+        schemas = staged.schemas("focus")
+        return period_audit(focus, schemas, report.bill_totals, report.rejected_cost_rows)
+
+    try:
+        with lake.staged_period(first.provider, first.billing_period, audit=audit) as staged:
+            for delivery, folder, dataset in plans:
+                for delivery_file in delivery.files:
+                    path = folder / Path(delivery_file.path).name
+                    _ingest_file(
+                        path, delivery_file.path, delivery, dataset, staged, part, report, rules
+                    )
+                    part += 1
+                    if progress and (time.monotonic() >= next_progress or part == total):
+                        progress(f"{part}/{total} files, {report.rows_read:,} rows read so far")
+                        next_progress = time.monotonic() + PROGRESS_SECONDS
+            staged.write_text("ingests", "ingest.json", report.to_json())
+    except AuditFailed as exc:
+        exc.report = report
+        raise
+    report.audit = staged.outcomes
     return report
 
 

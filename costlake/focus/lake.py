@@ -7,32 +7,50 @@ Layout under one root (a local folder, or an object store URL such as ``s3://buc
     ingests/provider=aws/billing_period=2026-11/ingest.json
     raw/provider=aws/billing_period=2026-11/<delivery id>/...
 
-A period is written aside under ``_staging/`` and then swapped into place. On a local filesystem
-the swap is two renames: the previous version is moved to ``_trash/`` (with a note saying where it
-belongs) and the new one renamed in. A crash between the two leaves the previous version in
-``_trash/``, and the next ``Lake`` opened on that root puts it back, so readers never lose a period.
+A period's new version goes through **write, audit, publish**, all under the period's lock
+(``costlake.focus.lock``):
 
-Object stores have no rename, and an upload cut short still becomes an object. So on a remote
-root the period is staged in a local scratch folder (the user's cache folder, never the working
-folder), each table's parts are merged into one file
-uploaded beside its final name as ``.<name>.<id>.uploading``, and a server-side copy puts it in
-place: an object is replaced in
-one step, so readers see the old file or the new one, never a mix or a torn file. Raw landed
-deliveries live in the lake itself (``raw/``), local or remote: a step in another process or
-container finds them there (``worked_on_locally``).
+1. *write*: every table of the period is written aside, to
+   ``_staging/<provider>/<period>/<stage id>/<table partition>/``;
+2. *audit*: the caller's blocking checks (``costlake.focus.audit``) run on the staged files;
+   a failure publishes nothing, moves the staging to ``_failed/<provider>/<period>/<stage id>/``
+   with an ``audit.txt`` saying why, and raises ``AuditFailed`` naming it;
+3. *publish*: a journal ``_journal/<provider>/<period>.json`` listing the tables is written (the
+   intent), every table is put in place, and the journal is removed.
+
+A crash before the journal leaves the previous version untouched and a dead staging folder; a
+crash after it leaves an audited version half in place. Whoever next takes the period's lock
+(the next run of it, or any writable ``Lake`` opened while the period is free) rolls the
+journal forward and deletes dead staging, so readers converge on one whole version.
+
+Putting a table in place: on a local filesystem, the staged folder and the published one
+exchange names in one step (Linux ``renameat2``; elsewhere two renames, the previous folder
+first moved into the staging folder's ``_previous/``). Object stores have no rename, and an
+upload cut short still becomes an object: so on a remote root each table's parts are merged into
+one file uploaded to the remote staging folder, and a server-side copy replaces the published
+object in one step (readers see the old file or the new one, never a torn one). Raw landed
+deliveries live in the lake itself (``raw/``), local or remote, so a step in another process or
+container finds them (``worked_on_locally``); the local half of a remote lake's staging is a
+scratch folder in the user's cache folder, never the working folder.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
+import logging
+import os
 import shutil
 import tempfile
-import time
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -41,8 +59,20 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from platformdirs import user_cache_path
 
+from costlake.focus.audit import AuditOutcome, blocking_failures, failure_reason
+from costlake.focus.deliveries import DeliveryError
+from costlake.focus.lock import (
+    FileLock,
+    Lock,
+    NoLock,
+    S3Lock,
+    acquire,
+    holder_label,
+    s3_lock_client,
+)
 from costlake.focus.schema import focus_arrow_schema, focus_polars_schema
 
+log = logging.getLogger(__name__)
 TABLES = ("focus", "rejects", "ingests")
 REJECTS_SCHEMA = pa.schema(
     [
@@ -63,6 +93,15 @@ HIVE = ds.partitioning(
 # Scratch space of a remote lake's staging: per user, never the working folder.
 DEFAULT_WORK_DIR = user_cache_path("costlake") / "work"
 PUBLISHED_PART = "part-00000.parquet"  # a remote partition is one file, replaced in one step
+STAGING, FAILED, JOURNAL, LOCKS = "_staging", "_failed", "_journal", "_locks"
+ALL_PROVIDERS = "_all"  # the scope of marts that span the providers (partitioned by period)
+LOCK_WAIT_SECONDS = 600.0  # how long a run waits for another run of its period to finish
+FAILED_KEPT = 5  # failed stagings kept per period for inspection, newest first
+AT_FDCWD, RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
+
+# Period locks this process holds, by (lake root, scope, thread): a run that holds its period
+# (the focus asset around an ingest) takes it again without waiting on itself.
+_HELD: dict[tuple[str, str, int], list[Any]] = {}
 
 
 def partition_dir(table: str, provider: str | None, billing_period: str) -> str:
@@ -73,16 +112,50 @@ def partition_dir(table: str, provider: str | None, billing_period: str) -> str:
     return f"{table}/provider={provider}/billing_period={billing_period}"
 
 
+def period_scope(provider: str | None, billing_period: str) -> str:
+    """``<provider>/<period>``: what one lock, one journal and one staging folder cover."""
+    return f"{provider or ALL_PROVIDERS}/{billing_period}"
+
+
+class AuditFailed(DeliveryError):
+    """A staged version failed a blocking check: nothing was published. (A ``DeliveryError``:
+    whoever reports a delivery that cannot be ingested reports this one the same way.)
+
+    ``outcomes`` are every check's verdict; ``kept`` is the lake-relative folder the failed
+    version is kept in (``kept_at`` the same as a path or URL); ``report`` is set by whoever
+    staged it (the ingest's ``IngestReport``).
+    """
+
+    def __init__(
+        self, scope: str, outcomes: Sequence[AuditOutcome], kept: str, kept_at: str
+    ) -> None:
+        self.scope = scope
+        self.outcomes = tuple(outcomes)
+        self.kept = kept
+        self.kept_at = kept_at
+        self.report: Any = None
+        super().__init__(
+            f"{scope.replace('/', ' ')}: {failure_reason(outcomes)}. Nothing was published: "
+            f"the previous version stays. The failed version is kept in {kept_at}"
+        )
+
+
 class Lake:
     """Read and replace partitions of the lake at ``root``."""
 
     def __init__(
-        self, root: str | Path, work_dir: str | Path = DEFAULT_WORK_DIR, read_only: bool = False
+        self,
+        root: str | Path,
+        work_dir: str | Path = DEFAULT_WORK_DIR,
+        read_only: bool = False,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
     ) -> None:
-        """``read_only`` opens the lake for reading alone: no folder is created and no
-        interrupted swap is restored (``costlake sources check`` promises to write nothing)."""
+        """``read_only`` opens the lake for reading alone: no folder is created and nothing a
+        killed run left is repaired (``costlake sources check`` promises to write nothing).
+        ``lock_wait_seconds``: how long a write waits for another run of its period."""
         root = str(root)
         self.root = root
+        self.lock_wait_seconds = lock_wait_seconds
         self.remote = "://" in root
         if self.remote:
             self.fs, self.base = _remote_filesystem(root)
@@ -94,7 +167,9 @@ class Lake:
             self.work = Path(self.base)
             if not read_only:
                 self.fs.create_dir(self.base, recursive=True)
-                self.restore_interrupted_swaps()
+        self._s3: tuple[Any, str, str] | None = None
+        if not read_only:
+            self.recover()
 
     def path(self, relative: str) -> str:
         """Absolute path (within the filesystem) of a lake-relative path."""
@@ -198,7 +273,12 @@ class Lake:
 
     def scan_partition(self, table: str, provider: str | None, billing_period: str) -> pl.LazyFrame:
         """A lazy view of one partition's files (without the Hive columns)."""
-        files = self.files(partition_dir(table, provider, billing_period))
+        return self.scan_folder(partition_dir(table, provider, billing_period), table)
+
+    def scan_folder(self, relative: str, table: str) -> pl.LazyFrame:
+        """A lazy view of the Parquet files under a folder (a partition, or a staged one) of
+        ``table``; empty, with the table's schema, when there are none."""
+        files = self.files(relative)
         if not files:
             schema = focus_arrow_schema() if table == "focus" else REJECTS_SCHEMA
             return pl.from_arrow(schema.empty_table()).lazy()
@@ -206,101 +286,298 @@ class Lake:
             return pl.scan_pyarrow_dataset(ds.dataset(files, filesystem=self.fs))
         return pl.scan_parquet(files, hive_partitioning=False)
 
+    # --- where things are ---------------------------------------------------------------------
+
+    def describe(self, relative: str) -> str:
+        """A lake path as a person finds it: a local path, or the object store URL."""
+        if self.remote:
+            return f"{self.root.split('://', 1)[0]}://{self.path(relative)}"
+        return self.path(relative)
+
+    def view(self, relative: str) -> Lake:
+        """A folder of this lake read as a lake of its own, read-only: a failed version kept
+        under ``_failed/`` has the lake's layout, and is inspected like one."""
+        if not self.remote:
+            return Lake(self.path(relative), read_only=True)
+        url, _, options = self.root.partition("?")
+        view = Lake(f"{url.rstrip('/')}/{relative}?{options}", self.work.parent, read_only=True)
+        view.lock_wait_seconds = self.lock_wait_seconds
+        return view
+
+    def _names(self, relative: str) -> list[str]:
+        """Names of the files and folders directly under a lake folder."""
+        selector = pafs.FileSelector(self.path(relative), allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector))
+
+    def _delete_tree(self, relative: str) -> None:
+        """A folder of the lake gone, with its local half on a remote lake."""
+        if self.exists(relative):
+            self.fs.delete_dir(self.path(relative))
+        if self.remote:
+            shutil.rmtree(self.local_path(relative), ignore_errors=True)
+
+    def _write_text(self, relative: str, text: str) -> None:
+        """A small file written whole: beside its name then renamed on a local lake; one PUT
+        (atomic) on an object store."""
+        folder = relative.rsplit("/", 1)[0]
+        self.fs.create_dir(self.path(folder), recursive=True)
+        target = relative if self.remote else f"{relative}.{uuid.uuid4().hex}.tmp"
+        with self.fs.open_output_stream(self.path(target)) as stream:
+            stream.write(text.encode())
+        if target != relative:
+            self.fs.move(self.path(target), self.path(relative))
+
+    # --- the period lock ----------------------------------------------------------------------
+
+    def _lock(self, scope: str, run: str | None = None) -> Lock:
+        label = holder_label(run)
+        if not self.remote:
+            return FileLock(Path(self.base) / LOCKS / f"{scope}.lock", label)
+        if self.root.startswith("s3://"):
+            if self._s3 is None:
+                self._s3 = s3_lock_client(self.root)
+            client, bucket, prefix = self._s3
+            key = "/".join(p for p in (prefix, LOCKS, f"{scope}.json") if p)
+            return S3Lock(client, bucket, key, label)
+        return NoLock(self.root.split("?", 1)[0])
+
+    @contextmanager
+    def period_lock(
+        self,
+        provider: str | None,
+        billing_period: str,
+        wait_seconds: float | None = None,
+        run: str | None = None,
+    ) -> Iterator[Lock]:
+        """Hold the period for this run: wait up to ``wait_seconds`` (default: the lake's
+        ``lock_wait_seconds``) for another run of it to finish, else raise ``LockBusy`` naming
+        that run. Taken, it first repairs what a dead
+        run left (a journal rolled forward, staging deleted). Re-entrant in one thread.
+
+        ``run`` names this run in the messages of those who wait (a Dagster run id)."""
+        scope = period_scope(provider, billing_period)
+        key = (self.base, scope, threading.get_ident())
+        if key in _HELD:
+            _HELD[key][1] += 1
+            try:
+                yield _HELD[key][0]
+            finally:
+                _HELD[key][1] -= 1
+            return
+        lock = self._lock(scope, run)
+        acquire(lock, scope, self.lock_wait_seconds if wait_seconds is None else wait_seconds)
+        _HELD[key] = [lock, 1]
+        try:
+            self._repair(scope)
+            yield lock
+        finally:
+            del _HELD[key]
+            lock.release()
+
+    # --- repairing what a killed run left ------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Repair every period a dead run left a journal or staging in, and that no run holds
+        now (a live run's work is left alone). Returns the scopes repaired."""
+        repaired = []
+        for scope in self._scopes_left():
+            if any(held[:2] == (self.base, scope) for held in _HELD):
+                continue  # this process is writing it
+            lock = self._lock(scope)
+            if not lock.try_acquire():
+                continue
+            try:
+                self._repair(scope)
+                repaired.append(scope)
+            finally:
+                lock.release()
+        return repaired
+
+    def _scopes_left(self) -> list[str]:
+        scopes = set()
+        for provider in self._names(JOURNAL):
+            for name in self._names(f"{JOURNAL}/{provider}"):
+                if name.endswith(".json"):
+                    scopes.add(f"{provider}/{name.removesuffix('.json')}")
+        for provider in self._names(STAGING):
+            scopes |= {f"{provider}/{period}" for period in self._names(f"{STAGING}/{provider}")}
+        if self.remote and self.local_path(STAGING).is_dir():
+            scopes |= {
+                f"{p.parent.name}/{p.name}"
+                for p in self.local_path(STAGING).glob("*/*")
+                if p.is_dir()
+            }
+        return sorted(scopes)
+
+    def _repair(self, scope: str) -> None:
+        """Under the period's lock: finish a publish a dead run began, delete dead staging."""
+        journal = self.read_text(f"{JOURNAL}/{scope}.json")
+        if journal is not None:
+            log.warning("%s: finishing the publish a stopped run began", scope)
+            self._apply(json.loads(journal))
+        provider, period = scope.split("/")
+        for name in self._names(f"{JOURNAL}/{provider}"):
+            if name.startswith(f"{period}.json.") and name.endswith(".tmp"):
+                self.fs.delete_file(self.path(f"{JOURNAL}/{provider}/{name}"))  # never in place
+        if self.exists(f"{STAGING}/{scope}") or self.local_path(f"{STAGING}/{scope}").exists():
+            log.info("%s: deleting the staging of a stopped run", scope)
+            self._delete_tree(f"{STAGING}/{scope}")
+
+    # --- write, audit, publish -----------------------------------------------------------------
+
     @contextmanager
     def staged_period(
-        self, provider: str | None, billing_period: str, tables: tuple[str, ...] = TABLES
+        self,
+        provider: str | None,
+        billing_period: str,
+        tables: tuple[str, ...] = TABLES,
+        audit: Callable[[StagedPeriod], Sequence[AuditOutcome]] | None = None,
+        wait_seconds: float | None = None,
     ) -> Iterator[StagedPeriod]:
-        """Write a period of ``tables`` aside; on a clean exit swap every table written into
-        place (an ingest writes focus, rejects and ingests; a mart build writes its marts).
+        """Write a period of ``tables`` aside, then audit and publish it, under its lock.
 
-        On an exception the staged files are deleted and the lake is left as it was.
+        On a clean exit of the block the staged tables are audited with ``audit`` (their
+        outcomes land in ``staged.outcomes``); if a blocking outcome failed, nothing is
+        published, the staging is kept under ``_failed/`` and ``AuditFailed`` is raised;
+        otherwise every table written is published together (``publish``). On an exception in
+        the block the staging is deleted and the lake is left as it was.
         """
-        staged = StagedPeriod(self, provider, billing_period)
-        try:
-            yield staged
-            for table in tables:
-                final = partition_dir(table, provider, billing_period)
-                if self.remote:
-                    self._publish(self.local_path(staged.table_dir(table)), final)
-                elif self.exists(staged.table_dir(table)):
-                    self._swap_in(staged.table_dir(table), final)
-        finally:
-            shutil.rmtree(self.local_path(staged.base), ignore_errors=True)
-
-    def _publish(self, staged: Path, final: str) -> None:
-        """Put a staged table partition in place on a remote lake: its Parquet parts merged
-        into one file (the ingest record as it is), uploaded aside, then copied over the old."""
-        if not staged.exists():
-            return
-        parts = sorted(staged.glob("*.parquet"))
-        names = [PUBLISHED_PART] if parts else sorted(p.name for p in staged.iterdir())
-        for name in names:
-            # Beside its final name, with a suffix no reader's *.parquet glob matches.
-            upload = self.path(f"{final}/.{name}.{uuid.uuid4().hex}.uploading")
+        with self.period_lock(provider, billing_period, wait_seconds) as lock:
+            staged = StagedPeriod(self, provider, billing_period, lock)
             try:
-                with self.fs.open_output_stream(upload) as stream:
+                yield staged
+                self._seal(staged, tables)
+                staged.outcomes = tuple(audit(staged)) if audit else ()
+                failed = blocking_failures(staged.outcomes)
+                if not failed:
+                    lock.keep_alive()  # S3: LockLost if another run took the lease
+            except BaseException:
+                self._delete_tree(staged.base)
+                raise
+            if failed:
+                kept = self._keep_failed(staged, failed)
+                raise AuditFailed(staged.scope, staged.outcomes, kept, self.describe(kept))
+            self._publish(staged, tables)
+
+    def _seal(self, staged: StagedPeriod, tables: tuple[str, ...]) -> None:
+        """Remote lake: each staged table's parts merged into one object in the remote staging
+        folder (the ingest record as it is), where the audit reads them."""
+        if not self.remote:
+            return
+        for table in tables:
+            local = self.local_path(staged.table_dir(table))
+            if not local.is_dir():
+                continue
+            parts = sorted(local.glob("*.parquet"))
+            names = [PUBLISHED_PART] if parts else sorted(p.name for p in local.iterdir())
+            for name in names:
+                target = self.path(f"{staged.table_dir(table)}/{name}")
+                with self.fs.open_output_stream(target) as stream:
                     if parts:
                         _merge_parquet(parts, stream)
                     else:
-                        stream.write((staged / name).read_bytes())
-                self.fs.copy_file(upload, self.path(f"{final}/{name}"))
-            finally:
-                if self.fs.get_file_info(upload).is_file:
-                    self.fs.delete_file(upload)
+                        stream.write((local / name).read_bytes())
+            shutil.rmtree(local)
+
+    def _publish(self, staged: StagedPeriod, tables: tuple[str, ...]) -> None:
+        """Put every staged table in place: the journal first, so a crash part-way is finished
+        by the next holder of the lock, then the tables, then the journal removed."""
+        written = [t for t in tables if self.exists(staged.table_dir(t))]
+        journal: dict[str, Any] = {
+            "provider": staged.provider,
+            "billing_period": staged.billing_period,
+            "stage": staged.base,
+            "tables": written,
+        }
+        if not self.remote:  # how a repair tells a staged folder already moved in
+            journal["inodes"] = {
+                t: Path(self.path(staged.table_dir(t))).stat().st_ino for t in written
+            }
+        self._write_text(f"{JOURNAL}/{staged.scope}.json", json.dumps(journal, indent=2))
+        self._apply(journal)
+
+    def _apply(self, journal: dict[str, Any]) -> None:
+        """Put a journal's staged tables in place (again: every step can be redone), then
+        remove the journal and the staging."""
+        provider, period, stage = journal["provider"], journal["billing_period"], journal["stage"]
+        for table in journal["tables"]:
+            final = partition_dir(table, provider, period)
+            if self.remote:
+                self._copy_in(f"{stage}/{final}", final)
+            else:
+                previous = f"{stage}/_previous/{final}"
+                self._swap_in(f"{stage}/{final}", final, previous, journal["inodes"][table])
+        self.fs.delete_file(self.path(f"{JOURNAL}/{period_scope(provider, period)}.json"))
+        self._delete_tree(stage)
+
+    def _swap_in(self, staged: str, final: str, previous: str, inode: int) -> None:
+        """Local lake: the staged folder (``inode``) put in place of the published one.
+
+        Where the filesystem can exchange two names in one step (Linux ``renameat2``), it
+        does, so a reader never finds the period missing; elsewhere the previous folder is
+        renamed aside into the staging first. Every state a crash can leave is recognised:
+        the new folder already in place (by its inode), or still staged.
+        """
+        final_path = self.path(final)
+        if self.exists(final) and Path(final_path).stat().st_ino == inode:
+            return  # in place already; the staged name holds the previous version, if any
+        if not self.exists(staged):
+            raise RuntimeError(f"{self.path(staged)}: the staged version to publish is missing")
+        if self.exists(final):
+            if _exchange(self.path(staged), final_path):
+                return
+            self.fs.create_dir(self.path(previous.rsplit("/", 1)[0]), recursive=True)
+            self.fs.move(final_path, self.path(previous))
+        self.fs.create_dir(self.path(final.rsplit("/", 1)[0]), recursive=True)
+        self.fs.move(self.path(staged), final_path)
+
+    def _copy_in(self, staged: str, final: str) -> None:
+        """Remote lake: each staged object copied over its published name (one step each),
+        then published objects the new version does not have deleted."""
+        names = [path.rsplit("/", 1)[-1] for path in self.files(staged, suffix="")]
+        for name in names:
+            self.fs.copy_file(self.path(f"{staged}/{name}"), self.path(f"{final}/{name}"))
         for path in self.files(final, suffix=""):
-            if path.rsplit("/", 1)[-1] not in names and not path.endswith(".uploading"):
+            if path.rsplit("/", 1)[-1] not in names:
                 self.fs.delete_file(path)
 
-    def _swap_in(self, staged: str, final: str) -> None:
-        trash_id = uuid.uuid4().hex
-        trash = f"_trash/{trash_id}"
-        if self.exists(final):
-            self._write_text(f"_trash/{trash_id}.json", json.dumps({"restore_to": final}))
-            self.fs.create_dir(self.path("_trash"), recursive=True)
-            self.fs.move(self.path(final), self.path(trash))
-        self.fs.create_dir(self.path(final.rsplit("/", 1)[0]), recursive=True)
-        self.fs.move(self.path(staged), self.path(final))
-        if self.exists(trash):
-            self.fs.delete_dir(self.path(trash))
-        if self.exists(f"_trash/{trash_id}.json"):
-            self.fs.delete_file(self.path(f"_trash/{trash_id}.json"))
-
-    def restore_interrupted_swaps(self, min_age_seconds: float = 60.0) -> None:
-        """Put back a previous version whose replacement never arrived (a crash mid-swap).
-
-        A swap takes milliseconds, so only notes older than ``min_age_seconds`` are acted on:
-        a swap in flight in another process is left alone.
-        """
-        infos = self.fs.get_file_info(pafs.FileSelector(self.path("_trash"), allow_not_found=True))
-        cutoff = time.time() - min_age_seconds
-        for info in infos:
-            if not info.path.endswith(".json") or info.mtime.timestamp() > cutoff:
-                continue
-            note = info.path
-            with self.fs.open_input_stream(note) as stream:
-                restore_to = json.loads(stream.read())["restore_to"]
-            trash = note.removesuffix(".json")
-            if self.fs.get_file_info(trash).type == pafs.FileType.Directory:
-                if self.exists(restore_to):
-                    self.fs.delete_dir(trash)
-                else:
-                    self.fs.move(trash, self.path(restore_to))
-            self.fs.delete_file(note)
-
-    def _write_text(self, relative: str, text: str) -> None:
-        self.fs.create_dir(self.path(relative.rsplit("/", 1)[0]), recursive=True)
-        with self.fs.open_output_stream(self.path(relative)) as stream:
-            stream.write(text.encode())
+    def _keep_failed(self, staged: StagedPeriod, failed: Sequence[AuditOutcome]) -> str:
+        """Move a staging that failed its audit to ``_failed/`` with the reason beside it;
+        returns where (lake-relative). Only the newest ``FAILED_KEPT`` per period are kept."""
+        target = f"{FAILED}/{staged.scope}/{staged.stage_id}"
+        if self.remote:
+            prefix = self.path(staged.base)
+            for path in self.files(staged.base, suffix=""):
+                self.fs.move(path, self.path(target) + path.removeprefix(prefix))
+            self._delete_tree(staged.base)
+        else:
+            self.fs.create_dir(self.path(target.rsplit("/", 1)[0]), recursive=True)
+            self.fs.move(self.path(staged.base), self.path(target))
+        lines = [
+            f"{o.check}: FAILED\n" + "".join(f"  {line}\n" for line in o.lines) for o in failed
+        ]
+        self._write_text(f"{target}/audit.txt", "".join(lines))
+        older = [n for n in self._names(f"{FAILED}/{staged.scope}") if n < staged.stage_id]
+        for old in older[: max(0, len(older) - FAILED_KEPT + 1)]:
+            self._delete_tree(f"{FAILED}/{staged.scope}/{old}")
+        return target
 
 
 class StagedPeriod:
-    """Files of one (provider, billing period) being written aside before the swap."""
+    """Files of one (provider, billing period) being written aside, then audited there."""
 
-    def __init__(self, lake: Lake, provider: str | None, billing_period: str) -> None:
+    def __init__(
+        self, lake: Lake, provider: str | None, billing_period: str, lock: Lock | None = None
+    ) -> None:
         self.lake = lake
         self.provider = provider
         self.billing_period = billing_period
-        self.base = f"_staging/{uuid.uuid4().hex}"
+        self.lock = lock
+        self.scope = period_scope(provider, billing_period)
+        # Sortable by time, so the newest failed stagings are the last names.
+        self.stage_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{uuid.uuid4().hex[:8]}"
+        self.base = f"{STAGING}/{self.scope}/{self.stage_id}"
+        self.outcomes: tuple[AuditOutcome, ...] = ()
 
     def table_dir(self, table: str) -> str:
         """Lake-relative staging folder of one table's partition."""
@@ -309,6 +586,8 @@ class StagedPeriod:
     def part_path(self, table: str, part: int, chunk: int | None = None) -> str:
         """Local path of ``part-<n>.parquet`` of a staged table (its folder is created), or of
         ``part-<n>-<chunk>.parquet`` for one slice of a file read in several."""
+        if self.lock is not None:
+            self.lock.keep_alive()
         folder = self.lake.local_path(self.table_dir(table))
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{part:05d}" if chunk is None else f"part-{part:05d}-{chunk:04d}"
@@ -319,6 +598,31 @@ class StagedPeriod:
         folder = self.lake.local_path(self.table_dir(table))
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """The staged rows of a table, as the audit reads them (after the block's end)."""
+        return self.lake.scan_folder(self.table_dir(table), table)
+
+    def schemas(self, table: str) -> dict[str, pa.Schema]:
+        """Each staged Parquet file's schema, by file name (after the block's end)."""
+        return {
+            path.rsplit("/", 1)[-1]: pq.read_schema(path, filesystem=self.lake.fs)
+            for path in self.lake.files(self.table_dir(table))
+        }
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swap two existing paths in one step: Linux ``renameat2(RENAME_EXCHANGE)``. False where
+    the platform or filesystem cannot, and the caller renames in two steps instead."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if rename is None:
+        return False
+    if rename(AT_FDCWD, first.encode(), AT_FDCWD, second.encode(), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), second)
 
 
 def _signature(path: Path) -> tuple[int, int]:

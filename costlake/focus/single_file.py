@@ -34,7 +34,8 @@ def _delivery(path: Path, dataset: str, billing_period: str) -> Delivery:
 def normalize_file(
     path: Path, lake: Lake, dataset: str, billing_period: str | None
 ) -> IngestReport:
-    """Write one file as the whole delivery of its billing period in ``lake``."""
+    """Write one file as the whole delivery of its billing period in ``lake``: audited and
+    published like any delivery (``AuditFailed``, a ``DeliveryError``, when the audit fails)."""
     if dataset not in source_datasets():
         known = ", ".join(source_datasets())
         raise DeliveryError(f"unknown dataset {dataset}: use one of {known}")

@@ -93,6 +93,7 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
         assert sorted(c.check_name for c in checks) == [
+            "amounts_are_finite",
             "reconciles_to_bill",
             "schema_is_focus",
             "untagged_share_under_threshold",  # a governance check: the demo's share is high
@@ -253,7 +254,11 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
     shutil.copyfile(FIXTURES / "gcp" / "hand_billing_export.jsonl", month / "export-000.jsonl")
     result = nightly("gcp", bucket)
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+    }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.
     assert focus["BilledCost"].sum() == pytest.approx(55.286)
@@ -310,16 +315,16 @@ def test_a_sensor_requests_each_new_delivery_once(tmp_path, monkeypatch):
         ("2026-10|aws", "aws|2026-10|exec-oct-1"),
         ("2026-11|aws", "aws|2026-11|exec-nov-1"),
     ]
-    # October ingested: only November is new.
+    # November ingested (its rows are November's, so it passes its audit): only October is new.
     store = LocalFileStore(bucket)
-    october = find_aws_deliveries(store)["2026-10"]
+    november = find_aws_deliveries(store)["2026-11"]
     ingest_delivery(
-        october, store.local_path(october.files[0].path).parent, Lake(tmp_path / "lake")
+        november, store.local_path(november.files[0].path).parent, Lake(tmp_path / "lake")
     )
-    assert requested() == [("2026-11|aws", "aws|2026-11|exec-nov-1")]
-    # AWS re-delivers the closed October (late credits): October is new again.
-    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-10", "exec-oct-2")
-    assert requested()[0] == ("2026-10|aws", "aws|2026-10|exec-oct-2")
+    assert requested() == [("2026-10|aws", "aws|2026-10|exec-oct-1")]
+    # AWS re-delivers the closed November (late credits): November is new again.
+    write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "exec-nov-2")
+    assert requested()[1] == ("2026-11|aws", "aws|2026-11|exec-nov-2")
     # A cloud without a source is skipped, saying why.
     (skip,) = new_deliveries_sensor("gcp")(build_sensor_context())
     assert isinstance(skip, SkipReason) and "no gcp source" in skip.skip_message

@@ -37,7 +37,11 @@ def ingest_record(tmp_path) -> IngestReport:
 def test_one_period_holds_every_accounts_delivery(tmp_path, nightly_run, accounts):
     result = nightly_run(settings_for(tmp_path, accounts), "aws")
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+    }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "aws", "2026-11").collect()
     assert focus["BilledCost"].sum() == pytest.approx(2 * HAND_CUR2_TOTAL)
     assert set(focus["x_DeliveryId"]) == {"exec-a-1", "exec-b-1"}

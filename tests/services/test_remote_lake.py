@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import boto3
 import pyarrow.parquet as pq
 import pytest
-from conftest import HAND_CUR2, check_verdicts, gzip_file, write_cur2_delivery
+from conftest import HAND_CUR2, REPO_ROOT, check_verdicts, gzip_file, write_cur2_delivery
 
 from connectors.exports.aws import find_aws_deliveries
 from connectors.stores.files import LocalFileStore
 from costlake.focus import lake as lake_module
+from costlake.focus import lock as lake_lock
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.ingest import ingest_delivery
-from costlake.focus.lake import Lake
+from costlake.focus.lake import AuditFailed, Lake
+from costlake.focus.lock import LockBusy, LockLost, S3Lock, acquire
 
 BUCKET = "costlake-lake"
 FOCUS_KEY = "lake/focus/provider=aws/billing_period=2026-11/part-00000.parquet"
+INGEST_KEY = "lake/ingests/provider=aws/billing_period=2026-11/ingest.json"
+LOCK_KEY = "lake/_locks/aws/2026-11.json"
 
 
 @pytest.fixture
@@ -127,7 +136,11 @@ def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root,
     write_cur2_delivery(bucket, {"a.csv.gz": part}, "2026-11", "e1")
     result = nightly_run({"lake_root": root, "aws": [{"root": str(bucket)}]}, "aws")
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+    }
     assert sum(billed_cost_of_object(s3, FOCUS_KEY)) == pytest.approx(float(hand_cost()))
     # The raw delivery is landed in the lake itself (a step in another container finds it),
     # and nothing is written into the working folder.
@@ -139,3 +152,95 @@ def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root,
 def test_credentials_in_the_url_are_refused():
     with pytest.raises(ValueError, match="credentials in the URL are refused"):
         Lake("s3://AKIAEXAMPLE:secret@bucket/lake")
+
+
+# --- write, audit, publish on an object store --------------------------------------------------
+
+
+def test_a_nan_cost_publishes_nothing_and_keeps_the_failed_version_in_the_bucket(
+    tmp_path, bucket, root, s3
+):
+    part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
+    ingest(bucket, "exec-1", {"a.csv.gz": part}, root, tmp_path)
+    before = {k: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys(s3)}
+    rows = HAND_CUR2.read_text().splitlines()
+    header = rows[0].split(",")
+    first = rows[1].split(",")
+    first[header.index("line_item_unblended_cost")] = "NaN"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n")
+    with pytest.raises(AuditFailed) as failed:
+        ingest(
+            bucket, "exec-2", {"a.csv.gz": gzip_file(bad, tmp_path / "b.csv.gz")}, root, tmp_path
+        )
+    assert failed.value.kept_at.startswith(f"s3://{BUCKET}/lake/_failed/aws/2026-11/")
+    now = {k: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys(s3)}
+    kept = failed.value.kept_at.removeprefix(f"s3://{BUCKET}/")
+    assert {k: v for k, v in now.items() if not k.startswith(kept)} == before
+    assert sorted(k.removeprefix(kept) for k in now if k.startswith(kept)) == [
+        "/audit.txt",
+        "/focus/provider=aws/billing_period=2026-11/part-00000.parquet",
+        "/ingests/provider=aws/billing_period=2026-11/ingest.json",
+        "/rejects/provider=aws/billing_period=2026-11/part-00000.parquet",
+    ]
+
+
+def test_one_run_holds_an_s3_period_and_an_expired_lease_is_taken_over(s3, monkeypatch):
+    key = "lake/_locks/aws/2026-11.json"
+    first, second = S3Lock(s3, BUCKET, key, "run-a"), S3Lock(s3, BUCKET, key, "run-b")
+    assert first.try_acquire()
+    assert not second.try_acquire()  # the conditional create fails: the object exists
+    with pytest.raises(LockBusy, match="aws/2026-11 is being written by run-a since"):
+        acquire(second, "aws/2026-11", wait_seconds=0.3)
+    first.release()
+    assert second.try_acquire()
+    second.release()
+    # A holder that stopped renewing: its lease is in the past, the next run takes it over.
+    monkeypatch.setattr(lake_lock, "LEASE_SECONDS", -1.0)
+    assert first.try_acquire()
+    monkeypatch.setattr(lake_lock, "LEASE_SECONDS", 600.0)
+    assert second.try_acquire()
+    first.renewed = float("-inf")  # its next step would renew: it finds the lock taken
+    with pytest.raises(LockLost):
+        first.keep_alive()
+    first.release()  # not its lock any more: left alone
+    assert second.holder()["holder"] == "run-b"
+    second.release()
+    assert not [k for k in keys(s3) if "_locks" in k]
+
+
+@pytest.mark.parametrize("die_at", range(1, 7))
+def test_a_crash_at_each_remote_publish_step_is_rolled_forward(tmp_path, bucket, root, s3, die_at):
+    part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
+    ingest(bucket, "exec-1", {"a.csv.gz": part}, root, tmp_path)
+    write_cur2_delivery(bucket, {"a.csv.gz": part, "b.csv.gz": part}, "2026-11", "exec-2")
+    # Another process ingests exec-2 and dies (os._exit) before its Nth copy or delete: the
+    # journal is already in the bucket, so every step is past the point of no return.
+    child = REPO_ROOT / "tests" / "integration" / "publish_child.py"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(child),
+            "crash",
+            root,
+            str(bucket),
+            str(tmp_path / "work"),
+            str(die_at),
+            "-",
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode in (0, 17), run.stderr
+    # Before any repair each table is one whole object: the old one or the new one.
+    costs = sum(billed_cost_of_object(s3, FOCUS_KEY))
+    assert costs in (pytest.approx(float(hand_cost())), pytest.approx(2 * float(hand_cost())))
+    if run.returncode == 17:
+        lock = json.loads(s3.get_object(Bucket=BUCKET, Key=LOCK_KEY)["Body"].read())
+        time.sleep(max(0.0, lock["expires_at"] - time.time()) + 0.1)  # the dead run's lease ends
+    Lake(root, work_dir=tmp_path / "work")  # the next open finishes the publish
+    assert sum(billed_cost_of_object(s3, FOCUS_KEY)) == pytest.approx(2 * float(hand_cost()))
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=INGEST_KEY)["Body"].read())
+    assert record["delivery_id"] == "exec-2"
+    assert not [k for k in keys(s3) if "/_staging/" in k or "/_journal/" in k or "_locks" in k]

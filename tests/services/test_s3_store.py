@@ -332,7 +332,11 @@ def test_the_nightly_job_reads_an_s3_source_from_the_configuration(
     source = {"kind": "s3", "bucket": name, "prefix": "cur2", "endpoint_url": s3_endpoint}
     result = nightly_run({"lake_root": str(tmp_path / "lake"), "aws": [source]}, "aws")
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+    }
     lake = Lake(tmp_path / "lake")
     billed = lake.scan_partition("focus", "aws", "2026-11").collect()["BilledCost"].sum()
     assert billed == pytest.approx(float(hand_cost()))

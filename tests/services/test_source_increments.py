@@ -466,7 +466,11 @@ def opens(monkeypatch) -> Opens:
 def run_ok(nightly_run, settings: dict, provider: str, period: str) -> None:
     result = nightly_run(settings, provider, period)
     assert result.success
-    assert check_verdicts(result) == {"reconciles_to_bill": True, "schema_is_focus": True}
+    assert check_verdicts(result) == {
+        "reconciles_to_bill": True,
+        "schema_is_focus": True,
+        "amounts_are_finite": True,
+    }
 
 
 def focus_rows(lake: Path, provider: str, period: str):

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, gzip_file
+from conftest import FIXTURES, failed_audit, gzip_file
 
 from connectors.exports.oci import find_oci_deliveries
 from connectors.state import StateFile
@@ -110,7 +110,10 @@ def test_a_report_without_readable_dates_goes_to_the_month_it_was_written(tmp_pa
     store = LocalFileStore(root)
     delivery = find_oci_deliveries(store)["2023-12"]
     assert "reports/cost-csv/0000000030000272.csv.gz" in [f.path for f in delivery.files]
-    report = ingest_delivery(delivery, path.parent, Lake(tmp_path / "lake"))
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(
+        lambda: ingest_delivery(delivery, path.parent, Lake(tmp_path / "lake"))
+    )
     assert report.rows_rejected == 1  # counted and kept in rejects, never dropped
     assert report.rejected_cost_rows == 1
 

@@ -6,7 +6,6 @@ import csv
 import hashlib
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import pytest
 from conftest import AWS_SAMPLE, HAND_CUR2, gzip_file, write_legacy_delivery
 
@@ -15,8 +14,7 @@ from connectors.exports.landing import land_delivery
 from connectors.stores.files import LocalFileStore
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.ingest import ingest_delivery
-from costlake.focus.lake import Lake
-from costlake.focus.reconcile import reconcile, totals_by_currency
+from costlake.focus.lake import AuditFailed, Lake, partition_dir
 
 SAMPLE_TOTAL = 1.6823086974  # Σ lineItem/UnblendedCost of the sample, summed by hand in Decimal
 
@@ -79,9 +77,7 @@ def test_manifest_naming_a_missing_file_keeps_the_lake(good_lake, bucket, tmp_pa
     assert period_state(good_lake) == (1281, SAMPLE_TOTAL)
 
 
-def test_a_cost_that_is_not_a_number_is_rejected_and_fails_reconciliation(
-    good_lake, bucket, tmp_path
-):
+def test_a_cost_that_is_not_a_number_is_rejected_and_fails_the_audit(good_lake, bucket, tmp_path):
     rows = sample_rows()
     cost = rows[0].index("lineItem/UnblendedCost")
     rows[5][cost] = "12,50"  # data row 5 (header excluded)
@@ -89,21 +85,20 @@ def test_a_cost_that_is_not_a_number_is_rejected_and_fails_reconciliation(
     with open(bad, "w", newline="") as f:
         csv.writer(f).writerows(rows)
     write_legacy_delivery(bucket, bad, "asm-badcost")
-    report = ingest_newest(bucket, good_lake, tmp_path)
+    with pytest.raises(AuditFailed, match="1 rejected row") as failed:
+        ingest_newest(bucket, good_lake, tmp_path)
+    report = failed.value.report
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (1281, 1280, 1)
-    rejects = good_lake.scan_partition("rejects", "aws", "2023-11").collect()
+    # Nothing published: the good version stays; the failed one is kept with its reject.
+    assert period_state(good_lake) == (1281, SAMPLE_TOTAL)
+    kept = f"{failed.value.kept}/{partition_dir('rejects', 'aws', '2023-11')}"
+    rejects = good_lake.scan_folder(kept, "rejects").collect()
     assert rejects.height == 1
     reject = rejects.row(0, named=True)
     assert reject["x_SourceFile"].endswith("asm-badcost/report-1.csv.gz")
     assert reject["x_SourceRow"] == 5
     assert "line_item_unblended_cost is not a number" in reject["reason"]
     assert reject["raw_cost"] == "12,50"
-    lake_totals = totals_by_currency(
-        good_lake.scan_partition("focus", "aws", "2023-11"), "BilledCost", "BillingCurrency"
-    )
-    verdict = reconcile(report.bill_totals, lake_totals, report.rejected_cost_rows)
-    assert not verdict.ok
-    assert any("rejected row" in line for line in verdict.lines)
 
 
 def test_rerunning_the_same_delivery_gives_the_same_bytes(good_lake, bucket, tmp_path):
@@ -122,34 +117,6 @@ def test_a_crash_while_writing_leaves_the_previous_version(good_lake):
         raise RuntimeError("power cut")
     assert period_state(good_lake) == (1281, SAMPLE_TOTAL)
     assert not good_lake.files("_staging", suffix="")
-
-
-class DiesOnSecondMove:
-    """A filesystem whose process 'dies' after moving the old version aside."""
-
-    def __init__(self, real: pafs.FileSystem) -> None:
-        self.real = real
-        self.moves = 0
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def move(self, src: str, dest: str) -> None:
-        self.moves += 1
-        if self.moves == 2:
-            raise OSError("killed mid-swap")
-        self.real.move(src, dest)
-
-
-def test_a_crash_between_the_two_renames_is_repaired_on_next_open(good_lake):
-    good_lake.fs = DiesOnSecondMove(good_lake.fs)
-    with pytest.raises(OSError), good_lake.staged_period("aws", "2023-11") as staged:
-        staged.write_text("focus", "part-00000.parquet", "new version")
-    assert not good_lake.exists("focus/provider=aws/billing_period=2023-11")
-    reopened = Lake(good_lake.root)  # a swap younger than a minute may still be in flight
-    assert not reopened.exists("focus/provider=aws/billing_period=2023-11")
-    reopened.restore_interrupted_swaps(min_age_seconds=0)
-    assert period_state(reopened) == (1281, SAMPLE_TOTAL)
 
 
 def test_gzip_and_plain_csv_give_the_same_rows(tmp_path):

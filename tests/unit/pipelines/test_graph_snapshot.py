@@ -31,6 +31,7 @@ CHECKS = [
     "ai_cost_reconciliation:ai_cost_reconciles",
     "ai_unrecognised_lines:ai_lines_recognised",
     "anomalies:no_new_anomalies",
+    "focus:amounts_are_finite",
     "focus:reconciles_to_bill",
     "focus:schema_is_focus",
     "gpu_samples:telemetry_parses",

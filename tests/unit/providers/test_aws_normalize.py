@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import AWS_SAMPLE, FIXTURES, HAND_CUR2
+from conftest import AWS_SAMPLE, FIXTURES, HAND_CUR2, failed_audit
 
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.lake import Lake
@@ -227,7 +227,8 @@ def test_a_covered_row_without_its_effective_cost_is_rejected(tmp_path):
     source = tmp_path / "no-effective.csv"
     source.write_text("\n".join([rows[0], ",".join(covered), *rows[2:]]) + "\n")
     lake = Lake(tmp_path / "lake")
-    report = normalize_file(source, lake, "aws_cur2", None)
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(lambda: normalize_file(source, lake, "aws_cur2", None))
     assert (report.rows_read, report.rows_rejected, report.rejected_cost_rows) == (9, 1, 1)
     reject = lake.scan("rejects").collect().row(0, named=True)
     assert reject["x_SourceRow"] == 1
@@ -258,7 +259,8 @@ def test_aws_focus_export_is_checked_and_passed_through(tmp_path):
     """An AWS FOCUS export keeps its own values; AWS's x_ names map to costlake's."""
     export = FIXTURES / "aws" / "hand_focus_export.csv"
     lake = Lake(tmp_path / "lake")
-    report = normalize_file(export, lake, "aws_focus", "2026-11")
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(lambda: normalize_file(export, lake, "aws_focus", "2026-11"))
     focus = _focus(lake).sort("x_SourceRow")
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 2, 2)
     assert focus["BilledCost"].to_list() == [12.5, -2.5]

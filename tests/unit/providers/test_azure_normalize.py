@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, failed_audit
 
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.lake import Lake
@@ -342,7 +342,8 @@ def test_bad_values_become_rejects_with_reasons(tmp_path):
     ]
     source = _write_csv(tmp_path / "bad.csv", MCA_HEADER, rows)
     lake = Lake(tmp_path / "lake")
-    report = normalize_file(source, lake, "azure_actual", "2025-03")
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(lambda: normalize_file(source, lake, "azure_actual", "2025-03"))
     rejects = pl.read_parquet(lake.files("rejects")).sort("x_SourceRow")
     assert (report.rows_written, report.rows_rejected) == (1, 4)
     assert rejects["x_SourceRow"].to_list() == [2, 3, 4, 5]

@@ -34,7 +34,7 @@ from connectors.exports.oci import find_oci_deliveries
 from connectors.stores.files import FileStore, LocalFileStore
 from costlake.focus.deliveries import Delivery, DeliveryError
 from costlake.focus.ingest import IngestReport, ingest_delivery
-from costlake.focus.lake import Lake, partition_dir
+from costlake.focus.lake import AuditFailed, Lake, partition_dir
 from costlake.providers.gcp import GCP_EXPORT_SCHEMA
 
 EA_ACTUAL = FIXTURES / "azure" / "EA_ActualCost_Small.csv"  # 11 rows of 2023-09, older EA names
@@ -111,12 +111,19 @@ def corrupt(path: Path, how: str) -> Path:
 # --- delivering them as each provider lays them out -------------------------------------------
 
 
-def ingest_found(root: Path, finder: Finder, period: str, lake: Lake) -> IngestReport:
-    """Find the period's delivery in the store at ``root``, land it and ingest it."""
+def ingest_found(root: Path, finder: Finder, period: str, lake: Lake) -> tuple[IngestReport, Lake]:
+    """Find the period's delivery in the store at ``root``, land it and ingest it; the report
+    and where the run's version is: the lake, or (a row with cost rejected fails the money
+    audit) the failed version kept for inspection, the published period then left intact."""
     store = LocalFileStore(root)
     delivery = finder(store)[period]
     landed = land_delivery(store, delivery, root.parent / f"{root.name}-landed")
-    return ingest_delivery(delivery, landed, lake)
+    before = period_digests(lake, delivery.provider, period)
+    try:
+        return ingest_delivery(delivery, landed, lake), lake
+    except AuditFailed as failed:
+        assert period_digests(lake, delivery.provider, period) == before
+        return failed.report, lake.view(failed.kept)
 
 
 def copy_into(root: Path, folder: str, files: dict[str, Path]) -> dict[str, str]:
@@ -134,7 +141,7 @@ def deliver_azure(
     files: dict[str, Path],
     export_type: str = "ActualCost",
     period: str = AZURE_PERIOD,
-) -> tuple[IngestReport, dict[str, str]]:
+) -> tuple[IngestReport, dict[str, str], Lake]:
     """An Azure export run (manifest.json naming its blobs) ingested; the blobs' keys by name."""
     container = tmp_path / "azure" / run_id
     manifest = write_azure_run(
@@ -142,16 +149,18 @@ def deliver_azure(
     )
     folder = manifest.parent.relative_to(container).as_posix()
     keys = {name: f"{folder}/{name}" for name in files}
-    return ingest_found(container, find_azure_deliveries, period, lake), keys
+    report, version = ingest_found(container, find_azure_deliveries, period, lake)
+    return report, keys, version
 
 
 def deliver_gcp(
     tmp_path: Path, lake: Lake, name: str, files: dict[str, Path]
-) -> tuple[IngestReport, dict[str, str]]:
+) -> tuple[IngestReport, dict[str, str], Lake]:
     """Files of a detailed export's invoice-month folder ingested; their keys by name."""
     root = tmp_path / "gcp" / name
     keys = copy_into(root, GCP_FOLDER, files)
-    return ingest_found(root, find_gcp_deliveries, GCP_PERIOD, lake), keys
+    report, version = ingest_found(root, find_gcp_deliveries, GCP_PERIOD, lake)
+    return report, keys, version
 
 
 def deliver_oci(
@@ -161,11 +170,12 @@ def deliver_oci(
     files: dict[str, Path],
     folder: str = OCI_COST_FOLDER,
     period: str = OCI_PERIOD,
-) -> tuple[IngestReport, dict[str, str]]:
+) -> tuple[IngestReport, dict[str, str], Lake]:
     """Report files in OCI's bucket layout ingested for ``period``; their keys by name."""
     root = tmp_path / "oci" / name
     keys = copy_into(root, folder, files)
-    return ingest_found(root, find_oci_deliveries, period, lake), keys
+    report, version = ingest_found(root, find_oci_deliveries, period, lake)
+    return report, keys, version
 
 
 # --- what the lake holds ----------------------------------------------------------------------
@@ -228,7 +238,7 @@ def error_naming(key: str, *columns: str) -> str:
 def azure_lake(tmp_path) -> Lake:
     lake = Lake(tmp_path / "lake")
     _, rows = read_csv(EA_ACTUAL)
-    report, _ = deliver_azure(tmp_path, lake, "run-good", {"part_0_0001.csv": EA_ACTUAL})
+    report, _, version = deliver_azure(tmp_path, lake, "run-good", {"part_0_0001.csv": EA_ACTUAL})
     assert counts(report) == (len(rows), len(rows), 0)
     return lake
 
@@ -237,7 +247,7 @@ def azure_lake(tmp_path) -> Lake:
 def gcp_lake(tmp_path) -> Lake:
     lake = Lake(tmp_path / "lake")
     rows = gcp_rows()
-    report, _ = deliver_gcp(tmp_path, lake, "good", {"export.jsonl": GCP_EXPORT})
+    report, _, version = deliver_gcp(tmp_path, lake, "good", {"export.jsonl": GCP_EXPORT})
     credits = sum(len(r["credits"]) for r in rows)
     assert (report.rows_read, report.rows_written) == (len(rows), len(rows) + credits)
     assert report.rows_rejected == 0
@@ -249,7 +259,7 @@ def oci_lake(tmp_path) -> Lake:
     lake = Lake(tmp_path / "lake")
     _, rows = read_csv(OCI_COST)
     packed = gzip_file(OCI_COST, tmp_path / "good.csv.gz")
-    report, _ = deliver_oci(tmp_path, lake, "good", {"0000000001.csv.gz": packed})
+    report, _, version = deliver_oci(tmp_path, lake, "good", {"0000000001.csv.gz": packed})
     assert counts(report) == (len(rows), len(rows), 0)
     return lake
 
@@ -276,13 +286,13 @@ def test_azure_malformed_tags_reject_the_row(
 ):
     header, rows = with_value(source, 3, "Tags", tags)
     bad = write_csv(tmp_path / "bad.csv", header, rows)
-    report, keys = deliver_azure(
+    report, keys, version = deliver_azure(
         tmp_path, azure_lake, "run-tags", {"part_0_0001.csv": bad}, export_type, period
     )
     raw_cost = rows[2][header.index(cost_column)]
-    assert_rejects(azure_lake, report, period, [(keys["part_0_0001.csv"], 3, reason, raw_cost)])
+    assert_rejects(version, report, period, [(keys["part_0_0001.csv"], 3, reason, raw_cost)])
     assert (report.rows_read, report.rows_written) == (len(rows), len(rows) - 1)
-    assert 3 not in focus_rows(azure_lake, "azure", period)["x_SourceRow"].to_list()
+    assert 3 not in focus_rows(version, "azure", period)["x_SourceRow"].to_list()
 
 
 @pytest.mark.parametrize(
@@ -315,9 +325,9 @@ def test_gcp_label_without_a_key_never_reaches_the_lake_as_invalid_json(gcp_lake
     rows = gcp_rows()
     rows[2]["labels"] = [{"key": None, "value": "ml"}]
     bad = write_gcp(tmp_path / name, rows)
-    report, _ = deliver_gcp(tmp_path, gcp_lake, "nokey", {name: bad})
+    report, _, version = deliver_gcp(tmp_path, gcp_lake, "nokey", {name: bad})
     # Either design is fine: the row is a reject naming labels, or its Tags leave the entry out.
-    focus = focus_rows(gcp_lake, "gcp", GCP_PERIOD)
+    focus = focus_rows(version, "gcp", GCP_PERIOD)
     for tags in focus["Tags"].drop_nulls():
         assert isinstance(json.loads(tags), dict)
     if 3 not in focus["x_SourceRow"].to_list():
@@ -330,9 +340,9 @@ def test_oci_cost_report_tag_values_are_text_in_valid_json(oci_lake, tmp_path):
     value = '{"team": "search\\'
     header, rows = with_value(OCI_COST, 1, "tags/ai.team", value)
     bad = write_csv(tmp_path / "tags.csv.gz", header, rows)
-    report, _ = deliver_oci(tmp_path, oci_lake, "tags", {"0000000002.csv.gz": bad})
+    report, _, version = deliver_oci(tmp_path, oci_lake, "tags", {"0000000002.csv.gz": bad})
     assert report.rows_rejected == 0
-    row = focus_rows(oci_lake, "oci", OCI_PERIOD).row(0, named=True)
+    row = focus_rows(version, "oci", OCI_PERIOD).row(0, named=True)
     created_by = rows[0][header.index("tags/Oracle-Tags.CreatedBy")]
     assert created_by == ""  # so only ai.team is a tag of row 1
     assert json.loads(row["Tags"]) == {"ai.team": value}
@@ -351,12 +361,12 @@ def test_oci_focus_report_malformed_tags_reject_the_row(oci_lake, tmp_path, tags
     of_period = [r for r in rows if r[header.index("BillingPeriodStart")].startswith("2024-09")]
     assert rows[2] in of_period
     bad = write_csv(tmp_path / "bad.csv.gz", header, rows)
-    report, keys = deliver_oci(
+    report, keys, version = deliver_oci(
         tmp_path, oci_lake, "focus-tags", {"focus.csv.gz": bad}, OCI_FOCUS_FOLDER, "2024-09"
     )
     raw_cost = rows[2][header.index("BilledCost")]
     expected = [(keys["focus.csv.gz"], 3, FOCUS_TAGS_BAD, raw_cost)]
-    assert_rejects(oci_lake, report, "2024-09", expected)
+    assert_rejects(version, report, "2024-09", expected)
     assert report.rows_written == len(of_period) - 1
     assert report.rows_other_periods == len(rows) - len(of_period)
 
@@ -376,11 +386,13 @@ def test_oci_focus_report_malformed_tags_reject_the_row(oci_lake, tmp_path, tags
 def test_azure_unknown_date_format_rejects_the_row(azure_lake, tmp_path, column, value):
     header, rows = with_value(EA_ACTUAL, 4, column, value)
     bad = write_csv(tmp_path / "bad.csv", header, rows)
-    report, keys = deliver_azure(tmp_path, azure_lake, "run-dates", {"part_0_0001.csv": bad})
+    report, keys, version = deliver_azure(
+        tmp_path, azure_lake, "run-dates", {"part_0_0001.csv": bad}
+    )
     reason = f"{column} is not a MM/DD/YYYY or ISO-8601 date"
     raw_cost = rows[3][header.index("Cost")]
     expected = [(keys["part_0_0001.csv"], 4, reason, raw_cost)]
-    assert_rejects(azure_lake, report, AZURE_PERIOD, expected)
+    assert_rejects(version, report, AZURE_PERIOD, expected)
     assert (report.rows_read, report.rows_written) == (len(rows), len(rows) - 1)
 
 
@@ -399,12 +411,12 @@ def test_gcp_unknown_timestamp_format_rejects_the_row_and_its_credits(
     rows = gcp_rows()
     rows[row - 1][field] = value
     bad = write_gcp(tmp_path / name, rows)
-    report, keys = deliver_gcp(tmp_path, gcp_lake, "dates", {name: bad})
+    report, keys, version = deliver_gcp(tmp_path, gcp_lake, "dates", {name: bad})
     # The row and each of its credits (a FOCUS row of its own) are rejected together.
     source = rows[row - 1]
     raw_costs = [str(source["cost"]), *(str(c["amount"]) for c in source["credits"])]
     reason = f"{field} is not a timestamp"
-    assert_rejects(gcp_lake, report, GCP_PERIOD, [(keys[name], row, reason, c) for c in raw_costs])
+    assert_rejects(version, report, GCP_PERIOD, [(keys[name], row, reason, c) for c in raw_costs])
     focus_total = len(rows) + sum(len(r["credits"]) for r in rows)
     assert (report.rows_read, report.rows_written) == (len(rows), focus_total - len(raw_costs))
 
@@ -451,10 +463,12 @@ def test_oci_unknown_date_format_rejects_the_row(
     }[kind]
     header, rows = with_value(source, row, column, value)
     bad = write_csv(tmp_path / "bad.csv.gz", header, rows)
-    report, keys = deliver_oci(tmp_path, oci_lake, "dates", {"r.csv.gz": bad}, folder, period)
+    report, keys, version = deliver_oci(
+        tmp_path, oci_lake, "dates", {"r.csv.gz": bad}, folder, period
+    )
     raw_cost = rows[row - 1][header.index(cost)]
-    assert_rejects(oci_lake, report, period, [(keys["r.csv.gz"], row, reason, raw_cost)])
-    written = focus_rows(oci_lake, "oci", period)["x_SourceRow"].to_list()
+    assert_rejects(version, report, period, [(keys["r.csv.gz"], row, reason, raw_cost)])
+    written = focus_rows(version, "oci", period)["x_SourceRow"].to_list()
     assert row not in written
     others = {"cost": 0, "focus": 1}[kind]  # the focus sample holds one row of 2024-10
     assert report.rows_other_periods == others
@@ -506,9 +520,11 @@ def test_azure_known_header_renames_are_read_as_before(azure_lake, tmp_path, sty
     else:  # MCA spells every header in camelCase
         header = [c[0].lower() + c[1:] for c in header]
     renamed = write_csv(tmp_path / "renamed.csv", header, rows)
-    report, _ = deliver_azure(tmp_path, azure_lake, "run-synonyms", {"part_0_0001.csv": renamed})
+    report, _, version = deliver_azure(
+        tmp_path, azure_lake, "run-synonyms", {"part_0_0001.csv": renamed}
+    )
     assert counts(report) == (len(rows), len(rows), 0)
-    assert focus_rows(azure_lake, "azure", AZURE_PERIOD).equals(previous)
+    assert focus_rows(version, "azure", AZURE_PERIOD).equals(previous)
 
 
 GCP_RENAMES = [
@@ -573,9 +589,9 @@ def test_oci_known_header_renames_are_read_as_before(oci_lake, tmp_path):
     header, rows = read_csv(OCI_COST)
     assert set(synonyms) <= set(header)
     renamed = write_csv(tmp_path / "renamed.csv.gz", [synonyms.get(c, c) for c in header], rows)
-    report, _ = deliver_oci(tmp_path, oci_lake, "synonyms", {"0000000002.csv.gz": renamed})
+    report, _, version = deliver_oci(tmp_path, oci_lake, "synonyms", {"0000000002.csv.gz": renamed})
     assert counts(report) == (len(rows), len(rows), 0)
-    assert focus_rows(oci_lake, "oci", OCI_PERIOD).equals(previous)
+    assert focus_rows(version, "oci", OCI_PERIOD).equals(previous)
 
 
 # --- corrupt or truncated gzip ----------------------------------------------------------------

@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, failed_audit
 
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.lake import Lake
@@ -358,7 +358,8 @@ def test_malformed_invoice_month_rejects_the_row_and_its_credits(tmp_path):
     rows[0]["invoice"] = {"month": "2026-11"}
     lake = Lake(tmp_path / "lake")
     path = write_parquet(rows, tmp_path / "bad-month.parquet")
-    report = normalize_file(path, lake, DATASET, "2026-11")
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(lambda: normalize_file(path, lake, DATASET, "2026-11"))
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (7, 7, 3)
     assert report.rejected_cost_rows == 3
     rejects = lake.scan("rejects").collect().sort(ROW_COLUMN, maintain_order=True)
@@ -374,7 +375,12 @@ def test_unknown_cost_type_is_rejected(tmp_path):
     rows = hand_rows()
     rows[1]["cost_type"] = "refund"
     lake = Lake(tmp_path / "lake")
-    report = normalize_file(write_parquet(rows, tmp_path / "x.parquet"), lake, DATASET, "2026-11")
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(
+        lambda: normalize_file(
+            write_parquet(rows, tmp_path / "x.parquet"), lake, DATASET, "2026-11"
+        )
+    )
     assert report.rows_rejected == 1
     reason = lake.scan("rejects").collect()["reason"].item()
     assert reason == "cost_type is not regular, tax, adjustment or rounding_error"

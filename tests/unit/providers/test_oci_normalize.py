@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, failed_audit
 
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.lake import Lake
@@ -177,7 +177,8 @@ def test_bad_cost_and_time_become_rejects(tmp_path):
     with open(source, "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     lake = Lake(tmp_path / "lake")
-    report = normalize_file(source, lake, "oci_cost", "2023-11")
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(lambda: normalize_file(source, lake, "oci_cost", "2023-11"))
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 1, 2)
     rejects = lake.scan("rejects").collect().sort("x_SourceRow")
     assert rejects["reason"].to_list() == [
@@ -252,7 +253,8 @@ def test_focus_report_bad_values_become_rejects(tmp_path):
     with open(source, "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     lake = Lake(tmp_path / "lake")
-    report = normalize_file(source, lake, "oci_focus", "2024-09")
+    # A rejected row with cost: the money audit fails, the failed version is kept.
+    report, lake = failed_audit(lambda: normalize_file(source, lake, "oci_focus", "2024-09"))
     assert (report.rows_written, report.rows_rejected) == (1, 2)
     reasons = lake.scan("rejects").collect().sort("x_SourceRow")["reason"].to_list()
     assert reasons == [
