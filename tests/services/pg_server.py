@@ -35,9 +35,10 @@ def _free_port() -> int:
 
 @contextmanager
 def postgres_server(bin_dir: Path) -> Iterator[str]:
-    """Start a server with its data in a temporary folder; yield ``postgresql://…`` of its
-    superuser ``costlake`` (trust authentication, loopback only); stop it and remove the folder
-    at the end."""
+    """Start a server with its data in a temporary folder; yield ``postgresql+psycopg2://…`` of
+    its superuser ``costlake`` (trust authentication, loopback only); stop it and remove the
+    folder at the end. (SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3, which
+    dagster-postgres does not use.)"""
     prefix: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="costlake-postgres-"))  # reachable by its owner alone
     if os.geteuid() == 0:
@@ -80,7 +81,7 @@ def _serve(folder: Path, bin_dir: Path, prefix: list[str]) -> Iterator[str]:
         capture_output=True,
     )
     try:
-        yield f"postgresql://costlake@127.0.0.1:{port}"
+        yield f"postgresql+psycopg2://costlake@127.0.0.1:{port}"
     finally:
         subprocess.run(
             [*run, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],

@@ -52,7 +52,7 @@ def postgres_url():
 def _instance(postgres_url: str, name: str, home) -> DagsterInstance:
     """An instance whose run, event and schedule storage is database ``name`` of the server,
     configured as docs/operations.md shows."""
-    connection = psycopg2.connect(f"{postgres_url}/postgres")
+    connection = psycopg2.connect(f"{postgres_url.replace('+psycopg2', '')}/postgres")
     connection.autocommit = True
     connection.cursor().execute(f"CREATE DATABASE {name}")
     connection.close()
