@@ -8,6 +8,7 @@ from dagster import (
 )
 
 from costlake.config import PROVIDERS
+from costlake.focus.periods import billing_period as normalized_period
 
 FIRST_PERIOD = "2023-01"
 
@@ -21,5 +22,7 @@ billing_partitions = MultiPartitionsDefinition(
 
 
 def partition_key(billing_period: str, provider: str) -> MultiPartitionKey:
-    """The Dagster partition key of one (billing period, provider)."""
-    return MultiPartitionKey({"billing_period": billing_period, "provider": provider})
+    """The Dagster partition key of one (billing period, provider); ``2025-5`` is ``2025-05``,
+    and what is not a period is refused (``ValueError`` naming it)."""
+    period = normalized_period(billing_period)
+    return MultiPartitionKey({"billing_period": period, "provider": provider})

@@ -6,7 +6,8 @@ day (resources of the service, so ``daily_series`` has rows to add up), with wee
 noise and a few spikes. Then times, each on its own:
 
 * ``daily_series``: the FOCUS rows to one value per series and day (collected);
-* ``detect``: every day of every series scored;
+* ``detect``: every day of every series scored, its runs and events marked;
+* ``events``: the anomalous days folded into one row per event;
 * ``explain``: the contributions of the ``--explain`` largest anomalies;
 * ``new_entities`` and ``untagged_share_jumps`` over the whole frame.
 
@@ -34,6 +35,7 @@ from costlake.anomalies.detector import (
     new_entities,
     untagged_share_jumps,
 )
+from costlake.anomalies.events import events
 
 START = date(2023, 1, 2)
 
@@ -124,6 +126,8 @@ def main() -> None:
     total = time.perf_counter()
     series = timed("daily_series", lambda: daily_series(focus.lazy(), settings.group_by).collect())
     scored = timed("detect", lambda: detect(series, settings, as_of))
+    keys = [*settings.group_by, "currency"]
+    found = timed("events", lambda: events(scored, keys, as_of, settings.gap_days))
     anomalies = scored.filter(pl.col("status") == "anomaly")
     top = anomalies.sort(pl.col("deviation").abs(), descending=True).head(args.explain)
     explained = timed("explain", lambda: explain(focus.lazy(), top, settings))
@@ -133,7 +137,8 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(
         f"  {'total':22s} {elapsed:7.2f} s   ({series.height:,} series-days scored, "
-        f"{anomalies.height:,} anomalies, {explained.height:,} explanation rows, "
+        f"{anomalies.height:,} anomalous days in {found.height:,} events, "
+        f"{explained.height:,} explanation rows, "
         f"{new.height} new entities, {jumps.height} untagged jumps)"
     )
     print(f"peak RSS {peak:,.0f} MiB")

@@ -103,8 +103,9 @@ def deliveries_by_period(
     """
     periods: dict[str, list[tuple[ExportSource, Delivery]]] = {}
     for source in sources:
-        for period, delivery in deliveries_at(provider, source, lake).items():
-            periods.setdefault(period, []).append((source, delivery))
+        for delivery in deliveries_at(provider, source, lake).values():
+            # Keyed by the delivery's own period, normalized once (2025-5 is 2025-05).
+            periods.setdefault(delivery.billing_period, []).append((source, delivery))
     for period, found in periods.items():
         seen: dict[str, str] = {}
         for source, delivery in found:

@@ -1,34 +1,30 @@
-"""Cost anomaly alerts posted to an optional chat webhook (Slack incoming webhooks or anything
-that accepts the same JSON), each anomaly once.
+"""Alerts posted to an optional chat webhook (Slack incoming webhooks or anything that accepts
+the same JSON): the pending alerts of the lake's outbox (``costlake.alerts``), each once.
 
-``send_alerts(url, alerts, ledger_path)`` posts the alerts whose ``anomaly_id`` is not yet in the
-ledger, ``BATCH_SIZE`` (20) alerts per message: a message is a header block plus one section
-block per alert, well under Slack's 50 blocks. A batch's ids are written to the ledger only
-after the webhook answered 2xx, so an alert that could not be delivered is sent again by the next
-run. Every batch is tried even if an earlier one failed. Delivery is at least once: if the
-webhook accepted a message but its answer was lost (connection cut, timeout), the retry or the
-next run sends it again, which is preferred to losing an alert.
+``deliver_pending(outbox, url)`` takes the outbox's delivery lease (one run delivers at a time),
+posts the pending alerts ``BATCH_SIZE`` (20) per message, a header block plus one section block
+per alert whose ``block_id`` is the alert id, and marks each message's alerts delivered as soon
+as the webhook answered 2xx, or failed (still pending, tried again by the next run) when it did
+not. Every batch is tried even if an earlier one failed; nothing is raised for a failed batch,
+so the pipeline can warn and go on.
 
-Retries are urllib3's ``Retry`` on the session's ``HTTPAdapter``, POST included: connection
-errors, read errors and 429, 500, 502, 503 and 504 are retried ``retries`` times. The waits grow
-as ``backoff * 2**(n-1)`` seconds from the second retry on (the first retry is immediate; capped
-at ``BACKOFF_MAX``); a ``Retry-After`` header on 429 or 503 is honoured instead, up to
-``MAX_RETRY_AFTER`` seconds. Other answers (400 ``invalid_blocks``, 403, 404 ``no_service``,
-410 ``channel_is_archived``, redirects) are not retried. A batch that still fails is counted in
-``SendResult.failed`` with a short message; nothing is raised for it, so the pipeline can warn
-and go on.
+Each message is posted once, even to a slow webhook: the wait for an answer is generous
+(``read_timeout``, 60 s), and a POST whose request was sent is never sent again in the same run,
+whether its answer was late, cut or lost (urllib3's ``Retry`` with ``read=False``). What is
+retried is what the webhook never received or refused outright: connection errors (``retries``
+times) and answers 429, 500, 502, 503 and 504. The waits grow as ``backoff * 2**(n-1)`` seconds
+from the second retry on (the first retry is immediate; capped at ``BACKOFF_MAX``); a
+``Retry-After`` header on 429 or 503 is honoured instead, up to ``MAX_RETRY_AFTER`` seconds.
+Other answers (400 ``invalid_blocks``, 403, 404 ``no_service``, 410 ``channel_is_archived``,
+redirects) are not retried. A message whose answer never came is left pending, so the next run
+sends it again: an alert may, rarely, arrive twice, but is never lost.
 
 The URL is a secret (a Slack webhook URL embeds its token): it is only ever read from an
 environment variable whose *name* is configured (``webhook_url_from_env``), and no message,
-result, log record or exception of this module shows more of it than ``redacted(url)``, scheme
-and host. urllib3 logs request paths (at DEBUG, and at WARNING when it retries a broken
-connection); while a send is in progress those records are scrubbed of the URL's path and query.
-
-The ledger is a small JSON file, ``{"sent": {"<anomaly_id>": "<UTC time sent>", ...}}``. A
-missing ledger is an empty one; it is created (with its folder) when the first ids are recorded,
-and every write goes to a temporary file in the same folder that then replaces it
-(``os.replace``), so a crash never leaves half a ledger. Two runs sending at the same moment to
-the same ledger may both send an alert: runs are expected not to overlap.
+result, log record, outbox record or exception of this module shows more of it than
+``redacted(url)``, scheme and host. urllib3 logs request paths (at DEBUG, and at WARNING when it
+retries a broken connection); while a delivery is in progress those records are scrubbed of the
+URL's path and query.
 """
 
 from __future__ import annotations
@@ -37,15 +33,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -53,14 +45,17 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from costlake.alerts import Alert, Outbox
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL_ENV = "COSTLAKE_ALERT_WEBHOOK_URL"
 BATCH_SIZE = 20  # alerts per message: 1 header + 20 sections, under Slack's 50-block limit
-MAX_CONTRIBUTORS = 5  # contributors listed per alert, largest first
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_MAX = 30.0  # seconds, longest wait between two retries
 MAX_RETRY_AFTER = 60.0  # seconds, longest Retry-After honoured (a longer one is shortened)
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection (retried: nothing was sent yet)
+READ_TIMEOUT = 60.0  # seconds to wait for an answer once a message was sent (never retried)
 _SECTION_CHARS = 3000  # Slack's limit on a section's text
 _HEADER_CHARS = 150  # Slack's limit on a header's text
 _TEXT_CHARS = 3000  # the notification fallback is kept short
@@ -68,55 +63,21 @@ _SNIPPET_CHARS = 200  # of an error response's body, in SendResult.error
 _SECRET_MIN_CHARS = 8  # path segments this long are scrubbed from logs and messages
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-Number = float | int | Decimal
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One cost anomaly to announce.
-
-    ``title`` names the provider and group (``"aws · 123456789012 · Amazon Bedrock"``).
-    ``actual`` is the day's cost, ``expected`` the forecast and ``lower``/``upper`` its band,
-    all in ``currency``. ``provisional``: the day's bill may still change. ``contributors`` are
-    ``(dimension, value, contribution)``, the contribution being the part of
-    ``actual - expected`` attributed to that value, in ``currency``.
-    """
-
-    anomaly_id: str
-    title: str
-    day: date
-    currency: str
-    actual: Number
-    expected: Number
-    lower: Number
-    upper: Number
-    severity: str
-    provisional: bool = False
-    contributors: Sequence[tuple[str, str, Number]] = ()
-    link: str | None = None
-
-    def __post_init__(self) -> None:
-        # A tuple keeps the frozen alert hashable when given a list.
-        object.__setattr__(self, "contributors", tuple(tuple(c) for c in self.contributors))
-
 
 @dataclass(frozen=True)
 class SendResult:
-    """What ``send_alerts`` did, counted in distinct anomaly ids. ``error`` (None when nothing
-    failed) says why the failed ones were not delivered, with the URL redacted."""
+    """What ``deliver_pending`` did, in alerts: ``sent`` now, ``failed`` now (tried and not
+    delivered), ``pending`` (still to deliver afterwards, failed ones included). ``error``
+    (None when nothing failed) says why, with the URL redacted."""
 
     sent: int = 0
-    skipped_already_sent: int = 0
     failed: int = 0
+    pending: int = 0
     error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
-
-
-class LedgerError(ValueError):
-    """The ledger file exists but is not a ledger this module wrote."""
+        return self.failed == 0 and self.error is None
 
 
 # --- the URL, kept secret ------------------------------------------------------------------
@@ -247,16 +208,6 @@ for _name in (
 # --- the message ---------------------------------------------------------------------------
 
 
-def _money(amount: Number, currency: str, signed: bool = False) -> str:
-    return f"{amount:{'+' if signed else ''},.2f} {currency}"
-
-
-def _deviation(actual: Number, expected: Number) -> str:
-    if float(expected) <= 0:
-        return "n/a (nothing expected)"
-    return f"{(float(actual) - float(expected)) / float(expected) * 100:+.1f} %"
-
-
 def _escape(text: str) -> str:
     """Slack mrkdwn: &, < and > are control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -267,94 +218,35 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _section_text(alert: Alert) -> str:
-    cur = alert.currency
-    day = alert.day.isoformat() + (" (provisional)" if alert.provisional else "")
-    lines = [
-        f"*{_escape(alert.title)}* · {day}",
-        f"Actual *{_money(alert.actual, cur)}* vs expected {_money(alert.expected, cur)} "
-        f"(range {_money(alert.lower, cur)} – {_money(alert.upper, cur)}): "
-        f"*{_deviation(alert.actual, alert.expected)}*",
-        f"Severity: *{_escape(alert.severity)}*",
-    ]
-    top = sorted(alert.contributors, key=lambda c: abs(float(c[2])), reverse=True)
-    if top:
-        lines.append("Top contributors:")
-        lines += [
-            f"• {_escape(str(dim))} = {_escape(str(value))}: {_money(amount, cur, signed=True)}"
-            for dim, value, amount in top[:MAX_CONTRIBUTORS]
-        ]
-    if alert.link:
-        link = _escape(alert.link).replace("|", "%7C")
-        lines.append(f"<{link}|Details>")
+    lines = [f"*{_escape(alert.title)}*", *map(_escape, alert.lines)]
+    lines.append(f"Severity: *{_escape(alert.severity)}*")
     return _clip("\n".join(lines), _SECTION_CHARS)
 
 
 def _headline(count: int) -> str:
-    return f"{count} cost anomal{'y' if count == 1 else 'ies'}"
+    return f"{count} cost alert{'' if count == 1 else 's'}"
 
 
-def slack_message(anomalies: list[Alert], part: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The JSON body announcing ``anomalies``: a ``text`` fallback (notifications, clients
-    without blocks) and ``blocks``, a header then one section per anomaly with its group, day,
-    actual vs expected cost, deviation, severity, top contributors and link. ``part``
-    (n, of) marks one message of several in the header."""
-    header = _headline(len(anomalies))
+def slack_message(alerts: Sequence[Alert], part: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The JSON body announcing ``alerts``: a ``text`` fallback (notifications, clients without
+    blocks) and ``blocks``, a header then one section per alert (title, lines, severity) whose
+    ``block_id`` is the alert id. ``part`` (n, of) marks one message of several in the header."""
+    header = _headline(len(alerts))
     if part and part[1] > 1:
         header += f" (message {part[0]} of {part[1]})"
-    summary = "; ".join(
-        f"{a.title} on {a.day.isoformat()}: {_money(a.actual, a.currency)} vs "
-        f"{_money(a.expected, a.currency)} expected ({_deviation(a.actual, a.expected)})"
-        for a in anomalies
-    )
+    summary = "; ".join(f"{a.title}: {a.lines[0]}" if a.lines else a.title for a in alerts)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(header, _HEADER_CHARS)}}
     ]
     blocks += [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _section_text(a)}} for a in anomalies
+        {
+            "type": "section",
+            "block_id": a.alert_id,
+            "text": {"type": "mrkdwn", "text": _section_text(a)},
+        }
+        for a in alerts
     ]
     return {"text": _clip(f"{header}: {_escape(summary)}", _TEXT_CHARS), "blocks": blocks}
-
-
-# --- the ledger ----------------------------------------------------------------------------
-
-
-def read_ledger(path: Path) -> dict[str, str]:
-    """Anomaly id → UTC time it was sent; empty when the ledger does not exist yet."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    try:
-        sent = json.loads(text)["sent"]
-        if not isinstance(sent, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in sent.items()
-        ):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise LedgerError(
-            f'{path}: not an alert ledger (expected JSON {{"sent": {{id: time}}}})'
-        ) from None
-    return sent
-
-
-def _record(path: Path, ids: Iterable[str]) -> None:
-    """Add ``ids`` (sent now) to the ledger, written aside then moved over it."""
-    path = Path(path)
-    sent = read_ledger(path)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    sent.update({anomaly_id: now for anomaly_id in ids})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"sent": sent}, out, indent=1, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -371,11 +263,12 @@ class _Retry(Retry):
 
 
 def retry_policy(retries: int = 4, backoff: float = 0.5) -> Retry:
-    """The retries of every POST (see the module's docstring)."""
+    """The retries of every POST (see the module's docstring): connection errors and refusals
+    (429, 5xx), never a request that was sent and not answered in time."""
     return _Retry(
         total=retries,
         connect=retries,
-        read=retries,
+        read=False,  # the webhook may have the message: sending it again would repeat it
         status=retries,
         other=0,
         redirect=0,
@@ -431,7 +324,11 @@ def _refusal(url: str, response: requests.Response, secrets: Sequence[str]) -> s
 
 
 def _post(
-    session: requests.Session, url: str, body: dict[str, Any], timeout: float, secrets: list[str]
+    session: requests.Session,
+    url: str,
+    body: dict[str, Any],
+    timeout: tuple[float, float],
+    secrets: list[str],
 ) -> str | None:
     """POST one message; None when the webhook answered 2xx, else why not (URL redacted)."""
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -440,6 +337,8 @@ def _post(
         response = session.post(
             url, data=data, headers=headers, timeout=timeout, allow_redirects=False
         )
+    except requests.exceptions.ReadTimeout:
+        return f"{redacted(url)}: no answer within {timeout[1]:g} s (not sent again this run)"
     except Exception as exc:  # requests' messages quote the URL: only the class is kept
         return _failure(url, exc, secrets)
     with response:
@@ -470,66 +369,67 @@ def _retrying(session: requests.Session | None, url: str, adapter: HTTPAdapter):
         adapter.close()
 
 
-def send_alerts(
+def deliver_pending(
+    outbox: Outbox,
     url: str,
-    alerts: list[Alert],
-    ledger_path: Path,
     *,
-    timeout: float = 10,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
     retries: int = 4,
     backoff: float = 0.5,
+    wait: float = 120.0,
     session: requests.Session | None = None,
 ) -> SendResult:
-    """Post the ``alerts`` not yet in the ledger at ``ledger_path`` to the webhook at ``url``,
-    ``BATCH_SIZE`` per message, and record the ids of every message answered 2xx.
+    """Post the ``outbox``'s pending alerts to the webhook at ``url``, ``BATCH_SIZE`` per
+    message, marking each message's alerts delivered (answered 2xx) or failed (still pending).
 
-    ``timeout`` (seconds) bounds connecting and each wait for an answer; ``retries`` and
-    ``backoff`` are described in the module's docstring. ``session``, when given, is used for
-    the POSTs (its proxies, certificates, headers); the retrying adapter is mounted on it for
-    the URL's origin during the call only. An alert id given twice counts once. Undelivered
-    alerts are returned as ``failed`` (never raised); ``LedgerError`` or ``OSError`` are raised
-    when the ledger cannot be read or written.
+    ``connect_timeout`` bounds opening a connection (retried), ``read_timeout`` the wait for an
+    answer to a message sent (never retried); ``retries`` and ``backoff`` are described in the
+    module's docstring. ``wait`` is how long to wait for another run's delivery lease before
+    leaving the alerts pending. ``session``, when given, is used for the POSTs (its proxies,
+    certificates, headers); the retrying adapter is mounted on it for the URL's origin during
+    the call only. Undelivered alerts are counted (never raised); ``OutboxError`` or
+    ``OSError`` are raised when the outbox cannot be read or written.
     """
-    already = read_ledger(ledger_path)
-    pending: dict[str, Alert] = {}
-    skipped: set[str] = set()
-    for alert in alerts:
-        if alert.anomaly_id in already:
-            skipped.add(alert.anomaly_id)
-        else:
-            pending.setdefault(alert.anomaly_id, alert)
-    if not pending:
-        return SendResult(skipped_already_sent=len(skipped))
     target = redacted(url)
-    if not _is_http_url(url):
-        error = "the webhook URL is not an http(s) URL"
-        logger.warning("cost anomaly alerts not sent: %s", error)
-        return SendResult(0, len(skipped), len(pending), error)
-
-    todo = list(pending.values())
-    batches = [todo[i : i + BATCH_SIZE] for i in range(0, len(todo), BATCH_SIZE)]
-    secrets = _secrets_of(url)
-    sent = failed = 0
-    errors: list[str] = []
-    adapter = HTTPAdapter(max_retries=retry_policy(retries, backoff))
-    with _SCRUBBER.hiding(secrets), _retrying(session, url, adapter) as use:
-        for number, batch in enumerate(batches, start=1):
-            body = slack_message(batch, part=(number, len(batches)))
-            error = _post(use, url, body, timeout, secrets)
-            if error is None:
-                _record(ledger_path, (a.anomaly_id for a in batch))
-                sent += len(batch)
-            else:
-                failed += len(batch)
-                if error not in errors:
-                    errors.append(error)
+    with outbox.delivering(wait=wait) as lease:
+        if lease is None:
+            error = "another run is delivering alerts; these stay pending for the next run"
+            return SendResult(pending=len(outbox.pending()), error=error)
+        todo = outbox.pending()  # read under the lease: what another run sent is not here
+        if not todo:
+            return SendResult()
+        if not _is_http_url(url):
+            error = "the webhook URL is not an http(s) URL"
+            outbox.mark_failed((a.alert_id for a in todo), error)
+            logger.warning("cost alerts not sent: %s", error)
+            return SendResult(failed=len(todo), pending=len(todo), error=error)
+        batches = [todo[i : i + BATCH_SIZE] for i in range(0, len(todo), BATCH_SIZE)]
+        secrets = _secrets_of(url)
+        sent = failed = 0
+        errors: list[str] = []
+        adapter = HTTPAdapter(max_retries=retry_policy(retries, backoff))
+        with _SCRUBBER.hiding(secrets), _retrying(session, url, adapter) as use:
+            for number, batch in enumerate(batches, start=1):
+                lease.renew()
+                body = slack_message(batch, part=(number, len(batches)))
+                error = _post(use, url, body, (connect_timeout, read_timeout), secrets)
+                ids = [a.alert_id for a in batch]
+                if error is None:
+                    outbox.mark_delivered(ids)
+                    sent += len(batch)
+                else:
+                    outbox.mark_failed(ids, error)
+                    failed += len(batch)
+                    if error not in errors:
+                        errors.append(error)
     if sent:
-        logger.info("sent %d cost anomaly alert(s) to %s", sent, target)
+        logger.info("sent %d cost alert(s) to %s", sent, target)
     if failed:
         logger.warning(
-            "%d cost anomaly alert(s) not delivered to %s (retried next run): %s",
+            "%d cost alert(s) not delivered to %s (pending for the next run): %s",
             failed,
             target,
             "; ".join(errors),
         )
-    return SendResult(sent, len(skipped), failed, "; ".join(errors) or None)
+    return SendResult(sent, failed, len(todo) - sent, "; ".join(errors) or None)

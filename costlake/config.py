@@ -2,18 +2,32 @@
 
 A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
 the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
-and the demo exports in ``./demo-data/<provider>`` for aws, azure, gcp and oci. Secrets never go
-here: each cloud SDK finds its own credentials.
+and the demo exports in ``./demo-data/<provider>`` for aws, azure, gcp and oci. Relative paths in
+a file are relative to the file's own folder, so a run behaves the same from any working folder.
+
+Secrets never go here: each cloud SDK finds its own credentials, and a connection string or a
+webhook URL is named by the environment variable holding it. Loading is defensive, because the
+messages it prints end up in terminals and in Dagster's run records:
+
+* the file is read by ``costlake.yaml_files``, which refuses files over 1 MiB, more than 100
+  aliases, and documents whose aliases would expand to more than 100,000 values (a "billion
+  laughs" file fails at once, instead of hanging whoever walks the result);
+* errors name the file, the line or the setting and what was expected, and never quote a value:
+  not the YAML line (it may be ``password: ...`` written by mistake), nor pydantic's input;
+* URLs (``lake_root``, endpoints, ``account_url``) carrying user info or credential parameters
+  are refused, since they would be printed in messages and kept in run records.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -21,17 +35,67 @@ from pydantic import (
     PositiveInt,
     Tag,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
+from costlake import yaml_files
 from costlake.anomalies.detector import AnomalySettings
 from costlake.anomalies.marts import DEFAULT_GROUPINGS
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 DEFAULT_CONFIG_FILE = "costlake.yaml"
+# Query parameters that carry a credential (pyarrow's S3 and GCS URIs, Azure SAS tokens).
+SECRET_PARAMETERS = re.compile(
+    r"access_key|secret|token|password|passwd|credential|signature|^sig$|^sv$|^se$|^sp$|"
+    r"account_key|sas",
+    re.IGNORECASE,
+)
 # A source's name also names its folder in raw/, so it is kept to safe file-name characters.
 SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# The name of an environment variable (a connection string or a URL itself is refused).
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _against_config_folder(value: str, info: ValidationInfo) -> str:
+    """A relative path of a settings file, made absolute against the file's folder."""
+    folder = (info.context or {}).get("config_folder")
+    if folder is None or _is_url(value):
+        return value
+    return str((Path(folder) / Path(value).expanduser()).resolve())
+
+
+def _no_credentials(value: str | None) -> str | None:
+    """Refuse a URL with user info or a credential parameter; the message never quotes it."""
+    if value is None or not _is_url(value):
+        return value
+    try:
+        parts = urlsplit(value)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        raise ValueError("not a valid URL") from None
+    if "@" in parts.netloc:
+        raise ValueError(
+            "credentials in the URL (user info) are refused: use the SDK's credential chain"
+        )
+    secret = sorted({name for name, _ in query if SECRET_PARAMETERS.search(name)})
+    if secret:
+        raise ValueError(
+            f"credential parameter(s) {', '.join(secret)} in the URL are refused: use the "
+            "SDK's credential chain (environment variables, profiles, roles)"
+        )
+    return value
+
+
+# A local path of the settings (relative to the settings file); a URL is left as it is.
+ConfigPath = Annotated[str, AfterValidator(_against_config_folder)]
+# A URL (or, for lake_root, a path) that is printed in messages: no credentials in it.
+PublicUrl = Annotated[str, AfterValidator(_no_credentials)]
 
 
 class FolderSource(BaseModel):
@@ -42,7 +106,7 @@ class FolderSource(BaseModel):
 
     kind: Literal["folder"] = "folder"
     name: SourceName = "default"
-    root: str = Field(description="folder that stands for the bucket or container")
+    root: ConfigPath = Field(description="folder that stands for the bucket or container")
     prefix: str = Field("", description="key prefix of the export(s) inside it")
 
 
@@ -58,7 +122,7 @@ class S3Source(BaseModel):
     prefix: str = Field("", description="the export's S3 prefix")
     region: str | None = None
     profile: str | None = Field(None, description="a named profile of the AWS shared config")
-    endpoint_url: str | None = Field(None, description="an S3-compatible endpoint")
+    endpoint_url: PublicUrl | None = Field(None, description="an S3-compatible endpoint")
 
 
 class BlobSource(BaseModel):
@@ -72,8 +136,10 @@ class BlobSource(BaseModel):
     name: SourceName = "default"
     container: str
     prefix: str = Field("", description="the export's root folder in the container")
-    account_url: str | None = Field(None, description="https://<account>.blob.core.windows.net")
-    connection_string_env: str | None = Field(
+    account_url: PublicUrl | None = Field(
+        None, description="https://<account>.blob.core.windows.net (no SAS token: no query)"
+    )
+    connection_string_env: EnvName | None = Field(
         None, description="name of the environment variable holding a connection string"
     )
     scope: str | None = Field(
@@ -86,6 +152,12 @@ class BlobSource(BaseModel):
     def _one_way_in(self) -> BlobSource:
         if (self.account_url is None) == (self.connection_string_env is None):
             raise ValueError("give exactly one of account_url and connection_string_env")
+        if self.account_url is not None and urlsplit(self.account_url).query:
+            raise ValueError(
+                "account_url must not carry a query (a SAS token): use DefaultAzureCredential, "
+                "or a connection string in the environment variable named by "
+                "connection_string_env"
+            )
         return self
 
 
@@ -124,7 +196,7 @@ class BigQuerySource(BaseModel):
         pattern=BIGQUERY_COLUMN,
         description="_PARTITIONTIME, or the TIMESTAMP column of a copy partitioned on one",
     )
-    endpoint_url: str | None = Field(None, description="a BigQuery emulator's REST endpoint")
+    endpoint_url: PublicUrl | None = Field(None, description="a BigQuery emulator's REST endpoint")
 
 
 class ObjectStorageSource(BaseModel):
@@ -140,9 +212,9 @@ class ObjectStorageSource(BaseModel):
     prefix: str = Field("", description="one report folder: reports/cost-csv/ or FOCUS Reports/")
     auth: Literal["config_file", "instance_principal"] = "config_file"
     profile: str = "DEFAULT"
-    config_file: str | None = None
+    config_file: ConfigPath | None = None
     region: str | None = Field(None, description="the tenancy's home region")
-    service_endpoint: str | None = None
+    service_endpoint: PublicUrl | None = None
 
 
 def _source_kind(value: object) -> str:
@@ -179,15 +251,15 @@ class AiSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    request_logs: list[str] = Field(
+    request_logs: list[ConfigPath] = Field(
         default_factory=list,
         description="folders or files of request logs (OpenTelemetry GenAI spans, LiteLLM spend "
         "logs, OpenAI usage exports); folders are read recursively",
     )
-    prices: str | None = Field(
+    prices: ConfigPath | None = Field(
         None, description="a price file whose rows replace or add to the shipped catalog's"
     )
-    capabilities: str | None = Field(
+    capabilities: ConfigPath | None = Field(
         None,
         description="model capability table for routing savings (default: the shipped "
         "costlake/data/model_capabilities.yaml)",
@@ -199,11 +271,11 @@ class GpuSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    telemetry: list[str] = Field(
+    telemetry: list[ConfigPath] = Field(
         default_factory=list,
         description="folders or files of nvidia-smi CSV / dmon, NVML CSV or dcgm-exporter text",
     )
-    mapping: str | None = Field(
+    mapping: ConfigPath | None = Field(
         None, description="CSV mapping gpu_uuid or host to the billed resource_id"
     )
     query_gpu: str | None = Field(
@@ -211,7 +283,7 @@ class GpuSettings(BaseModel):
         description="the --query-gpu fields of headerless nvidia-smi CSVs (noheader) that have "
         "no <file>.query sidecar, as passed to nvidia-smi",
     )
-    catalog: str | None = Field(
+    catalog: ConfigPath | None = Field(
         None, description="a GPU catalog CSV whose rows replace or add to the shipped one's"
     )
 
@@ -232,7 +304,7 @@ class AnomalyConfig(BaseModel):
         description="thresholds (k, min_abs, min_rel, weeks, settle_days, ...); its group_by "
         "is replaced by each grouping",
     )
-    webhook_url_env: str | None = Field(
+    webhook_url_env: EnvName | None = Field(
         None,
         description="name of the environment variable holding a Slack-compatible webhook URL; "
         "alerts are off without it (the URL itself is a secret: never put it here)",
@@ -244,8 +316,13 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lake_root: str = "lake"
-    tags: str | None = Field(
+    lake_root: Annotated[ConfigPath, AfterValidator(_no_credentials)] = Field(
+        "lake",
+        validate_default=True,
+        description="a folder (relative to this file), or an object-store URL (s3://, gs://, "
+        "abfs://) whose credentials come from the SDK's chain",
+    )
+    tags: ConfigPath | None = Field(
         None, description="tag rules YAML (default: the shipped costlake/data/tags.yaml)"
     )
     untagged_share: UntaggedShare = Field(default_factory=UntaggedShare)
@@ -286,18 +363,45 @@ def demo_settings(data: str = "demo-data", lake_root: str = "lake") -> Settings:
     )
 
 
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document of a settings file, read within ``costlake.yaml_files``' limits;
+    ``ValueError`` naming the file and the line, never quoting it."""
+    try:
+        return yaml_files.load(yaml_files.read_text(path))
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    except yaml_files.YamlFileError as exc:
+        problem = str(exc)
+    raise ValueError(f"{path}: cannot read costlake configuration: {problem}") from None
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    """One line per error: where (``aws.0.s3.bucket``) and what was expected. Built from the
+    errors without their inputs: pydantic's own text quotes each input value, which may be a
+    secret written in the wrong place."""
+    lines = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Settings from ``path``, ``$COSTLAKE_CONFIG`` or ``./costlake.yaml``, else the defaults."""
+    """Settings from ``path``, ``$COSTLAKE_CONFIG`` or ``./costlake.yaml``, else the defaults.
+    Relative paths in the file are taken from the file's folder."""
     chosen = path or os.environ.get(CONFIG_ENV)
     if chosen is None and Path(DEFAULT_CONFIG_FILE).exists():
         chosen = DEFAULT_CONFIG_FILE
     if chosen is None:
         return demo_settings()
+    data = read_yaml(chosen)
+    if data is None:
+        data = {}
+    folder = Path(chosen).resolve().parent
     try:
-        data = yaml.safe_load(Path(chosen).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{chosen}: cannot read costlake configuration: {exc}") from exc
-    try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, context={"config_folder": folder})
     except ValidationError as exc:
-        raise ValueError(f"{chosen}: invalid costlake configuration: {exc}") from exc
+        # ``from None``: the pydantic error, which quotes inputs, is not chained either (run
+        # records keep an exception's causes).
+        problems = _validation_problems(exc)
+        raise ValueError(f"{chosen}: invalid costlake configuration:\n{problems}") from None

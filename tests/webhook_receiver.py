@@ -1,22 +1,34 @@
-"""A chat webhook on loopback: ``with receiving([500, 503]) as hook: send_alerts(hook.url, …)``.
+"""A chat webhook on loopback: ``with receiving([500, 503]) as hook: deliver_pending(…, hook.url)``.
 
-Every POST is recorded (``hook.received``). Its answer is the next entry of the script (a
-status, or ``(status, headers)`` such as ``(429, {"Retry-After": "0"})``); once the script is
-used up, ``then`` (200 unless told) answers every request. A 2xx answer's body is ``ok``, as
-Slack's; other answers echo the request path, as many web servers' error pages do, so a test can
-see that the path (the webhook's secret) is not repeated by whoever reads the answer.
+Every POST is recorded (``hook.received``) as soon as its body is read. Its answer is the next
+entry of the script (a status, ``(status, headers)`` such as ``(429, {"Retry-After": "0"})``,
+or ``Slow(seconds, status)``, answered only after that many seconds, as a webhook under load);
+once the script is used up, ``then`` (200 unless told) answers every request. A 2xx answer's
+body is ``ok``, as Slack's; other answers echo the request path, as many web servers' error pages
+do, so a test can see that the path (the webhook's secret) is not repeated by whoever reads it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Answer = int | tuple[int, dict[str, str]]
+
+@dataclass(frozen=True)
+class Slow:
+    """An answer given ``seconds`` after the request arrived."""
+
+    seconds: float
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Answer = int | tuple[int, dict[str, str]] | Slow
 
 # The shape of a Slack incoming webhook URL; the last segment is the secret token.
 TOKEN = "xOxB5ecretT0kenFor7est5"
@@ -50,12 +62,18 @@ class WebhookReceiver(ThreadingHTTPServer):
         """Bodies of the requests answered 2xx."""
         return [r.body for r in self.received if 200 <= r.status < 300]
 
-    def answer(self, request: Received) -> tuple[int, dict[str, str]]:
+    def answer(self, request: Received) -> tuple[int, dict[str, str], float]:
+        """The status, headers and delay (seconds) of the answer to ``request``."""
         with self._lock:
             answer = self.script.pop(0) if self.script else self.then
-            status, headers = answer if isinstance(answer, tuple) else (answer, {})
+            if isinstance(answer, Slow):
+                status, headers, delay = answer.status, answer.headers, answer.seconds
+            elif isinstance(answer, tuple):
+                status, headers, delay = answer[0], answer[1], 0.0
+            else:
+                status, headers, delay = answer, {}, 0.0
             self.received.append(Received(request.path, request.headers, request.body, status))
-        return status, headers
+        return status, headers, delay
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -70,7 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         request = Received(self.path, dict(self.headers.items()), body, 0)
-        status, headers = self.server.answer(request)
+        status, headers, delay = self.server.answer(request)
+        time.sleep(delay)
         text = b"ok" if 200 <= status < 300 else f"no luck at {self.path}".encode()
         self.send_response(status)
         for name, value in headers.items():

@@ -48,17 +48,39 @@ def safe_key(key: str) -> str:
 
 
 class LocalFileStore:
-    """A local folder laid out like the provider's bucket: the embedded default and the tests'."""
+    """A local folder laid out like the provider's bucket: the embedded default and the tests'.
+
+    Everything read stays inside the folder: a symbolic link in it that leads outside (a file,
+    or a folder) is refused with an error naming it, never followed. Links to folders inside
+    are not followed either (a mirror made by ``aws s3 sync`` or ``azcopy`` has none).
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
+    def _outside(self, path: Path) -> DeliveryError:
+        return DeliveryError(
+            f"{path}: a symbolic link to {path.resolve()}, outside the export folder "
+            f"{self.root}: refused (copy the file into the folder instead)"
+        )
+
+    def _inside(self, key: str) -> Path:
+        """The file of ``key``, refused when it (or a link on the way) leads outside the root."""
+        path = self.root / safe_key(key)
+        if not path.resolve().is_relative_to(self.root):
+            raise self._outside(path)
+        return path
+
     def list(self, prefix: str) -> list[StoredObject]:
-        base = self.root / safe_key(prefix) if prefix else self.root
+        base = self._inside(prefix) if prefix else self.root
         if not base.exists():
             return []
         found = []
-        for dirpath, _, filenames in os.walk(base):
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in dirnames + filenames:
+                path = Path(dirpath) / name
+                if path.is_symlink() and not path.resolve().is_relative_to(self.root):
+                    raise self._outside(path)
             for name in filenames:
                 path = Path(dirpath) / name
                 stat = path.stat()
@@ -67,11 +89,11 @@ class LocalFileStore:
         return sorted(found, key=lambda o: o.key)
 
     def open(self, key: str) -> BinaryIO:
-        return open(self.root / safe_key(key), "rb")
+        return open(self._inside(key), "rb")
 
     def local_path(self, key: str) -> Path:
         """The file on disk, for readers that are faster on a path than on a stream."""
-        return self.root / safe_key(key)
+        return self._inside(key)
 
     def describe(self) -> str:
         return f"local folder {self.root}"

@@ -316,13 +316,13 @@ def _csv_records(text: str) -> tuple[list[str], list[tuple[str, dict[str, object
 
 
 def _yaml_records(text: str, name: str) -> tuple[list[str], list[tuple[str, dict[str, object]]]]:
-    import yaml
+    from costlake import yaml_files
 
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PriceCatalogError(f"{name}: not valid YAML: {exc}") from exc
+        root = yaml_files.compose(text)
+        data = yaml_files.load(text)
+    except yaml_files.YamlFileError as exc:
+        raise PriceCatalogError(f"{name}: not valid YAML: {exc}") from None
     items_node = root
     if isinstance(data, Mapping):
         if set(data) != {"prices"}:

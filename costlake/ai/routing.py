@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from costlake import yaml_files
 from costlake.ai.prices import PER, PriceCatalog, UnknownModel, canonical_model
 
 DEFAULT_CAPABILITIES = Path(
@@ -45,9 +45,9 @@ def load_capabilities(path: Path | str | None = None) -> Capabilities:
     """The capability table at ``path``, else the shipped one; errors name the file."""
     chosen = Path(path) if path else DEFAULT_CAPABILITIES
     try:
-        data = yaml.safe_load(chosen.read_text()) or {}
+        data = yaml_files.load(yaml_files.read_text(chosen)) or {}
         return Capabilities.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except (OSError, yaml_files.YamlFileError, ValidationError) as exc:
         raise ValueError(f"{chosen}: invalid model capability table: {exc}") from exc
 
 

@@ -1,72 +1,68 @@
-"""Cost anomalies that explain themselves: a same-weekday robust baseline per series.
+"""Cost anomalies that explain themselves: a robust baseline that follows each series, and
+runs of unusual days judged as one event.
 
-Pure polars: no Dagster, no network. Amounts are ``EffectiveCost`` (the amortized cost) and the
-currency is always part of a series' key: amounts are never added across currencies.
+Pure polars: no Dagster, no network, no model fitted per series (a thousand series of two years
+score in seconds). Amounts are ``EffectiveCost`` (the amortized cost) and the currency is always
+part of a series' key: amounts are never added across currencies.
 
-The method (the practice summarized in the project's reference notes, "Anomalies"):
+The method (each step reads only days before the one it scores):
 
 * **Series.** ``daily_series`` sums ``EffectiveCost`` per day (the UTC date of
   ``ChargePeriodStart``), per group (``AnomalySettings.group_by``) and ``BillingCurrency``; days
   without a row between a series' first and last day are 0.
-* **Baseline.** ``expected`` is the median of the same weekday over the last ``weeks`` weeks
-  (``day - 7``, ``day - 14``, …; the day itself never counts). The median is what keeps earlier
-  anomalies out of later baselines: a spike of one to three days puts one value in each
-  weekday's window and a median of six ignores up to two such values, so flagged days are not
-  removed explicitly. Removing them would also keep a level shift flagged forever, since its new
-  level would never enter the baseline. With the median a level shift is flagged while fewer than
-  half of the window's weeks are at the new level (three weeks with the default six), is
-  half-absorbed the fourth week (flagged only if half the shift still passes every threshold)
-  and normal from the fifth.
-* **Spread.** Always floored: ``spread = max(s, spread_floor_rel x |expected|,
-  spread_floor_abs)``, so flat series (MAD 0) do not flag every cent. ``s`` is 1.4826 x a
-  median absolute deviation, of one of two samples (``spread_method``):
-
-  - ``same_weekday`` (the notes' method): the deviations of the baseline's own window from
-    ``expected`` (``mad``, output as a column). Six values make a noisy estimate: on the
-    synthetic bills of ``bench/evaluate_anomalies.py`` (seed 7) it gives, at k = 4, precision
-    0.998, recall 0.78 and 0.003 false alarms per series-month on anomaly-free series with
-    the script's default day noise of 2-5 %, and 0.86, 0.66 and 0.13 with a noise of 5-8 %;
-  - ``recent_residuals`` (the default): the series' own relative residuals
-    ``|actual - expected| / max(|expected|, spread_floor_abs)`` over its last ``spread_days``
-    (84) days before the day, times ``|expected|``. That is 84 values instead of 6, and they
-    measure what the threshold is about, the deviation from *this* baseline, whose own error
-    included. Days that the same-weekday rule flags are left out of the sample, so an anomaly
-    does not widen the band after it (a level shift would otherwise blow it up within a
-    week). With fewer than ``spread_min_days`` (14) residuals, the same-weekday spread is used.
-    On the same bills, with the defaults (k = 3.5, min_rel 0.15): precision 0.995, recall
-    0.96, 0.005 false alarms per series-month at 2-5 % noise; 0.94, 0.83 and 0.07 at 5-8 %
-    (k is lower than the notes' 4 because this spread already contains the baseline's error;
-    k = 3.25 gains a point of recall at 2-5 % noise but gives 0.09-0.11 false alarms per
-    series-month at 5-8 %, so 3.5 stays). It assumes the weekdays of a series are about
-    equally noisy relative to their level: a weekday much noisier than the others (say a
-    Monday batch whose size varies) is under-covered and may raise false alarms;
-    ``same_weekday`` suits such series. A pool per weekday (12 weeks) was tried and did worse
-    on the bills (fewer values).
-* **Flag.** A day is an ``anomaly`` when it has ``min_history_weeks`` same-weekday values and
-  ``|deviation| > k x spread`` and ``|deviation| >= min_abs`` and
-  ``|deviation| / max(|expected|, 1e-9) >= min_rel``; with less history it is
-  ``insufficient_history`` (its figures are still computed from what history there is).
-  ``min_rel`` (0.15) is below the 20 % that the evaluation calls a material change on
-  purpose: that 20 % is the change that happened, the gate sees the change observed against
-  a baseline that is itself a noisy median, so a gate at 20 % would miss about half of the
-  changes of just 20 %. With the default k and floor, ``k x spread`` is at least
-  3.5 x 5 % = 17.5 % of ``expected``, which is the relative gate that binds on quiet series;
-  ``min_rel`` binds when k or ``spread_floor_rel`` is lowered.
+* **Weekday factor** (``season``): the median, over the last ``season_weeks`` (8) weeks, of the
+  same weekday's ratio of its cost to the mean of the 7 days ending on it. A ratio, not a
+  difference, so the weekly shape scales with the level and survives growth and level shifts;
+  a median, so a spike is one ratio among eight.
+* **Two levels** of the series with the weekday factor divided out: *recent*, the median of the
+  last ``level_days`` (14) days, and *settled*, the median of the last ``7 x weeks`` (42) days;
+  ``expected_recent`` and ``expected_settled`` are each times the day's factor. The recent
+  level follows the series (growth lags it by a week, a level shift is absorbed once it holds
+  half of the 14 days: a step is one event of about a week, not three weeks of alarms); the
+  settled one remembers what was normal before a short excursion. A day is judged against the
+  nearer of the two (``expected``, ``baseline`` says which): the day after a runaway job
+  stopped is near the settled level and raises nothing, a level that has settled is near the
+  recent one.
+* **Noise** (``noise``): 1.4826 x the median of the series' own relative residuals against the
+  recent expectation over its last ``spread_days`` (84) days, twice (the second pass leaves out
+  the days beyond 4 x the first estimate, so an anomaly does not widen the band after it),
+  never below ``spread_floor_rel`` (3 %); and the residuals' lag-1 autocorrelation (busy days
+  come in runs). ``spread`` = noise x expected, ``score`` = deviation / spread, and ``lower`` /
+  ``upper`` = expected -/+ k x spread.
+* **Runs and events.** Days whose score is beyond ``k_continue`` (1.75) in one direction form a
+  run (up to ``gap_days`` (1) quieter days inside it do not break it). A run opens an **event**
+  on the first day where the sum of the scores of its current stretch of consecutive days,
+  over that sum's standard deviation (sqrt(n) for independent days, more with autocorrelation),
+  passes a bar that falls from ``k_one_day`` (5) for one day towards ``k`` (3) as days
+  accumulate (``k + (k_one_day - k) / n``: single days are where the noise's heavy tails are,
+  several days in a row average them out), and the stretch's mean deviation is material
+  (``min_abs`` 50 a day and ``min_rel`` 15 %). The event starts on the run's day from which
+  the evidence is strongest (the change point), so a noisy day just before a spike is left
+  out and the first days of a slow rise are not; it goes on while the run does. Its days are
+  ``anomaly``, with ``event_id`` = the series' digest and the event's first day, the same on
+  every run; ``event_opened`` marks the day it opened (when it is alerted).
+  ``costlake.anomalies.events`` folds them into one row per event.
+* **Cold start.** A series' first ``min_history_weeks`` (5) weeks, or until it has
+  ``spread_min_days`` (28) residuals, are ``insufficient_history``: the detector says so
+  instead of guessing.
+* **Severity** of an event as of a day is the lower of two tiers, so both its statistical
+  strength and its money must be large: by its peak |score| (below 2k low, below 4k medium,
+  below 8k high, else critical) and by its |excess| so far (below 4 x ``min_abs`` low, below
+  20 x medium, below 100 x high, else critical: 200, 1,000 and 5,000 in the series' currency).
+  It never falls while the event lasts.
 * **Settling.** Days newer than ``as_of - settle_days[provider]`` are ``provisional``: the
-  provider may still restate them, and ``rescore`` says what a restatement did to an anomaly.
-* **Severity** of an anomaly is the lower of two tiers, so both its statistical strength and its
-  amount must be large: by ``|score|`` (below 2k low, below 4k medium, below 8k high, else
-  critical: 7, 14 and 28 with k = 3.5) and by ``|deviation|`` (below 4 x ``min_abs`` low,
-  below 20 x medium, below 100 x high, else critical: 200, 1,000 and 5,000 in the series'
-  currency with the defaults).
-* **Ids.** ``anomaly_id`` is a sha256 digest of the series' key (column names, values and
-  currency) followed by the day: the same series-day has the same id on every run, which is
-  what alerting once and ``rescore`` rely on.
+  provider may still restate them; each run re-scores them.
+
+Why no STL, Holt-Winters or statsforecast model: they fit each series (a thousand fits a
+night, each a second or more), their forecasts follow a level shift only after weeks unless
+made robust by hand, and they would bring numpy, scipy and pandas for what medians and a
+rolling MAD do in a few polars expressions whose every figure is a column a person can check.
 
 ``explain`` says which values of each child dimension (sub account, region, resource, usage
-type, model, …) moved an anomaly, with contributions that add up exactly to its delta.
-``new_entities`` and ``untagged_share_jumps`` catch what a per-series baseline cannot: spend
-that has no history yet, and spend that lost its tags.
+type, model, …) moved an anomalous day, with contributions that add up exactly to its
+deviation (and so, summed over its days, to an event's excess). ``new_entities`` and
+``untagged_share_jumps`` catch what a per-series baseline cannot: spend that has no history
+yet, and spend that lost its tags.
 """
 
 from __future__ import annotations
@@ -75,7 +71,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -122,26 +118,48 @@ class AnomalySettings(BaseModel):
         description="Columns explain() breaks an anomaly down by; by default "
         "DEFAULT_CHILD_DIMENSIONS less the group_by columns.",
     )
-    weeks: int = Field(6, ge=2, le=26, description="Same-weekday values in the baseline.")
+    weeks: int = Field(
+        6, ge=2, le=26, description="Weeks of the settled level (the median of 7 x weeks days)."
+    )
+    level_days: int = Field(
+        14, ge=7, description="Days of the recent level (their median), which follows the series."
+    )
+    season_weeks: int = Field(
+        8, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
+    )
     min_history_weeks: int = Field(
-        3, ge=1, description="Fewer same-weekday values than this: insufficient_history."
+        5, ge=1, description="A series' first weeks are insufficient_history."
     )
-    k: float = Field(3.5, gt=0, description="Flag beyond expected ± k x spread.")
-    min_abs: float = Field(50.0, ge=0, description="Smallest flagged |deviation|, in currency.")
+    k: float = Field(
+        3.0, gt=0, description="An event opens when its scores' sum / sqrt(days) exceeds k."
+    )
+    k_one_day: float = Field(
+        5.0,
+        gt=0,
+        description="The bar for an event of one day so far: single days are where the "
+        "noise's heavy tails are, runs of days average them out.",
+    )
+    k_continue: float = Field(
+        1.75, gt=0, description="A day beyond this score (same direction) extends a run."
+    )
+    gap_days: int = Field(
+        1, ge=0, description="Days within a run's bounds that do not break it (or close it)."
+    )
+    min_abs: float = Field(
+        50.0, ge=0, description="Smallest mean daily |deviation| of an event, in currency."
+    )
     min_rel: float = Field(
-        0.15, ge=0, description="Smallest flagged |deviation| / |expected| (see the docstring)."
+        0.15, ge=0, description="Smallest mean daily |deviation| / |expected| of an event."
     )
-    spread_floor_rel: float = Field(0.05, ge=0, description="spread >= this x |expected|.")
-    spread_floor_abs: float = Field(1.0, gt=0, description="spread >= this, in currency.")
-    spread_method: Literal["recent_residuals", "same_weekday"] = Field(
-        "recent_residuals",
-        description="recent_residuals: 1.4826 x the median relative residual of the series' "
-        "last spread_days days, times expected; same_weekday: 1.4826 x the MAD of the "
-        "baseline's own window (see the module's docstring).",
+    spread_floor_rel: float = Field(
+        0.03, ge=0, description="The noise (of the log) is never taken below this."
     )
-    spread_days: int = Field(84, ge=7, description="Days of residuals in the spread.")
+    spread_floor_abs: float = Field(
+        1.0, gt=0, description="Added to both sides of the log ratio, in currency."
+    )
+    spread_days: int = Field(84, ge=7, description="Days of residuals in the noise estimate.")
     spread_min_days: int = Field(
-        14, ge=1, description="Fewer residuals than this: the same-weekday spread."
+        28, ge=1, description="Fewer residuals than this: insufficient_history."
     )
     settle_days: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_SETTLE_DAYS),
@@ -468,64 +486,254 @@ def _prepare_series(
     return collected, as_of
 
 
-def _severity(settings: AnomalySettings) -> pl.Expr:
-    def tier(value: pl.Expr, steps: Sequence[float]) -> pl.Expr:
-        return (
-            pl.when(value < steps[0])
-            .then(0)
-            .when(value < steps[1])
-            .then(1)
-            .when(value < steps[2])
-            .then(2)
-            .otherwise(3)
-        )
-
-    k, floor = settings.k, settings.min_abs
-    score_tier = tier(pl.col("score").abs(), [2 * k, 4 * k, 8 * k])
-    amount_tier = tier(pl.col("deviation").abs(), [4 * floor, 20 * floor, 100 * floor])
-    level = pl.min_horizontal(score_tier, amount_tier)
+def _tier(value: pl.Expr, steps: Sequence[float]) -> pl.Expr:
     return (
-        pl.when(pl.col("status") == "anomaly")
-        .then(level.replace_strict(dict(enumerate(SEVERITIES)), return_dtype=pl.String))
-        .alias("severity")
+        pl.when(value < steps[0])
+        .then(0)
+        .when(value < steps[1])
+        .then(1)
+        .when(value < steps[2])
+        .then(2)
+        .otherwise(3)
     )
 
 
-def _floored(settings: AnomalySettings, spread: pl.Expr) -> pl.Expr:
-    return pl.max_horizontal(
-        spread,
-        settings.spread_floor_rel * pl.col("expected").abs(),
-        pl.lit(settings.spread_floor_abs),
+def _level_of(settings: AnomalySettings, peak_score: pl.Expr, excess: pl.Expr) -> pl.Expr:
+    """Severity as a number 0-3: the lower of the tier of the event's peak |score| (2k, 4k, 8k)
+    and of its |excess| so far (4, 20 and 100 x min_abs)."""
+    k, floor = settings.k, settings.min_abs
+    return pl.min_horizontal(
+        _tier(peak_score, [2 * k, 4 * k, 8 * k]),
+        _tier(excess, [4 * floor, 20 * floor, 100 * floor]),
     )
 
 
-def _residual_spread(
-    scored: pl.DataFrame, settings: AnomalySettings, enough: pl.Expr, material: pl.Expr
-) -> pl.DataFrame:
-    """``spread`` from the series' own recent relative residuals (``spread_method`` default).
+def _relative(actual: pl.Expr, expected: pl.Expr, floor: float) -> pl.Expr:
+    """(actual - expected) / max(|expected|, floor): a day's deviation relative to its level. A
+    day's spend is a sum over many resources and hours, so its noise is about proportional to
+    its level and about as likely up as down."""
+    return (actual - expected) / pl.max_horizontal(expected.abs(), pl.lit(floor))
 
-    Each earlier day with enough history has a relative residual |actual - expected| /
-    max(|expected|, spread_floor_abs). Days the same-weekday rule flags (beyond k times the
-    same-weekday spread and material) are left out, so anomalies do not widen the band after
-    them. ``spread = 1.4826 x median(residuals of the last spread_days days) x |expected|``,
-    floored as ever; with fewer than ``spread_min_days`` residuals, the same-weekday spread."""
-    denominator = pl.max_horizontal(pl.col("expected").abs(), pl.lit(settings.spread_floor_abs))
-    pre_flagged = (pl.col("deviation").abs() > settings.k * pl.col("_spread_same_weekday")) & (
-        material
+
+def _baselines(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """Weekday factors, the recent and the settled level, the two expectations and the noise.
+
+    Each step reads only days before the one scored (``shift(1)`` within the series or the
+    series' weekday), so a day never explains itself."""
+    sid, floor = "_sid", settings.spread_floor_abs
+    actual = pl.col("actual")
+    week_mean = actual.rolling_mean(7, min_samples=7).over(sid)
+    frame = dense.with_columns(
+        pl.int_range(pl.len()).over(sid).alias("_t"),
+        pl.col(DAY).dt.weekday().alias("_weekday"),
+        pl.when(week_mean > floor).then(actual.clip(lower_bound=0.0) / week_mean).alias("_ratio"),
     )
-    residual = pl.when(enough & ~pre_flagged.fill_null(False)).then(
-        pl.col("deviation").abs() / denominator
+    season = (
+        pl.col("_ratio")
+        .shift(1)
+        .rolling_median(settings.season_weeks, min_samples=2)
+        .over([sid, "_weekday"])
+        .fill_null(1.0)
+        .clip(lower_bound=0.05)
     )
-    pooled = (
-        residual.shift(1)
-        .rolling_median(settings.spread_days, min_samples=settings.spread_min_days)
-        .over("_sid")
+    frame = frame.with_columns(season.alias("season")).with_columns(
+        (actual / pl.col("season")).alias("_level_value")
     )
-    return scored.with_columns(pooled.alias("_pooled")).with_columns(
-        pl.when(pl.col("_pooled").is_not_null())
-        .then(_floored(settings, MAD_SCALE * pl.col("_pooled") * pl.col("expected").abs()))
-        .otherwise(pl.col("_spread_same_weekday"))
-        .alias("spread")
+    values = pl.col("_level_value").shift(1)
+    frame = frame.with_columns(
+        (
+            values.rolling_median(settings.level_days, min_samples=7).over(sid) * pl.col("season")
+        ).alias("expected_recent"),
+        (
+            values.rolling_median(7 * settings.weeks, min_samples=7).over(sid) * pl.col("season")
+        ).alias("expected_settled"),
+    )
+    # The noise: 1.4826 x the median |relative residual| against the recent expectation over
+    # the last spread_days days, twice: the second pass leaves out the days beyond 4 x the
+    # first estimate (anomalies), so an event does not widen the band after it. Then the
+    # residuals' lag-1 autocorrelation (winsorized at 3 x the noise, clipped to 0-0.8): busy
+    # days come in runs, and a run's evidence is discounted by it.
+    residual = _relative(actual, pl.col("expected_recent"), floor)
+    first = MAD_SCALE * residual.abs().shift(1).rolling_median(
+        settings.spread_days, min_samples=settings.spread_min_days
+    ).over(sid)
+    frame = frame.with_columns(residual.alias("_residual"), first.alias("_noise_first"))
+    kept = pl.when(
+        pl.col("_noise_first").is_null() | (pl.col("_residual").abs() <= 4 * pl.col("_noise_first"))
+    ).then(pl.col("_residual"))
+    noise = MAD_SCALE * kept.abs().shift(1).rolling_median(
+        settings.spread_days, min_samples=settings.spread_min_days
+    ).over(sid)
+    bound = 3 * pl.col("_noise_first")
+    clipped = pl.col("_residual").clip(-bound, bound)
+    frame = frame.with_columns(clipped.alias("_clipped"))
+    lagged = (pl.col("_clipped") * pl.col("_clipped").shift(1).over(sid)).shift(1)
+    square = (pl.col("_clipped") ** 2).shift(1)
+    window = settings.spread_days
+    correlation = lagged.rolling_mean(window, min_samples=settings.spread_min_days).over(
+        sid
+    ) / square.rolling_mean(window, min_samples=settings.spread_min_days).over(sid)
+    return frame.with_columns(
+        pl.when(noise.is_not_null())
+        .then(pl.max_horizontal(noise, pl.lit(settings.spread_floor_rel)))
+        .alias("noise"),
+        correlation.fill_nan(0.0).fill_null(0.0).clip(0.0, 0.8).alias("autocorrelation"),
+    )
+
+
+def _score_days(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """Every day's expected cost, bounds and score, then its run and event (see the module's
+    docstring)."""
+    sid, floor, k = "_sid", settings.spread_floor_abs, settings.k
+    frame = _baselines(dense, settings)
+    actual = pl.col("actual")
+    recent, settled = pl.col("expected_recent"), pl.col("expected_settled")
+    use_settled = settled.is_not_null() & (
+        (actual - settled).abs() < (actual - recent).abs()
+    ).fill_null(False)
+    frame = frame.with_columns(
+        pl.when(use_settled).then(settled).otherwise(recent).alias("expected"),
+        pl.when(use_settled).then(pl.lit("settled")).otherwise(pl.lit("recent")).alias("baseline"),
+    )
+    expected, noise = pl.col("expected"), pl.col("noise")
+    frame = frame.with_columns(
+        pl.max_horizontal(noise * expected.abs(), pl.lit(floor)).alias("spread")
+    )
+    enough = (
+        (pl.col("_t") >= 7 * settings.min_history_weeks)
+        & noise.is_not_null()
+        & expected.is_not_null()
+    )
+    frame = frame.with_columns(
+        (actual - expected).alias("deviation"),
+        (expected - k * pl.col("spread")).alias("lower"),
+        (expected + k * pl.col("spread")).alias("upper"),
+        ((actual - expected) / pl.col("spread")).alias("score"),
+        pl.min_horizontal(pl.col("_t") // 7, pl.lit(settings.weeks))
+        .cast(pl.Int32)
+        .alias("history_weeks"),
+        enough.alias("_enough"),
+    )
+    # Runs: days beyond k_continue in one direction, gaps of up to gap_days days between them.
+    score = pl.col("score")
+    weak = pl.col("_enough") & (score.abs() > settings.k_continue)
+    sign = score.sign()
+    frame = frame.with_columns(weak.fill_null(False).alias("_weak"))
+    last_weak = pl.when("_weak").then(pl.col("_t")).shift(1).forward_fill().over(sid)
+    last_sign = pl.when("_weak").then(sign).shift(1).forward_fill().over(sid)
+    starts = pl.col("_weak") & (
+        last_weak.is_null()
+        | (pl.col("_t") - last_weak - 1 > settings.gap_days)
+        | (last_sign != sign).fill_null(True)
+    )
+    # A segment: consecutive weak days. Only a segment's own days can open an event (two weak
+    # days with a quiet day between them are no evidence of anything); a gap only lets an
+    # event that is open go on.
+    consecutive = pl.col("_weak") & (last_weak == pl.col("_t") - 1) & (last_sign == sign)
+    frame = frame.with_columns(
+        starts.alias("_starts"), (pl.col("_weak") & ~consecutive.fill_null(False)).alias("_cuts")
+    )
+    frame = frame.with_columns(
+        pl.when("_weak").then(pl.col("_starts").cum_sum()).alias("_run"),
+        pl.when("_weak").then(pl.col("_cuts").cum_sum()).alias("_segment"),
+    )
+    runs = _runs(frame.filter("_weak"), settings)
+    frame = frame.join(runs, on=["_sid", "_t"], how="left")
+    status = (
+        pl.when(~pl.col("_enough"))
+        .then(pl.lit("insufficient_history"))
+        .when(pl.col("_event_start").is_not_null())
+        .then(pl.lit("anomaly"))
+        .otherwise(pl.lit("normal"))
+    )
+    return frame.with_columns(
+        status.alias("status"),
+        pl.when(pl.col("deviation") < 0)
+        .then(pl.lit("drop"))
+        .when(pl.col("deviation").is_not_null())
+        .then(pl.lit("spike"))
+        .alias("direction"),
+    )
+
+
+def _sum_variance(count: pl.Expr, rho: pl.Expr) -> pl.Expr:
+    """Var(sum of ``count`` unit scores) whose lag-1 autocorrelation is ``rho`` (AR(1)):
+    n (1 + rho) / (1 - rho) - 2 rho (1 - rho^n) / (1 - rho)^2, which is n when rho = 0."""
+    n = count.cast(pl.Float64)
+    return n * (1 + rho) / (1 - rho) - 2 * rho * (1 - rho.pow(n)) / (1 - rho) ** 2
+
+
+def _runs(weak: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """Per weak day (sorted by series and day): whether it belongs to an event and, if so, the
+    event's start, whether the event opened that day and its severity as of that day.
+
+    A run opens an event on the first of its days where the sum of the scores of its current
+    segment (consecutive days) so far, over its standard deviation (sqrt(n) for independent
+    days, more with autocorrelation), exceeds k (k_one_day for one day; two days beyond
+    k / sqrt 2 each, ...) and the segment's mean deviation so far is material (min_abs and
+    min_rel). The event starts on the run's day from which that sum is
+    strongest (the change point: a noisy day just before a spike is left out, the first day of
+    a slow rise is not), and goes on while the run does."""
+    run, segment = "_run", "_segment"
+    relative = pl.col("deviation") / pl.max_horizontal(pl.col("expected").abs(), pl.lit(TINY))
+    frame = weak.with_columns(
+        pl.int_range(1, pl.len() + 1).over(run).alias("_n"),
+        pl.col("score").cum_sum().over(run).alias("_sum"),
+        pl.col("deviation").cum_sum().over(run).alias("_excess"),
+        pl.col("score").abs().cum_max().over(run).alias("_peak"),
+        pl.int_range(1, pl.len() + 1).over(segment).alias("_segment_n"),
+        pl.col("score").cum_sum().over(segment).alias("_segment_sum"),
+        pl.col("deviation").cum_sum().over(segment).alias("_segment_excess"),
+        relative.cum_sum().over(segment).alias("_segment_relative"),
+    )
+    rho, n = pl.col("autocorrelation"), pl.col("_segment_n")
+    passes = (
+        (
+            pl.col("_segment_sum").abs() / _sum_variance(n, rho).sqrt()
+            > settings.k + (settings.k_one_day - settings.k) / n
+        )
+        & (pl.col("_segment_excess").abs() / n >= settings.min_abs)
+        & (pl.col("_segment_relative").abs() / n >= settings.min_rel)
+    )
+    frame = frame.with_columns(passes.alias("_passes"))
+    opened = pl.col("_passes").cum_sum().over(run)
+    frame = frame.with_columns((pl.col("_passes") & (opened == 1)).alias("event_opened"))
+    openings = frame.filter("event_opened").select(
+        run,
+        pl.col("_t").alias("_t_open"),
+        pl.col("_sum").alias("_sum_open"),
+        pl.col("_n").alias("_n_open"),
+        pl.col("autocorrelation").alias("_rho_open"),
+    )
+    suffix = (pl.col("_sum_open") - (pl.col("_sum") - pl.col("score"))).abs()
+    length = pl.col("_n_open") - pl.col("_n") + 1
+    starts = (
+        frame.select(run, "_t", DAY, "_sum", "score", "_n")
+        .join(openings, on=run)
+        .filter(pl.col("_t") <= pl.col("_t_open"))
+        .with_columns((suffix / _sum_variance(length, pl.col("_rho_open")).sqrt()).alias("_stat"))
+        .sort([run, "_stat", "_t"], descending=[False, True, False])
+        .group_by(run, maintain_order=True)
+        .first()
+        .select(run, pl.col("_t").alias("_start_t"), pl.col(DAY).alias("_start_day"))
+    )
+    member = pl.col("_t") >= pl.col("_start_t")
+    frame = frame.join(starts, on=run, how="left").with_columns(
+        pl.when(member).then(pl.col("_start_day")).alias("_event_start"),
+        _level_of(settings, pl.col("_peak"), pl.col("_excess").abs()).alias("_level"),
+    )
+    # Severity as of each day: from the opening day on, the highest level reached so far;
+    # before it (the event's first days, counted in once it opened), the level it opened at.
+    after_opening = pl.when(opened >= 1).then(pl.col("_level")).cum_max().over(run)
+    at_opening = pl.col("_level").filter(pl.col("event_opened")).first().over(run)
+    return frame.select(
+        "_sid",
+        "_t",
+        "_event_start",
+        "event_opened",
+        after_opening.fill_null(at_opening)
+        .replace_strict(dict(enumerate(SEVERITIES)), default=None, return_dtype=pl.String)
+        .alias("severity"),
     )
 
 
@@ -541,9 +749,13 @@ def detect(
     ``series`` is what ``daily_series`` returns for ``settings.group_by`` (``BillingCurrency``
     for ``currency`` and ``EffectiveCost`` or ``actual`` for ``cost`` are accepted too). One row
     per series and day (from ``since`` on, if given): the key, ``day``, ``currency``,
-    ``actual``, ``expected``, ``spread``, ``lower``, ``upper``, ``deviation``, ``score``,
-    ``status``, ``direction``, ``severity`` (anomalies only), ``provisional``,
-    ``history_weeks`` and ``anomaly_id``. See the module's docstring for the method.
+    ``actual``, ``expected`` with the ``baseline`` it comes from (``recent`` or ``settled``),
+    ``expected_recent``, ``expected_settled``, ``season`` (the weekday factor), ``noise`` (of
+    the log), ``spread``, ``lower``, ``upper``, ``deviation``, ``score``, ``status``,
+    ``direction``, ``severity`` (of the day's event as of that day), ``provisional``,
+    ``history_weeks``, ``anomaly_id`` (of the series-day), and for anomalies ``event_id``,
+    ``event_start`` and ``event_opened`` (the day its event opened). See the module's
+    docstring for the method.
     """
     settings = settings or AnomalySettings()
     keys = [*settings.group_by, CURRENCY]
@@ -551,90 +763,59 @@ def detect(
     if collected.height == 0:
         return _empty_detection(collected, keys)
     dense, _ = _dense(collected, keys, settings.weeks)
-
-    k = settings.k
-    absolute = pl.col("deviation").abs()
-    base = pl.max_horizontal(pl.col("expected").abs(), pl.lit(TINY))
-    material = (absolute >= settings.min_abs) & (absolute >= settings.min_rel * base)
-    enough = pl.col("history_weeks") >= settings.min_history_weeks
-    scored = (
-        dense.rename({SERIES_COST: "actual"})
-        .pipe(_baseline, "actual", "_sid", settings.weeks)
-        .with_columns((pl.col("actual") - pl.col("expected")).alias("deviation"))
-        .with_columns(_floored(settings, MAD_SCALE * pl.col("mad")).alias("_spread_same_weekday"))
-    )
-    if settings.spread_method == "recent_residuals":
-        scored = _residual_spread(scored, settings, enough, material)
-    else:
-        scored = scored.with_columns(pl.col("_spread_same_weekday").alias("spread"))
-    scored = scored.with_columns(
-        (pl.col("expected") - k * pl.col("spread")).alias("lower"),
-        (pl.col("expected") + k * pl.col("spread")).alias("upper"),
-        (pl.col("deviation") / pl.col("spread")).alias("score"),
-        pl.when(~enough)
-        .then(pl.lit("insufficient_history"))
-        .when((absolute > k * pl.col("spread")) & material)
-        .then(pl.lit("anomaly"))
-        .otherwise(pl.lit("normal"))
-        .alias("status"),
-        pl.when(pl.col("deviation") < 0)
-        .then(pl.lit("drop"))
-        .when(pl.col("deviation").is_not_null())
-        .then(pl.lit("spike"))
-        .alias("direction"),
+    scored = _score_days(dense.rename({SERIES_COST: "actual"}), settings).with_columns(
         (pl.col(DAY) > pl.lit(as_of) - pl.duration(days=_settle_expr(settings, keys))).alias(
             "provisional"
         ),
-    ).with_columns(_severity(settings))
+        pl.col("event_opened").fill_null(False),
+    )
     if since is not None:
         scored = scored.filter(pl.col(DAY) >= since)
     scored = _attach_ids(scored, keys)
+    event = pl.concat_str(
+        pl.col("anomaly_id").str.slice(0, 16),
+        pl.lit("-"),
+        pl.col("_event_start").dt.strftime("%Y%m%d"),
+    )
+    scored = scored.with_columns(
+        pl.when(pl.col("status") == "anomaly").then(event).alias("event_id"),
+        pl.when(pl.col("status") == "anomaly").then(pl.col("severity")).alias("severity"),
+        pl.when(pl.col("status") == "anomaly").then(pl.col("_event_start")).alias("event_start"),
+    )
     return scored.select(_DETECT_COLUMNS(keys)).sort([*keys, DAY], nulls_last=True)
 
 
 def _DETECT_COLUMNS(keys: Sequence[str]) -> list[str]:  # noqa: N802 - a constant list
-    return [
-        *keys[:-1],
-        DAY,
-        CURRENCY,
-        "actual",
-        "expected",
-        "mad",
-        "spread",
-        "lower",
-        "upper",
-        "deviation",
-        "score",
-        "status",
-        "direction",
-        "severity",
-        "provisional",
-        "history_weeks",
-        "anomaly_id",
-    ]
+    return [*keys[:-1], DAY, CURRENCY, *DETECT_SCHEMA]
+
+
+DETECT_SCHEMA = {
+    "actual": pl.Float64,
+    "expected": pl.Float64,
+    "baseline": pl.String,
+    "expected_recent": pl.Float64,
+    "expected_settled": pl.Float64,
+    "season": pl.Float64,
+    "noise": pl.Float64,
+    "spread": pl.Float64,
+    "lower": pl.Float64,
+    "upper": pl.Float64,
+    "deviation": pl.Float64,
+    "score": pl.Float64,
+    "status": pl.String,
+    "direction": pl.String,
+    "severity": pl.String,
+    "provisional": pl.Boolean,
+    "history_weeks": pl.Int32,
+    "anomaly_id": pl.String,
+    "event_id": pl.String,
+    "event_start": pl.Date,
+    "event_opened": pl.Boolean,
+}
 
 
 def _empty_detection(collected: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    schema = {c: collected.schema[c] for c in keys}
-    schema.update(
-        {
-            DAY: pl.Date,
-            "actual": pl.Float64,
-            "expected": pl.Float64,
-            "mad": pl.Float64,
-            "spread": pl.Float64,
-            "lower": pl.Float64,
-            "upper": pl.Float64,
-            "deviation": pl.Float64,
-            "score": pl.Float64,
-            "status": pl.String,
-            "direction": pl.String,
-            "severity": pl.String,
-            "provisional": pl.Boolean,
-            "history_weeks": pl.Int32,
-            "anomaly_id": pl.String,
-        }
-    )
+    schema = {c: collected.schema[c] for c in keys} | {DAY: pl.Date} | DETECT_SCHEMA
     return pl.DataFrame(schema=schema).select(_DETECT_COLUMNS(keys))
 
 
@@ -989,72 +1170,3 @@ def _reconcile(per_value: pl.DataFrame, top_n: int) -> pl.DataFrame:
         .then(pl.col("contribution") / pl.col("_delta"))
         .alias("share")
     ).drop("_delta")
-
-
-# ---------------------------------------------------------------------------------------------
-# Re-scoring
-
-
-def rescore(previous: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
-    """What a new run's scoring did to the previous run's anomalies, by ``anomaly_id``.
-
-    ``previous`` is the previous run's anomalies (rows not ``anomaly`` are ignored), ``current``
-    the new ``detect`` output (all scored rows, so a day no longer flagged is seen). One row per
-    id that is an anomaly in either, with the current columns (the previous ones where the
-    current scoring does not cover the id), ``previous_status``, ``previous_provisional``,
-    ``previous_severity`` and ``status_change``:
-
-    * ``new``: an anomaly now, not one before;
-    * ``confirmed``: a provisional anomaly before, settled and still an anomaly now;
-    * ``cleared``: a provisional anomaly before that the restated data no longer flags;
-    * ``changed``: an anomaly both times whose direction or severity changed, or a settled
-      anomaly that a late restatement no longer flags;
-    * ``unchanged``: an anomaly both times, same direction and severity (still provisional,
-      or settled both times), or an id the current scoring does not cover (kept as it was).
-    """
-    was = previous.filter(pl.col("status") == "anomaly") if "status" in previous else previous
-    was = was.select(
-        "anomaly_id",
-        pl.col("status").alias("previous_status"),
-        pl.col("provisional").alias("previous_provisional"),
-        pl.col("severity").alias("previous_severity"),
-        pl.col("direction").alias("previous_direction"),
-    )
-    now_ids = current.filter(pl.col("status") == "anomaly").select("anomaly_id")
-    relevant = current.join(
-        pl.concat([now_ids, was.select("anomaly_id")]).unique(), on="anomaly_id", how="semi"
-    )
-    missing = previous.join(current.select("anomaly_id"), on="anomaly_id", how="anti").join(
-        was.select("anomaly_id"), on="anomaly_id", how="semi"
-    )
-    columns = [c for c in current.columns if c in missing.columns]
-    rows = pl.concat(
-        [
-            relevant.with_columns(pl.lit(True).alias("_scored")),
-            missing.select(columns).with_columns(pl.lit(False).alias("_scored")),
-        ],
-        how="diagonal_relaxed",
-    ).join(was, on="anomaly_id", how="left")
-    is_now = pl.col("status") == "anomaly"
-    was_flagged = pl.col("previous_status") == "anomaly"
-    was_provisional = pl.col("previous_provisional").fill_null(False)
-    same = (pl.col("direction") == pl.col("previous_direction")) & (
-        pl.col("severity") == pl.col("previous_severity")
-    )
-    change = (
-        pl.when(~pl.col("_scored"))
-        .then(pl.lit("unchanged"))
-        .when(is_now & ~was_flagged.fill_null(False))
-        .then(pl.lit("new"))
-        .when(is_now & was_provisional & ~pl.col("provisional"))
-        .then(pl.lit("confirmed"))
-        .when(~is_now & was_provisional)
-        .then(pl.lit("cleared"))
-        .when(~is_now)
-        .then(pl.lit("changed"))
-        .when(same.fill_null(False))
-        .then(pl.lit("unchanged"))
-        .otherwise(pl.lit("changed"))
-        .alias("status_change")
-    )
-    return rows.with_columns(change).drop("_scored", "previous_direction").sort("anomaly_id")

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from costlake.focus.periods import billing_period as normalized_period
+
 
 @dataclass(frozen=True)
 class DeliveryFile:
@@ -27,6 +29,12 @@ class Delivery:
     files: tuple[DeliveryFile, ...]
     created: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The period names the lake partition: one spelling per month (2025-5 is 2025-05).
+        # Empty only for a probe that reads a file's rows to find out its period.
+        if self.billing_period:
+            object.__setattr__(self, "billing_period", normalized_period(self.billing_period))
 
     def to_json(self) -> str:
         """Serialise for the raw landing record, so a later step reads exactly what was landed."""

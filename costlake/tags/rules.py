@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from costlake import yaml_files
 from costlake.config import PROVIDERS
 from costlake.tags.keys import TAG_KEYS
 
@@ -287,17 +288,14 @@ def load_tag_rules(path: str | Path | None = None) -> TagRules:
     else:
         name = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
+            text = yaml_files.read_text(path)
+        except (OSError, yaml_files.YamlFileError) as exc:
             raise TagRulesError(f"{name}: cannot read tag rules: {exc}") from exc
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark else ""
-        raise TagRulesError(f"{name}{line}: invalid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise TagRulesError(f"{name}: invalid YAML: {exc}") from exc
+        root = yaml_files.compose(text)  # bounded: no alias bomb reaches _plain
+    except yaml_files.YamlFileError as exc:
+        line = f" line {exc.line}" if exc.line else ""
+        raise TagRulesError(f"{name}{line}: invalid YAML: {exc.reason}") from None
     data = _plain(root, name) if root is not None else {}
     try:
         rules = TagRules.model_validate(data, context={"defer_checks": True})

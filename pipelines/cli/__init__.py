@@ -2,7 +2,7 @@
 
 import typer
 
-from pipelines.cli import gpu, lake, night, planning, sources
+from pipelines.cli import anomalies, gpu, lake, night, planning, sources
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 app.command()(night.demo)
@@ -15,3 +15,4 @@ app.command("gpu-fit")(gpu.gpu_fit)
 app.add_typer(gpu.gpu_app, name="gpu")
 app.add_typer(sources.sources_app, name="sources")
 app.add_typer(sources.azure_app, name="azure")
+app.add_typer(anomalies.anomalies_app, name="anomalies")

@@ -10,6 +10,8 @@ from platformdirs import user_state_path
 from rich.console import Console
 from rich.markup import escape
 
+from costlake.focus.periods import billing_period
+
 console = Console()
 # The instance the CLI makes when DAGSTER_HOME is not set: telemetry off, SQLite storage.
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
@@ -38,3 +40,16 @@ def dagster_instance() -> DagsterInstance:
         (home / "dagster.yaml").write_text(INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
+
+
+def periods_option(values: list[str] | None) -> list[str] | None:
+    """``--period`` values normalized (``2025-5`` → ``2025-05``), or a usage error naming one."""
+    try:
+        return None if values is None else [billing_period(v) for v in values]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def period_option(value: str) -> str:
+    """One ``--period`` value normalized, or empty."""
+    return (periods_option([value]) or [""])[0] if value else ""

@@ -10,7 +10,7 @@ from rich.table import Table
 from costlake.config import load_settings
 from costlake.focus.lake import Lake
 from costlake.providers.registry import source_datasets
-from pipelines.cli.common import console, fail
+from pipelines.cli.common import console, fail, period_option
 
 
 def normalize(
@@ -21,7 +21,9 @@ def normalize(
     dataset: Annotated[
         str, typer.Option(help=f"the export's kind: {' | '.join(source_datasets())}")
     ] = "aws_cur2",
-    period: Annotated[str, typer.Option(help="billing period YYYY-MM of the file")] = "",
+    period: Annotated[
+        str, typer.Option(help="billing period YYYY-MM of the file", callback=period_option)
+    ] = "",
 ) -> None:
     """Normalize one export file into FOCUS Parquet (a one-file delivery)."""
     from costlake.focus.deliveries import DeliveryError

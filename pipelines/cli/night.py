@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from costlake.config import CONFIG_ENV, PROVIDERS, demo_settings, load_settings
 from costlake.focus.periods import periods_to_refresh
-from pipelines.cli.common import console, dagster_instance, fail
+from pipelines.cli.common import console, dagster_instance, fail, periods_option
 from pipelines.cli.lake import show_lake
 
 DEMO_CONFIG = "costlake.yaml"  # written beside the demo's exports
@@ -60,7 +60,10 @@ def run_nightly(
 
 def run(
     period: Annotated[
-        list[str] | None, typer.Option(help="billing period YYYY-MM (repeatable); default: nightly")
+        list[str] | None,
+        typer.Option(
+            help="billing period YYYY-MM (repeatable); default: nightly", callback=periods_option
+        ),
     ] = None,
     provider: Annotated[list[str] | None, typer.Option(help="provider (repeatable)")] = None,
     workers: Annotated[int, typer.Option(help="partitions run side by side")] = 1,

@@ -1,11 +1,11 @@
-"""The anomaly marts of a period: restatements change a provisional anomaly's status, each
-explanation adds up to its anomaly, and a webhook hears of an anomaly once.
+"""The anomaly marts of a period: restatements clear a provisional event, an event closes,
+each explanation adds up to its event's excess, and a webhook hears of an event once.
 
 The hand-made bill: one AWS account "111" with Amazon EC2 (two instances, 60 + 40 a day) from
 2026-09-01. On 2026-10-20, the newest day of the lake, instance i-b costs 340 instead of 40:
-the day's 400 against an expected 100 (the same-weekday median; the series is flat) is a
-deviation of +300, far beyond every threshold (k x spread: the spread's floor is 5 % of 100,
-so 3.5 x 5 = 17.5; min_abs 50; min_rel 15 %). AWS settles in one day, so the newest day is
+the day's 400 against an expected 100 (the series is flat: every level and weekday factor says
+100) is a deviation of +300, far beyond every threshold (the noise is its 3 % floor, so 300 is
+100 spreads of 3; min_abs 50; min_rel 15 %). AWS settles in one day, so the newest day is
 provisional.
 """
 
@@ -28,14 +28,15 @@ FIRST, AFTER = date(2026, 10, 1), date(2026, 11, 1)
 SPIKE = date(2026, 10, 20)
 
 
-def focus_rows(last: date, spike: float | None) -> pl.DataFrame:
+def focus_rows(last: date, spike: float | None, days: int = 1) -> pl.DataFrame:
     """Daily EC2 rows of account 111 from 2026-09-01 to ``last``; i-b costs ``spike`` on
-    SPIKE when given."""
+    SPIKE (and the ``days - 1`` days before it) when given."""
     rows = []
     day = date(2026, 9, 1)
     while day <= last:
         for resource, cost in (("i-a", 60.0), ("i-b", 40.0)):
-            if resource == "i-b" and day == SPIKE and spike is not None:
+            spiking = SPIKE - timedelta(days=days - 1) <= day <= SPIKE
+            if resource == "i-b" and spiking and spike is not None:
                 cost = spike
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             rows.append(
@@ -68,71 +69,88 @@ def focus_rows(last: date, spike: float | None) -> pl.DataFrame:
     )
 
 
-def spike_of(result) -> dict:
-    rows = result.anomalies.filter(
-        (pl.col("grouping") == "x_Provider × BillingAccountId × ServiceName")
-        & (pl.col("day") == SPIKE)
-    )
+ACCOUNT_SERVICE = "x_Provider × BillingAccountId × ServiceName"
+
+
+def event_of(result) -> dict:
+    rows = result.events.filter(pl.col("grouping") == ACCOUNT_SERVICE)
     assert rows.height == 1
     return rows.row(0, named=True)
 
 
-def test_a_restated_day_clears_its_provisional_anomaly_on_the_next_run():
+def test_a_restated_day_clears_its_provisional_event_on_the_next_run():
     focus = focus_rows(SPIKE, spike=340.0).lazy()
     assert data_horizon(focus) == SPIKE
     first = period_anomalies(focus, FIRST, AFTER, SPIKE, AnomalySettings())
-    flagged = spike_of(first)
-    assert (flagged["status"], flagged["provisional"], flagged["status_change"]) == (
-        "anomaly",
-        True,
-        "new",
-    )
-    assert (flagged["actual"], flagged["expected"], flagged["deviation"]) == (400.0, 100.0, 300.0)
+    flagged = event_of(first)
+    assert (flagged["start"], flagged["state"], flagged["provisional"]) == (SPIKE, "open", True)
+    assert flagged["status_change"] == "new"
+    assert (flagged["actual"], flagged["expected"], flagged["excess"]) == (400.0, 100.0, 300.0)
+    day = first.scores.filter((pl.col("grouping") == ACCOUNT_SERVICE) & (pl.col("day") == SPIKE))
+    assert day.select("status", "event_id").row(0) == ("anomaly", flagged["event_id"])
 
-    # AWS restates the day (i-b back to 40) and delivers the next one: the day settles normal.
+    # AWS restates the day (i-b back to 40) and delivers the next one: the event is gone.
     restated = focus_rows(SPIKE + timedelta(days=1), spike=None).lazy()
     second = period_anomalies(
-        restated, FIRST, AFTER, SPIKE + timedelta(days=1), AnomalySettings(), previous=first.scores
+        restated, FIRST, AFTER, SPIKE + timedelta(days=1), AnomalySettings(), previous=first.events
     )
-    cleared = spike_of(second)
-    assert cleared["anomaly_id"] == flagged["anomaly_id"]
-    assert (cleared["status"], cleared["status_change"]) == ("normal", "cleared")
-    assert (cleared["previous_status"], cleared["previous_provisional"]) == ("anomaly", True)
+    cleared = event_of(second)
+    assert cleared["event_id"] == flagged["event_id"]
+    assert (cleared["state"], cleared["status_change"]) == ("cleared", "cleared")
+    assert cleared["previous_state"] == "open"
 
 
-def test_a_spike_that_stays_is_confirmed_once_settled():
-    focus = focus_rows(SPIKE, spike=340.0).lazy()
-    first = period_anomalies(focus, FIRST, AFTER, SPIKE, AnomalySettings())
-    later = focus_rows(SPIKE + timedelta(days=1), spike=340.0).lazy()
-    second = period_anomalies(
-        later, FIRST, AFTER, SPIKE + timedelta(days=1), AnomalySettings(), previous=first.scores
-    )
-    confirmed = spike_of(second)
-    assert (confirmed["provisional"], confirmed["status_change"]) == (False, "confirmed")
-
-
-def test_each_dimensions_contributions_add_up_to_the_anomalys_delta():
-    result = period_anomalies(
+def test_an_event_closes_after_a_quiet_day_more_than_its_gap():
+    # gap_days is 1: on 2026-10-21 (one normal day) the event may still go on: open; on
+    # 2026-10-22 (two) it is closed, ending on the 20th.
+    first = period_anomalies(
         focus_rows(SPIKE, spike=340.0).lazy(), FIRST, AFTER, SPIKE, AnomalySettings()
     )
-    spike = spike_of(result)
-    parts = result.contributions.filter(pl.col("anomaly_id") == spike["anomaly_id"])
+    runs = [first]
+    for extra in (1, 2):
+        later = focus_rows(SPIKE + timedelta(days=extra), spike=340.0).lazy()
+        runs.append(
+            period_anomalies(
+                later,
+                FIRST,
+                AFTER,
+                SPIKE + timedelta(days=extra),
+                AnomalySettings(),
+                previous=runs[-1].events,
+            )
+        )
+    states = [(event_of(r)["state"], event_of(r)["status_change"]) for r in runs]
+    assert states == [("open", "new"), ("open", "unchanged"), ("closed", "closed")]
+    closed = event_of(runs[-1])
+    assert (closed["end"], closed["provisional"]) == (SPIKE, False)
+
+
+def test_each_dimensions_contributions_add_up_to_the_events_excess():
+    # i-b at 340 for three days (18-20 October): one event of three days, 3 x 300 = 900.
+    result = period_anomalies(
+        focus_rows(SPIKE, spike=340.0, days=3).lazy(), FIRST, AFTER, SPIKE, AnomalySettings()
+    )
+    event = event_of(result)
+    assert (event["start"], event["days"], event["excess"]) == (date(2026, 10, 18), 3, 900.0)
+    parts = result.contributions.filter(pl.col("event_id") == event["event_id"])
     sums = parts.group_by("dimension").agg(pl.col("contribution").sum())
     assert set(sums["dimension"]) >= {"ResourceId", "SubAccountId", "RegionId"}
     for total in sums["contribution"]:
-        assert total == pytest.approx(300.0, abs=1e-9)
+        assert total == pytest.approx(900.0, abs=1e-9)
     by_resource = dict(
         parts.filter(pl.col("dimension") == "ResourceId")
         .select("value", "contribution")
         .iter_rows()
     )
-    assert by_resource["i-b"] == pytest.approx(300.0)  # 340 against its usual 40
+    assert by_resource["i-b"] == pytest.approx(900.0)  # 340 against its usual 40, three days
     assert by_resource["i-a"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
-    """Two runs of the period marts over the same lake: one POST to the webhook, the second run
-    finds the anomaly already sent; the webhook's secret path never reaches the run's logs."""
+    """Runs of the period marts over the same lake, each from its own working folder: the
+    first meets a webhook that is down (500 beyond the retries), the second a recovered one,
+    which gets the pending alerts once; the third sends nothing. The webhook's secret path
+    never reaches the run's logs or metadata."""
     from pipelines.definitions import defs
 
     lake = tmp_path / "lake"
@@ -148,32 +166,43 @@ def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
             }
         )
     )
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def("period_marts")
-    with receiving() as hook:
+    runs = []
+    with receiving(then=500) as hook:
         monkeypatch.setenv("COSTLAKE_TEST_WEBHOOK", hook.url)
-        runs = [
-            job.execute_in_process(partition_key="2026-10", instance=instance) for _ in range(2)
-        ]
+        for n in range(3):
+            (tmp_path / f"run-{n}").mkdir()
+            monkeypatch.chdir(tmp_path / f"run-{n}")
+            runs.append(job.execute_in_process(partition_key="2026-10", instance=instance))
+            hook.then = 200  # the webhook recovers after the first run
     assert all(run.success for run in runs)
-    assert len(hook.received) == 1
-    body = json.loads(hook.received[0].body)
+    assert [r.status for r in hook.received] == [500] * 5 + [200]  # 1 + 4 retries, then once
+    body = json.loads(hook.received[-1].body)
     assert "aws · 111 · Amazon EC2 · USD" in body["text"]
-    alerts = [
+    meta = [
         next(
-            m
+            m.metadata
             for m in run.asset_materializations_for_node("anomaly_marts")
-            if m.asset_key.path == ["anomalies"]
+            if m.asset_key.path == ["anomaly_events"]
         )
-        .metadata["alerts"]
-        .value
         for run in runs
     ]
+    counts = [
+        tuple(
+            m[k].value for k in ("alerts_added", "alerts_sent", "alerts_failed", "alerts_pending")
+        )
+        for m in meta
+    ]
     # The spike is seen by each grouping: account × service, project (atlas), model (none).
-    assert alerts == ["sent 3, already sent 0, failed 0", "sent 0, already sent 3, failed 0"]
+    assert counts == [(3, 0, 3, 3), (0, 3, 0, 0), (0, 0, 0, 0)]
+    sections = [b for b in body["blocks"] if b["type"] == "section"]
+    ids = set(pl.read_parquet(lake / "marts/anomaly_events/billing_period=2026-10")["event_id"])
+    assert {b["block_id"] for b in sections} <= ids and len(sections) == 3
     logs = "\n".join(str(event.message) for run in runs for event in instance.all_logs(run.run_id))
-    assert PATH not in logs
-    scores = pl.read_parquet(tmp_path / "lake/marts/anomalies/billing_period=2026-10")
-    assert set(scores["status_change"]) == {"unchanged"}  # the second run's view
+    assert PATH not in logs and PATH not in str(meta)
+    found = pl.read_parquet(tmp_path / "lake/marts/anomaly_events/billing_period=2026-10")
+    assert set(found["status_change"]) == {"unchanged"}  # the last run's view
+    # Nothing was written relative to the working folders.
+    assert all(not any((tmp_path / f"run-{n}").iterdir()) for n in range(3))

@@ -244,3 +244,28 @@ def test_a_crash_at_each_remote_publish_step_is_rolled_forward(tmp_path, bucket,
     record = json.loads(s3.get_object(Bucket=BUCKET, Key=INGEST_KEY)["Body"].read())
     assert record["delivery_id"] == "exec-2"
     assert not [k for k in keys(s3) if "/_staging/" in k or "/_journal/" in k or "_locks" in k]
+
+
+def test_the_alert_outbox_on_an_object_store(s3, root):
+    """Records written whole as objects; a known id is not added again from another Lake."""
+    from costlake.alerts import OUTBOX_DIR, Alert, Outbox
+
+    a = Alert("a-1", "anomaly", "Cost anomaly · aws", ("actual 5.00 USD",), "high", "2025-11")
+    b = Alert("b-2", "budget", "Budget · atlas", ("spent 80 %",), "medium", "2025-11")
+    outbox = Outbox(Lake(root))
+    assert outbox.add([a, b]) == 2
+    assert Outbox(Lake(root)).add([a]) == 0
+    outbox.mark_failed([b.alert_id], "HTTP 500")
+    outbox.mark_delivered([a.alert_id])
+    assert outbox.pending() == [b]
+    with outbox.delivering(wait=0) as lease:
+        assert lease is not None
+        lease.renew()
+        with outbox.delivering(wait=0) as other:
+            assert other is None
+    assert keys(s3) == [
+        f"lake/{OUTBOX_DIR}/a-1.delivered.json",
+        f"lake/{OUTBOX_DIR}/a-1.json",
+        f"lake/{OUTBOX_DIR}/b-2.failed.json",
+        f"lake/{OUTBOX_DIR}/b-2.json",
+    ]

@@ -1,92 +1,89 @@
-"""Anomaly alerts posted to a real HTTP receiver on loopback: once per anomaly, retried, and the
+"""Pending alerts of the lake's outbox posted to a real HTTP receiver on loopback: each once,
+retried when nothing was received, never posted twice when the webhook is slow, and the
 webhook URL (a secret) never shown. Expected texts and numbers are worked out by hand."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
-from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
-from webhook_receiver import PATH, TOKEN, receiving
+import urllib3
+from webhook_receiver import PATH, TOKEN, Slow, receiving
 
 from connectors import webhook
 from connectors.webhook import (
-    Alert,
-    LedgerError,
     SendResult,
-    read_ledger,
+    deliver_pending,
     redacted,
-    send_alerts,
     slack_message,
     webhook_url_from_env,
 )
+from costlake.alerts import OUTBOX_DIR, Alert, Outbox, OutboxError
+from costlake.focus.lake import Lake
 
 # Every piece of the URL's path that must never be shown.
 SECRET_PARTS = [part for part in PATH.split("/") if part] + [PATH]
+REPO = Path(__file__).resolve().parents[2]
 
 BEDROCK = Alert(
-    anomaly_id="aws-123456789012-bedrock-2025-11-02",
-    title="aws · 123456789012 · Amazon Bedrock",
-    day=date(2025, 11, 2),
-    currency="USD",
-    actual=1250.0,
-    expected=400.0,
-    lower=300.0,
-    upper=500.0,
-    severity="high",
-    provisional=True,
-    contributors=[
-        ("usage_type", "USE1-input-tokens", 45.0),
-        ("model", "claude-sonnet", 800.0),
-        ("region", "us-east-1", 5.0),
-    ],
-    link="https://costlake.example/anomalies/a1",
-)
-VERTEX = Alert(
-    anomaly_id="gcp-atlas-vertex-2025-11-03",
-    title="gcp · atlas-prod · Vertex AI",
-    day=date(2025, 11, 3),
-    currency="EUR",
-    actual=90,
-    expected=120,
-    lower=100,
-    upper=140,
-    severity="low",
-    provisional=False,
-    contributors=[("sku", "Gemini <flash> & co", -30)],
-)
-
-# By hand: (1250 - 400) / 400 = 2.125 → +212.5 %; contributors largest first.
-BEDROCK_SECTION = "\n".join(
-    [
-        "*aws · 123456789012 · Amazon Bedrock* · 2025-11-02 (provisional)",
-        "Actual *1,250.00 USD* vs expected 400.00 USD (range 300.00 USD – 500.00 USD): *+212.5 %*",
-        "Severity: *high*",
+    alert_id="3f9c0a1b2c3d4e5f-20251102",
+    kind="anomaly",
+    title="Cost anomaly · aws · 123456789012 · Amazon Bedrock · USD",
+    lines=(
+        "2025-11-02 (provisional): actual 1,250.00 USD, expected 400.00 USD: +212.5 %",
         "Top contributors:",
         "• model = claude-sonnet: +800.00 USD",
-        "• usage_type = USE1-input-tokens: +45.00 USD",
-        "• region = us-east-1: +5.00 USD",
-        "<https://costlake.example/anomalies/a1|Details>",
+    ),
+    severity="high",
+    billing_period="2025-11",
+)
+VERTEX = Alert(
+    alert_id="gcp-atlas-vertex-20251103",
+    kind="anomaly",
+    title="Cost anomaly · gcp · atlas-prod · Vertex AI · EUR",
+    lines=(
+        "2025-11-03: actual 90.00 EUR, expected 120.00 EUR: -25.0 %",
+        "• sku = Gemini <flash> & co",
+    ),
+    severity="low",
+    billing_period="2025-11",
+)
+
+# By hand: the title in bold, each line as given, then the severity; Slack mrkdwn escapes < > &.
+BEDROCK_SECTION = "\n".join(
+    [
+        "*Cost anomaly · aws · 123456789012 · Amazon Bedrock · USD*",
+        "2025-11-02 (provisional): actual 1,250.00 USD, expected 400.00 USD: +212.5 %",
+        "Top contributors:",
+        "• model = claude-sonnet: +800.00 USD",
+        "Severity: *high*",
     ]
 )
-# By hand: (90 - 120) / 120 = -0.25 → -25.0 %; Slack mrkdwn escapes < > &.
 VERTEX_SECTION = "\n".join(
     [
-        "*gcp · atlas-prod · Vertex AI* · 2025-11-03",
-        "Actual *90.00 EUR* vs expected 120.00 EUR (range 100.00 EUR – 140.00 EUR): *-25.0 %*",
+        "*Cost anomaly · gcp · atlas-prod · Vertex AI · EUR*",
+        "2025-11-03: actual 90.00 EUR, expected 120.00 EUR: -25.0 %",
+        "• sku = Gemini &lt;flash&gt; &amp; co",
         "Severity: *low*",
-        "Top contributors:",
-        "• sku = Gemini &lt;flash&gt; &amp; co: -30.00 EUR",
     ]
 )
+
+
+@pytest.fixture
+def outbox(tmp_path) -> Outbox:
+    return Outbox(Lake(tmp_path / "lake"))
 
 
 def numbered(count: int) -> list[Alert]:
     return [
-        Alert(f"a{n:02d}", f"aws · 1 · S{n}", date(2025, 11, 1), "USD", 2, 1, 0, 1.5, "medium")
+        Alert(f"a{n:02d}", "budget", f"Budget S{n}", (f"line {n}",), "medium", "2025-11")
         for n in range(count)
     ]
 
@@ -96,44 +93,52 @@ def sections(body: bytes) -> list[str]:
     return [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
 
 
+def block_ids(body: bytes) -> list[str]:
+    return [b["block_id"] for b in json.loads(body)["blocks"] if b["type"] == "section"]
+
+
 def assert_no_secret(*texts: str) -> None:
     for text in texts:
         for part in SECRET_PARTS:
             assert part not in text
 
 
-def test_an_alert_is_sent_once(tmp_path):
-    ledger = tmp_path / "state" / "alerts-sent.json"
-    before = datetime.now().astimezone()
+def outbox_text(outbox: Outbox) -> str:
+    folder = Path(outbox.folder)
+    return "\n".join(p.read_text() for p in sorted(folder.iterdir()) if p.is_file())
+
+
+def test_an_alert_is_delivered_once(outbox):
     with receiving() as hook:
-        first = send_alerts(hook.url, [BEDROCK], ledger, backoff=0)
-        second = send_alerts(hook.url, [BEDROCK], ledger, backoff=0)
-    assert first == SendResult(sent=1, skipped_already_sent=0, failed=0, error=None)
-    assert second == SendResult(sent=0, skipped_already_sent=1, failed=0, error=None)
+        assert outbox.add([BEDROCK]) == 1
+        first = deliver_pending(outbox, hook.url, backoff=0)
+        assert outbox.add([BEDROCK]) == 0  # the next run finds it again: a known id
+        second = deliver_pending(outbox, hook.url, backoff=0)
+    assert first == SendResult(sent=1, failed=0, pending=0, error=None)
+    assert second == SendResult()
     assert len(hook.received) == 1
     assert hook.received[0].path == PATH
-    sent = read_ledger(ledger)
-    assert list(sent) == [BEDROCK.anomaly_id]
-    when = datetime.fromisoformat(sent[BEDROCK.anomaly_id])
-    assert before - timedelta(seconds=1) <= when <= datetime.now().astimezone()
-    assert [p.name for p in ledger.parent.iterdir()] == ["alerts-sent.json"]  # no leftovers
+    assert outbox.pending() == []
+    # One record and its delivery mark, nothing half-written left behind.
+    names = sorted(p.name for p in Path(outbox.folder).iterdir())
+    assert names == [f"{BEDROCK.alert_id}.delivered.json", f"{BEDROCK.alert_id}.json"]
 
 
-def test_a_new_anomaly_on_a_later_run_is_sent(tmp_path):
-    ledger = tmp_path / "alerts-sent.json"
+def test_a_new_alert_on_a_later_run_is_sent_alone(outbox):
     with receiving() as hook:
-        send_alerts(hook.url, [BEDROCK], ledger, backoff=0)
-        later = send_alerts(hook.url, [BEDROCK, VERTEX], ledger, backoff=0)
-    assert (later.sent, later.skipped_already_sent, later.failed) == (1, 1, 0)
+        outbox.add([BEDROCK])
+        deliver_pending(outbox, hook.url, backoff=0)
+        assert outbox.add([BEDROCK, VERTEX]) == 1
+        later = deliver_pending(outbox, hook.url, backoff=0)
+    assert (later.sent, later.failed, later.pending) == (1, 0, 0)
     assert len(hook.delivered) == 2
     assert sections(hook.delivered[1]) == [VERTEX_SECTION]
-    assert set(read_ledger(ledger)) == {BEDROCK.anomaly_id, VERTEX.anomaly_id}
 
 
-def test_500_and_503_are_retried_and_one_message_is_delivered(tmp_path):
-    ledger = tmp_path / "alerts-sent.json"
+def test_500_and_503_are_retried_and_one_message_is_delivered(outbox):
+    outbox.add([BEDROCK])
     with receiving([500, 503]) as hook:
-        result = send_alerts(hook.url, [BEDROCK], ledger, backoff=0)
+        result = deliver_pending(outbox, hook.url, backoff=0)
     assert result == SendResult(sent=1)
     assert [r.status for r in hook.received] == [500, 503, 200]
     assert len({r.body for r in hook.received}) == 1  # the same message, three times
@@ -141,54 +146,65 @@ def test_500_and_503_are_retried_and_one_message_is_delivered(tmp_path):
     message = json.loads(body)
     assert message["blocks"][0] == {
         "type": "header",
-        "text": {"type": "plain_text", "text": "1 cost anomaly"},
+        "text": {"type": "plain_text", "text": "1 cost alert"},
     }
+    assert message["blocks"][1]["block_id"] == BEDROCK.alert_id
     assert sections(body) == [BEDROCK_SECTION]
     assert message["text"] == (
-        "1 cost anomaly: aws · 123456789012 · Amazon Bedrock on 2025-11-02: "
-        "1,250.00 USD vs 400.00 USD expected (+212.5 %)"
+        "1 cost alert: Cost anomaly · aws · 123456789012 · Amazon Bedrock · USD: "
+        "2025-11-02 (provisional): actual 1,250.00 USD, expected 400.00 USD: +212.5 %"
     )
-    assert list(read_ledger(ledger)) == [BEDROCK.anomaly_id]
 
 
 @pytest.mark.parametrize("wait", ["0", "1"])
-def test_429_is_retried_after_the_time_asked(tmp_path, wait):
+def test_429_is_retried_after_the_time_asked(outbox, wait, monkeypatch):
+    # The waits urllib3 asks for are recorded (and not slept): the test needs no clock.
+    waits: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)
+    outbox.add([BEDROCK])
     with receiving([(429, {"Retry-After": wait})]) as hook:
-        started = time.monotonic()
-        result = send_alerts(hook.url, [BEDROCK], tmp_path / "sent.json", backoff=0)
-        elapsed = time.monotonic() - started
+        result = deliver_pending(outbox, hook.url, backoff=0)
     assert result.sent == 1
     assert [r.status for r in hook.received] == [429, 200]
-    assert elapsed >= int(wait) - 0.05
-    assert elapsed < int(wait) + 3
+    # Only the Retry-After wait is more than nothing (backoff=0 asks for 0 s).
+    assert [w for w in waits if w] == ([float(wait)] if wait != "0" else [])
 
 
-def test_a_long_retry_after_is_shortened(tmp_path, monkeypatch):
+def test_a_long_retry_after_is_shortened(outbox, monkeypatch):
     monkeypatch.setattr(webhook, "MAX_RETRY_AFTER", 0.2)
+    outbox.add([BEDROCK])
     with receiving([(429, {"Retry-After": "3600"})]) as hook:
-        started = time.monotonic()
-        result = send_alerts(hook.url, [BEDROCK], tmp_path / "sent.json", backoff=0)
+        result = deliver_pending(outbox, hook.url, backoff=0)
     assert result.sent == 1
-    assert 0.15 <= time.monotonic() - started < 5
+    assert [r.status for r in hook.received] == [429, 200]  # it did not wait an hour
 
 
-def test_a_webhook_always_failing_leaves_the_ledger_alone(tmp_path, caplog):
+def test_an_outage_beyond_the_retries_then_recovery_delivers_the_pending_once(outbox, caplog):
     caplog.set_level(logging.DEBUG)
-    ledger = tmp_path / "alerts-sent.json"
     with receiving() as hook:
-        send_alerts(hook.url, [BEDROCK], ledger, backoff=0)
-        before = ledger.read_bytes()
-        hook.then = 500
-        result = send_alerts(hook.url, [BEDROCK, VERTEX], ledger, retries=4, backoff=0)
-    assert (result.sent, result.skipped_already_sent, result.failed) == (0, 1, 1)
-    assert not result.ok
-    assert [r.status for r in hook.received] == [200, 500, 500, 500, 500, 500]  # 1 + 4 retries
-    assert ledger.read_bytes() == before
+        outbox.add([BEDROCK])
+        deliver_pending(outbox, hook.url, backoff=0)
+        hook.then = 500  # the outage
+        outbox.add([BEDROCK, VERTEX])
+        down = deliver_pending(outbox, hook.url, retries=4, backoff=0)
+        # The next night the anomaly is "unchanged": its producer adds nothing new, yet the
+        # alert not delivered is still pending, and the recovered webhook gets it once.
+        hook.then = 200
+        outbox.add([BEDROCK, VERTEX])
+        up = deliver_pending(outbox, hook.url, backoff=0)
+        after = deliver_pending(outbox, hook.url, backoff=0)
+    assert (down.sent, down.failed, down.pending) == (0, 1, 1)
+    assert not down.ok
+    assert [r.status for r in hook.received] == [200] + [500] * 5 + [200]  # 1 + 4 retries
+    assert (up.sent, up.failed, up.pending) == (1, 0, 0)
+    assert after == SendResult()
+    assert [block_ids(body) for body in hook.delivered] == [[BEDROCK.alert_id], [VERTEX.alert_id]]
     port = hook.server_address[1]
-    assert result.error.startswith(f"http://127.0.0.1:{port}/…: HTTP 500 ")
-    assert "after 5 attempts" in result.error
-    assert "no luck at …" in result.error  # the receiver's answer, its path taken out
-    assert_no_secret(result.error, caplog.text)
+    assert down.error.startswith(f"http://127.0.0.1:{port}/…: HTTP 500 ")
+    assert "after 5 attempts" in down.error
+    assert "no luck at …" in down.error  # the receiver's answer, its path taken out
+    assert outbox.failures(VERTEX.alert_id)["attempts"] == 1
+    assert_no_secret(down.error, caplog.text, outbox_text(outbox))
     assert any(
         r.levelno == logging.WARNING and "not delivered" in r.message for r in caplog.records
     )
@@ -196,103 +212,174 @@ def test_a_webhook_always_failing_leaves_the_ledger_alone(tmp_path, caplog):
     assert any(r.name.startswith("urllib3") and "POST" in r.getMessage() for r in caplog.records)
 
 
-def test_connection_refused_is_a_failure_with_the_url_redacted(tmp_path, caplog):
+def test_a_webhook_answering_after_ten_seconds_gets_the_message_once(outbox):
+    """Before, a 10 s read timeout gave up and urllib3 posted the message again; the wait for
+    an answer is now 60 s and a sent POST is never repeated."""
+    outbox.add([BEDROCK, VERTEX])
+    with receiving([Slow(10.0)]) as hook:
+        result = deliver_pending(outbox, hook.url, backoff=0)
+    assert result == SendResult(sent=2)
+    assert len(hook.received) == 1
+    assert block_ids(hook.received[0].body) == [BEDROCK.alert_id, VERTEX.alert_id]
+
+
+def test_a_message_sent_but_not_answered_in_time_is_not_posted_again_in_the_run(outbox):
+    outbox.add([BEDROCK])
+    with receiving([Slow(1.5)]) as hook:
+        late = deliver_pending(outbox, hook.url, read_timeout=0.3, backoff=0)
+        assert len(hook.received) == 1  # no retry of a request the webhook may hold
+        time.sleep(1.5)  # the receiver finishes its slow answer
+        later = deliver_pending(outbox, hook.url, backoff=0)
+    assert (late.sent, late.failed, late.pending) == (0, 1, 1)
+    assert late.error.endswith("no answer within 0.3 s (not sent again this run)")
+    assert_no_secret(late.error)
+    # Not knowing whether it arrived, the next run sends it: at least once, never lost.
+    assert later.sent == 1 and len(hook.received) == 2
+
+
+def test_connection_refused_is_retried_then_a_failure_with_the_url_redacted(outbox, caplog):
     caplog.set_level(logging.DEBUG)
     with receiving() as hook:
         url = hook.url
         port = hook.server_address[1]
-    ledger = tmp_path / "alerts-sent.json"
-    result = send_alerts(url, [BEDROCK], ledger, retries=2, backoff=0)
-    assert (result.sent, result.failed) == (0, 1)
+    outbox.add([BEDROCK])
+    result = deliver_pending(outbox, url, retries=2, backoff=0)
+    assert (result.sent, result.failed, result.pending) == (0, 1, 1)
     assert result.error.startswith(f"http://127.0.0.1:{port}/…: ConnectionError")
     assert "refused" in result.error
-    assert not ledger.exists()
+    assert [a.alert_id for a in outbox.pending()] == [BEDROCK.alert_id]
     assert_no_secret(result.error, caplog.text)
     retried = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
     assert len(retried) == 2  # urllib3's warnings, one per retry, path taken out
 
 
-def test_the_body_is_json_with_text_and_blocks(tmp_path):
+def test_the_body_is_json_with_text_and_blocks_each_with_its_alert_id(outbox):
+    outbox.add([BEDROCK, VERTEX])
     with receiving() as hook:
-        send_alerts(hook.url, [BEDROCK, VERTEX], tmp_path / "sent.json", backoff=0)
+        deliver_pending(outbox, hook.url, backoff=0)
     [request] = hook.received
     assert request.headers["Content-Type"].startswith("application/json")
     message = json.loads(request.body.decode("utf-8"))
     assert set(message) == {"text", "blocks"}
-    assert message["text"].startswith("2 cost anomalies: ")
+    assert message["text"].startswith("2 cost alerts: ")
     assert [b["type"] for b in message["blocks"]] == ["header", "section", "section"]
-    assert message["blocks"][0]["text"]["text"] == "2 cost anomalies"
+    assert message["blocks"][0]["text"]["text"] == "2 cost alerts"
     assert sections(request.body) == [BEDROCK_SECTION, VERTEX_SECTION]
+    assert block_ids(request.body) == [BEDROCK.alert_id, VERTEX.alert_id]
 
 
-def test_alerts_are_sent_twenty_per_message(tmp_path):
-    ledger = tmp_path / "sent.json"
+def test_alerts_are_sent_twenty_per_message(outbox):
+    outbox.add(numbered(45))
     with receiving() as hook:
-        result = send_alerts(hook.url, numbered(45), ledger, backoff=0)
+        result = deliver_pending(outbox, hook.url, backoff=0)
     assert result == SendResult(sent=45)
     bodies = [json.loads(b) for b in hook.delivered]
     assert [len(b["blocks"]) for b in bodies] == [21, 21, 6]  # header + 20, 20, 5 sections
     assert [b["blocks"][0]["text"]["text"] for b in bodies] == [
-        "20 cost anomalies (message 1 of 3)",
-        "20 cost anomalies (message 2 of 3)",
-        "5 cost anomalies (message 3 of 3)",
+        "20 cost alerts (message 1 of 3)",
+        "20 cost alerts (message 2 of 3)",
+        "5 cost alerts (message 3 of 3)",
     ]
-    assert len(read_ledger(ledger)) == 45
+    assert sorted(i for b in hook.delivered for i in block_ids(b)) == [
+        f"a{n:02d}" for n in range(45)
+    ]
 
 
-def test_only_the_delivered_batch_is_recorded(tmp_path):
-    ledger = tmp_path / "sent.json"
-    alerts = numbered(25)
+def test_only_the_delivered_batch_is_marked(outbox):
+    outbox.add(numbered(25))
     with receiving([200, 400]) as hook:
-        first = send_alerts(hook.url, alerts, ledger, backoff=0)
-        second = send_alerts(hook.url, alerts, ledger, backoff=0)
-    assert (first.sent, first.failed) == (20, 5)
+        first = deliver_pending(outbox, hook.url, backoff=0)
+        second = deliver_pending(outbox, hook.url, backoff=0)
+    assert (first.sent, first.failed, first.pending) == (20, 5, 5)
     assert "HTTP 400" in first.error and "after 1 attempt:" in first.error  # 400: no retry
-    assert (second.sent, second.skipped_already_sent, second.failed) == (5, 20, 0)
+    assert (second.sent, second.failed, second.pending) == (5, 0, 0)
     assert [r.status for r in hook.received] == [200, 400, 200]
     assert sections(hook.received[2].body) == sections(hook.received[1].body)
-    assert sorted(read_ledger(ledger)) == [f"a{n:02d}" for n in range(25)]
 
 
-def test_an_id_given_twice_is_sent_once(tmp_path):
-    with receiving() as hook:
-        result = send_alerts(hook.url, [BEDROCK, BEDROCK], tmp_path / "sent.json", backoff=0)
-    assert result == SendResult(sent=1)
-    assert len(sections(hook.delivered[0])) == 1
-
-
-def test_a_given_session_is_used_and_given_back_unchanged(tmp_path):
+def test_a_given_session_is_used_and_given_back_unchanged(outbox):
     session = requests.Session()
     adapters = dict(session.adapters)
+    outbox.add([BEDROCK])
     with receiving([503]) as hook:
-        result = send_alerts(hook.url, [BEDROCK], tmp_path / "sent.json", session=session)
+        result = deliver_pending(outbox, hook.url, session=session)
     assert result.sent == 1
     assert [r.status for r in hook.received] == [503, 200]
     assert session.adapters == adapters
     session.close()
 
 
-def test_nothing_to_send_makes_no_request_and_no_ledger(tmp_path):
-    ledger = tmp_path / "sent.json"
+def test_nothing_pending_makes_no_request(outbox):
     with receiving() as hook:
-        assert send_alerts(hook.url, [], ledger) == SendResult()
-    assert hook.received == []
-    assert not ledger.exists()
-
-
-def test_a_broken_ledger_stops_before_sending(tmp_path):
-    ledger = tmp_path / "sent.json"
-    ledger.write_text("[1, 2")
-    with receiving() as hook, pytest.raises(LedgerError, match="not an alert ledger"):
-        send_alerts(hook.url, [BEDROCK], ledger)
+        assert deliver_pending(outbox, hook.url) == SendResult()
     assert hook.received == []
 
 
-def test_a_url_that_is_not_http_fails_without_showing_it(tmp_path):
-    url = f"ftp://hooks.example{PATH}"
-    result = send_alerts(url, [BEDROCK], tmp_path / "sent.json")
-    assert (result.sent, result.failed) == (0, 1)
-    assert_no_secret(result.error)
+def test_a_broken_outbox_record_stops_before_sending(outbox):
+    outbox.add([BEDROCK])
+    (Path(outbox.folder) / f"{BEDROCK.alert_id}.json").write_text("[1, 2")
+    with receiving() as hook, pytest.raises(OutboxError, match="not an alert outbox record"):
+        deliver_pending(outbox, hook.url)
+    assert hook.received == []
+
+
+def test_a_url_that_is_not_http_fails_without_showing_it(outbox):
+    outbox.add([BEDROCK])
+    result = deliver_pending(outbox, f"ftp://hooks.example{PATH}")
+    assert (result.sent, result.failed, result.pending) == (0, 1, 1)
+    assert_no_secret(result.error, outbox_text(outbox))
+
+
+# Two runs of the anomaly step at once, each from its own working folder, on one lake: they
+# add the same alerts and deliver; the webhook answers slowly so their deliveries overlap.
+RUN = """
+import json, sys, time
+from pathlib import Path
+from costlake.alerts import Alert, Outbox
+from costlake.focus.lake import Lake
+from connectors.webhook import deliver_pending
+lake, url, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+alerts = [Alert(f"a{n}", "anomaly", f"A{n}", ("x",), "high", "2025-11") for n in range(3)]
+Path("ready").write_text("")
+while not go.exists():
+    time.sleep(0.01)
+outbox = Outbox(Lake(lake))
+added = outbox.add(alerts)
+result = deliver_pending(outbox, url, backoff=0)
+print(json.dumps([added, result.sent, result.pending]))
+"""
+
+
+def test_two_runs_at_once_from_two_working_folders_send_each_alert_once(tmp_path):
+    lake, go = tmp_path / "lake", tmp_path / "go"
+    folders = [tmp_path / "run-a", tmp_path / "run-b"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    with receiving(then=Slow(1.0)) as hook:
+        runs = []
+        for folder in folders:
+            folder.mkdir()
+            runs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN, str(lake), hook.url, str(go)],
+                    cwd=folder,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        deadline = time.monotonic() + 60
+        while not all((f / "ready").exists() for f in folders) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        go.write_text("")
+        outputs = [json.loads(run.communicate(timeout=60)[0]) for run in runs]
+    # Each alert was added by one run only, and posted once in all.
+    assert sum(added for added, _, _ in outputs) == 3
+    assert sum(sent for _, sent, _ in outputs) == 3
+    assert sorted(i for r in hook.received for i in block_ids(r.body)) == ["a0", "a1", "a2"]
+    assert not any(
+        f.name.startswith(".") or f.suffix == ".tmp" for f in (lake / OUTBOX_DIR).iterdir()
+    )
+    assert [f.name for f in folders[0].iterdir()] == ["ready"]  # nothing kept in the working folder
 
 
 @pytest.mark.parametrize(
@@ -325,12 +412,8 @@ def test_the_url_comes_from_the_environment(monkeypatch):
     assert_no_secret(str(raised.value))
 
 
-def test_a_message_names_a_drop_and_zero_expected_cost():
-    new = Alert("n", "oci · t · GenAI", date(2025, 11, 4), "USD", 12.5, 0, 0, 1, "high")
-    [header, section] = slack_message([new])["blocks"]
-    assert section["text"]["text"] == (
-        "*oci · t · GenAI* · 2025-11-04\n"
-        "Actual *12.50 USD* vs expected 0.00 USD (range 0.00 USD – 1.00 USD): "
-        "*n/a (nothing expected)*\n"
-        "Severity: *high*"
-    )
+def test_a_long_section_is_clipped_to_slacks_limit():
+    long = Alert("long", "anomaly", "T", ("x" * 4000,), "high", "2025-11")
+    [_, section] = slack_message([long])["blocks"]
+    assert len(section["text"]["text"]) == 3000  # Slack refuses a longer section
+    assert section["text"]["text"].endswith("…")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -11,18 +12,18 @@ import pydantic
 import pytest
 
 from costlake.anomalies.detector import (
+    MAD_SCALE,
     AnomalySettings,
     anomaly_id,
     daily_series,
     detect,
     explain,
     new_entities,
-    rescore,
     untagged_share_jumps,
 )
+from costlake.anomalies.events import events
 
 MONDAY = date(2024, 1, 1)  # a Monday: day index i is MONDAY + i days, index 7n is a Monday
-SAME_WEEKDAY = AnomalySettings(spread_method="same_weekday", k=4.0)
 
 
 def day(index: int) -> date:
@@ -82,161 +83,192 @@ def five_mondays(mondays: Sequence[float], last: float, other: float = 100.0) ->
     return [*values, last]
 
 
-# --- the baseline, the spread and the flag --------------------------------------------------
+# --- the baseline, the noise and the events ----------------------------------------------------
+
+KEYS = ["x_Provider", "BillingAccountId", "ServiceName", "currency"]
 
 
-def test_median_mad_bounds_and_flag_by_hand() -> None:
-    # Day 35's same-weekday values are days 28, 21, 14, 7, 0: 99, 101, 98, 102, 100 (five;
-    # day -7 is before the series). Median 100; absolute deviations 1, 1, 2, 2, 0: MAD 1;
-    # 1.4826 x 1 is under the 5 % floor (5), so spread = 5. k = 4: bounds 80 and 120;
-    # deviation 160 - 100 = 60, score 12, above 20 and 50 and 20 % of 100.
-    result = detect(series(five_mondays([100, 102, 98, 101, 99], 160)), SAME_WEEKDAY)
-    row = at(result, 35)
-    assert row["history_weeks"] == 5
-    assert row["expected"] == pytest.approx(100.0)
-    assert row["mad"] == pytest.approx(1.0)
-    assert row["spread"] == pytest.approx(5.0)
-    assert (row["lower"], row["upper"]) == (pytest.approx(80.0), pytest.approx(120.0))
-    assert row["deviation"] == pytest.approx(60.0)
-    assert row["score"] == pytest.approx(12.0)
-    assert (row["status"], row["direction"]) == ("anomaly", "spike")
-    # Severity: score 12 is between 2k = 8 and 4k = 16 (medium), 60 is under 4 x 50 (low):
-    # the lower of the two.
-    assert row["severity"] == "low"
-    # The other days of that week are flat at 100: expected 100, MAD 0, normal.
-    assert at(result, 34)["status"] == "normal"
-    assert at(result, 34)["severity"] is None
+def events_of(values: Sequence[float], settings: AnomalySettings | None = None) -> pl.DataFrame:
+    settings = settings or AnomalySettings()
+    scored = detect(series(values), settings)
+    return events(scored, KEYS, scored["day"].max(), settings.gap_days)
 
 
-def test_recent_residual_spread_by_hand() -> None:
-    # The default spread: the median relative residual of the series' last 84 days (at least
-    # 14). Before day 35, days 21-34 have three or more weeks of history: 14 residuals. The
-    # non-Mondays are exactly on their baseline (0); Monday 21: baseline median(98, 102, 100)
-    # = 100, residual 1/100; Monday 28: median(101, 98, 102, 100) = 100.5, residual
-    # 1.5/100.5. The median of twelve zeros and those two is 0, so the spread is the 5 % floor:
-    # 5, and with k = 3.5 the upper bound is 117.5.
-    result = detect(series(five_mondays([100, 102, 98, 101, 99], 160)))
-    row = at(result, 35)
-    assert row["spread"] == pytest.approx(5.0)
-    assert row["upper"] == pytest.approx(117.5)
-    assert row["status"] == "anomaly"
-    assert [at(result, i)["status"] for i in (21, 28)] == ["normal", "normal"]
+def noisy(days: int, seed: int, noise: float, monthly_growth: float = 0.0) -> list[float]:
+    """1000 a day growing ``monthly_growth`` a month (30.4 days), times 1 + a normal draw of
+    standard deviation ``noise`` (a seeded generator: the same values on every run)."""
+    rng = random.Random(seed)
+    return [
+        1000 * (1 + monthly_growth) ** (t / 30.4) * (1 + rng.gauss(0, noise)) for t in range(days)
+    ]
 
 
-def test_recent_residual_spread_above_the_floor() -> None:
-    # Weeks alternate: even weeks 1000 every day, odd weeks 1100. From week 6 on each day's
-    # six same-weekday values are three 1000s and three 1100s: expected 1050 and a residual of
-    # 50 / 1050 every day. Week 19's Monday (day 133, odd week) is scored from weeks 7-18, all
-    # at 50 / 1050: spread = 1.4826 x 50 / 1050 x 1050 = 74.13 (the floor is 52.5), k x spread
-    # = 259.455. At 1400 the deviation is 350: an anomaly; at 1300 it is 250: not, although
-    # 250 passes 50 and 20 % of 1050.
-    def weeks(last: float) -> list[float]:
-        values = [1000.0 if (i // 7) % 2 == 0 else 1100.0 for i in range(133)]
-        return [*values, last]
-
-    high = detect(series(weeks(1400)))
-    row = at(high, 133)
-    assert row["expected"] == pytest.approx(1050.0)
-    assert row["spread"] == pytest.approx(1.4826 * 50)
-    assert row["upper"] == pytest.approx(1050 + 3.5 * 1.4826 * 50)
-    assert row["status"] == "anomaly"
-    assert at(detect(series(weeks(1300))), 133)["status"] == "normal"
-
-
-def test_mad_above_the_floor_sets_the_bounds() -> None:
-    # Mondays 100, 120, 80, 110, 90: median 100, deviations 0, 20, 20, 10, 10: MAD 10,
-    # spread 14.826, upper bound 100 + 4 x 14.826 = 159.304: 160 is out, 155 is in.
-    mondays = [100, 120, 80, 110, 90]
-    result = detect(
-        pl.concat(
-            [
-                series(five_mondays(mondays, 160), service="out"),
-                series(five_mondays(mondays, 155), service="in"),
-            ]
-        ),
-        SAME_WEEKDAY,
-    )
-    out = at(result, 35, "out")
-    assert out["mad"] == pytest.approx(10.0)
-    assert out["spread"] == pytest.approx(14.826)
-    assert out["upper"] == pytest.approx(159.304)
-    assert out["status"] == "anomaly"
-    assert at(result, 35, "in")["status"] == "normal"
+def test_expected_bounds_score_and_severity_by_hand() -> None:
+    # Flat 100 for 35 days, then 160 (day 35, the first day scored: see below). Every weekday
+    # ratio is 1 (the factor 1), the recent level
+    # (median of the last 14 days) and the settled one (42 days) are 100: expected 100. Every
+    # residual is 0, so the noise is its floor, 3 %: spread 3, bounds 100 -/+ 3 x 3 = 91 and
+    # 109 (k = 3). Deviation 60: score 20, above the one-day bar 5; 60 >= 50 and 60 % >= 15 %.
+    # Severity: the lower of the score's tier (20 is between 4k = 12 and 8k = 24: high) and
+    # the amount's (60 under 4 x 50 = 200: low).
+    row = at(detect(series([100.0] * 35 + [160.0])), 35)
+    assert (row["expected"], row["baseline"], row["season"]) == (100.0, "recent", 1.0)
+    assert row["noise"] == pytest.approx(0.03)
+    assert row["spread"] == pytest.approx(3.0)
+    assert (row["lower"], row["upper"]) == (pytest.approx(91.0), pytest.approx(109.0))
+    assert (row["deviation"], row["score"]) == (pytest.approx(60.0), pytest.approx(20.0))
+    assert (row["status"], row["direction"], row["severity"]) == ("anomaly", "spike", "low")
+    assert row["event_id"] == row["anomaly_id"]  # a one-day event starts that day
+    assert row["event_opened"] is True
 
 
-def test_ten_percent_is_not_an_anomaly_because_of_min_rel() -> None:
-    # Flat 1000, then 1100. With a 1 % floor the spread is 10, so 100 > 3.5 x 10 and
-    # 100 >= 50, but 100 / 1000 = 10 % < 20 %.
-    values = [1000.0] * 35 + [1100.0]
-    settings = AnomalySettings(spread_floor_rel=0.01)
-    row = at(detect(series(values), settings), 35)
-    assert row["spread"] == pytest.approx(10.0)
-    assert row["status"] == "normal"
-    looser = AnomalySettings(spread_floor_rel=0.01, min_rel=0.05)
-    assert at(detect(series(values), looser), 35)["status"] == "anomaly"
-
-
-def test_thirty_dollars_on_a_forty_dollar_series_is_not_an_anomaly() -> None:
-    # Flat 40, then 70: +75 %, spread 2 (5 % of 40), 30 > 3.5 x 2; but 30 < min_abs 50.
-    values = [40.0] * 35 + [70.0]
-    row = at(detect(series(values)), 35)
-    assert row["spread"] == pytest.approx(2.0)
-    assert row["deviation"] == pytest.approx(30.0)
-    assert row["status"] == "normal"
-    assert at(detect(series(values), AnomalySettings(min_abs=25)), 35)["status"] == "anomaly"
-
-
-def test_insufficient_history() -> None:
-    # Day 20 has two same-weekday values (13, 6), day 21 has three (14, 7, 0). A tenfold day
-    # 14 (two values) is insufficient_history, not an anomaly.
-    values = [100.0] * 22
-    values[14] = 1000.0
-    result = detect(series(values))
-    assert at(result, 20)["history_weeks"] == 2
-    assert at(result, 21)["history_weeks"] == 3
-    statuses = result.sort("day")["status"].to_list()
-    assert statuses == ["insufficient_history"] * 21 + ["normal"]
+def test_the_noise_is_the_series_own() -> None:
+    # Days alternate 1100 and 900. A week holds four of one and three of the other, and since
+    # 7 is odd a weekday's earlier days alternate too, so every weekday gets the same factor
+    # (the middle of its ratios 1100 / 1014.29 and 900 / 985.71), which cancels out: expected
+    # is the median of the last 14 days, seven 1100s and seven 900s, 1000. Every residual is
+    # 10 %: noise 1.4826 x 10 %, spread 148.26. On day 70 a cost of 1500 deviates 500 = 3.37
+    # spreads, below the one-day bar 5: normal; 2000 deviates 1000 = 6.7 spreads: an anomaly.
+    values = [1100.0 if t % 2 == 0 else 900.0 for t in range(70)]
+    quiet = at(detect(series([*values, 1500.0])), 70)
+    assert quiet["expected"] == pytest.approx(1000.0)
+    assert quiet["noise"] == pytest.approx(MAD_SCALE * 0.1)
+    assert quiet["status"] == "normal"
+    assert at(detect(series([*values, 2000.0])), 70)["status"] == "anomaly"
 
 
 def test_weekdays_high_weekends_low() -> None:
-    # Weekdays 1000, Saturdays and Sundays 200, eight weeks. Each day is compared with the
-    # same weekday: Monday after a weekend expects 1000 and is normal; a Saturday at 1000
-    # expects 200 and is a spike of 800.
-    values = [200.0 if i % 7 in (5, 6) else 1000.0 for i in range(56)]
-    result = detect(series(values))
-    scored = result.filter(pl.col("status") != "insufficient_history")
-    assert scored["status"].unique().to_list() == ["normal"]
-    monday = at(result, 49)
-    assert (monday["expected"], monday["status"]) == (pytest.approx(1000.0), "normal")
-    values[54] = 1000.0  # a Saturday
-    saturday = at(detect(series(values)), 54)
+    # Weekdays 1000, Saturdays and Sundays 200, ten weeks. Each 7-day mean is 5400 / 7 =
+    # 771.43; the weekday factors are 1000 / 771.43 and 200 / 771.43, so a Saturday expects
+    # 200 and a Monday 1000. A Saturday at 1000 deviates 800 from 200: an anomaly; no other
+    # day is.
+    values = [200.0 if i % 7 in (5, 6) else 1000.0 for i in range(70)]
+    scored = detect(series(values))
+    assert set(scored.filter(pl.col("status") != "insufficient_history")["status"]) == {"normal"}
+    assert at(scored, 63)["expected"] == pytest.approx(1000.0)
+    values[68] = 1000.0  # a Saturday
+    saturday = at(detect(series(values)), 68)
     assert saturday["expected"] == pytest.approx(200.0)
     assert (saturday["status"], saturday["deviation"]) == ("anomaly", pytest.approx(800.0))
 
 
+def test_ten_percent_is_not_an_event_because_of_min_rel() -> None:
+    # Flat 1000, then 1100: 100 is 3.3 spreads of 30 (under the one-day bar), and 10 % < 15 %.
+    # With min_rel 5 % and the one-day bar at 3, it is one.
+    values = [1000.0] * 35 + [1100.0]
+    assert at(detect(series(values)), 35)["status"] == "normal"
+    looser = AnomalySettings(min_rel=0.05, k_one_day=3.0)
+    assert at(detect(series(values), looser), 35)["status"] == "anomaly"
+
+
+def test_thirty_dollars_on_a_forty_dollar_series_is_not_an_event() -> None:
+    # Flat 40, then 70: +75 %, 30 / 1.2 = 25 spreads; but 30 < min_abs 50.
+    values = [40.0] * 35 + [70.0]
+    assert at(detect(series(values)), 35)["status"] == "normal"
+    assert at(detect(series(values), AnomalySettings(min_abs=25)), 35)["status"] == "anomaly"
+
+
+def test_insufficient_history_for_the_first_five_weeks() -> None:
+    # Days 0-34 are insufficient_history: min_history_weeks is 5, and the noise needs 28
+    # residuals, which start on day 7 (the recent level needs 7 days): day 35 has them. A
+    # tenfold day 20 is not an anomaly, only a day the detector says it cannot judge.
+    values = [100.0] * 40
+    values[20] = 1000.0
+    statuses = detect(series(values)).sort("day")["status"].to_list()
+    assert statuses == ["insufficient_history"] * 35 + ["normal"] * 5
+
+
 def test_a_spike_does_not_pollute_later_baselines() -> None:
-    # Monday 35 is 1000 on a flat 100. The following Mondays have it among their six values;
-    # the median ignores it: expected stays 100 and they are normal.
+    # Day 35 is 1000 on a flat 100: one of the 14 recent days, one of 8 Monday ratios; the
+    # medians ignore it: the next weeks expect 100 and are normal.
     values = [100.0] * 64
     values[35] = 1000.0
     result = detect(series(values))
     assert at(result, 35)["status"] == "anomaly"
-    for monday in (42, 49, 56, 63):
-        assert at(result, monday)["expected"] == pytest.approx(100.0)
-        assert at(result, monday)["status"] == "normal"
+    for index in range(36, 64):
+        assert at(result, index)["expected"] == pytest.approx(100.0)
+        assert at(result, index)["status"] == "normal"
 
 
-@pytest.mark.parametrize("settings", [AnomalySettings(), SAME_WEEKDAY])
-def test_a_level_shift_is_flagged_then_absorbed(settings: AnomalySettings) -> None:
-    # 100 for six weeks, then 300 from day 42 on. For 21 days at most two of a day's six
-    # same-weekday values are new: median 100, every day flagged. From day 70 four or more are:
-    # median 300, normal again (it is not flagged forever). Day 63-69 (three new, three old,
-    # median 200) depends on the spread method and is not asserted.
-    values = [100.0] * 42 + [300.0] * 49
-    result = detect(series(values), settings)
-    assert {at(result, i)["status"] for i in range(42, 63)} == {"anomaly"}
-    assert {at(result, i)["status"] for i in range(70, 91)} == {"normal"}
-    assert at(result, 70)["expected"] == pytest.approx(300.0)
+def test_a_forty_percent_level_shift_is_one_event() -> None:
+    # 1000 for 70 days, then 1400. Days 70-76: both levels are 1000, deviation 400 (13.3
+    # spreads of 30): the event opens on day 70. Day 77: the last 14 days hold seven 1400s,
+    # the recent level is their middle, 1200, nearer to 1400 than the settled 1000: deviation
+    # 200 = 5.6 spreads of 36, beyond k_continue (1.75), so the event goes on. Day 78: the recent
+    # level is 1400: normal, and it stays so (the settled level catches up on day 92, but the
+    # nearer level is the one the day is judged against). One event, days 70-77, excess
+    # 7 x 400 + 200 = 3000. Severity: it opens medium (score 13.3 is high, 12 to 24, but 400 is
+    # medium, 200 to 1000) and escalates on day 72, when the excess reaches 1200 (high).
+    found = events_of([1000.0] * 70 + [1400.0] * 70)
+    assert found.height == 1
+    event = found.row(0, named=True)
+    assert (event["start"], event["end"], event["days"]) == (day(70), day(77), 8)
+    assert (event["state"], event["direction"]) == ("closed", "spike")
+    assert (event["actual"], event["expected"], event["excess"]) == (11200.0, 8200.0, 3000.0)
+    assert (event["peak_day"], event["peak_actual"], event["peak_expected"]) == (
+        day(70),
+        1400.0,
+        1000.0,
+    )
+    assert (event["opened_on"], event["opening_severity"]) == (day(70), "medium")
+    assert (event["severity"], event["escalated_on"]) == ("high", day(72))
+    assert event["event_id"] == anomaly_id(
+        {"x_Provider": "aws", "BillingAccountId": "A", "ServiceName": "EC2", "currency": "USD"},
+        day(70),
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_forty_percent_level_shift_in_noise_is_one_event(seed: int) -> None:
+    # The same step on a series with 8 % normal noise (seeded): one event, starting within
+    # two days of the step.
+    values = noisy(200, seed, 0.08)
+    values = [v * (1.4 if t >= 100 else 1.0) for t, v in enumerate(values)]
+    found = events_of(values)
+    assert found.height == 1
+    assert day(100) <= found["start"][0] <= day(102)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_three_percent_a_month_with_eight_percent_noise_raises_nothing_in_a_year(
+    seed: int,
+) -> None:
+    assert events_of(noisy(365, seed, 0.08, monthly_growth=0.03)).height == 0
+
+
+def test_a_runaway_that_ends_is_one_event_and_its_end_none() -> None:
+    # 100 a day, days 50-59 at 300, then 100 again. Days 50-56 deviate 200 from both levels;
+    # day 57 (seven 300s in the last 14 days, recent level 200) deviates 100 = 16.7 spreads of
+    # 6: the event goes on; day 58 (recent 300) is normal. Day 60 is back at 100: the recent
+    # level is 300 but the settled one (42 days, 32 of them at 100) is 100, and the nearer level
+    # judges the day: normal. No second event for the return.
+    found = events_of([100.0] * 50 + [300.0] * 10 + [100.0] * 40)
+    assert found.select("start", "end", "days", "excess").rows() == [
+        (day(50), day(57), 8, 7 * 200.0 + 100.0)
+    ]
+
+
+def test_a_severity_rise_escalates_once() -> None:
+    # 1000 a day, then from day 70 on 1300, 1300, 1300, 1300, 2500, 2500, then 1000. Day 70:
+    # score 300 / 30 = 10 (medium: 6-12 with k = 3), amount 300 (medium: 200-1000): opens
+    # medium; day 73's excess of 1200 is high but the peak score is still medium. Day 74: score
+    # 1500 / 30 = 50 (critical: over 24), excess so far 4 x 300 + 1500 = 2700 (high:
+    # 1000-5000): high, one escalation on day 74. Day 75 lifts the excess to 4200: still high.
+    values = [1000.0] * 70 + [1300.0] * 4 + [2500.0] * 2 + [1000.0] * 20
+    event = events_of(values).row(0, named=True)
+    assert (event["opening_severity"], event["severity"]) == ("medium", "high")
+    assert event["escalated_on"] == day(74)
+    assert (event["start"], event["end"], event["excess"]) == (day(70), day(75), 4200.0)
+
+
+def test_an_event_keeps_its_id_while_it_is_open_and_after() -> None:
+    # The 40 % step seen on day 72 (three days in: open) and on day 139 (closed): one id.
+    values = [1000.0] * 70 + [1400.0] * 70
+    early = detect(series(values[:73]))
+    open_now = events(early, KEYS, day(72), 1).row(0, named=True)
+    assert (open_now["state"], open_now["end"], open_now["days"]) == ("open", None, 3)
+    later = events_of(values).row(0, named=True)
+    assert later["event_id"] == open_now["event_id"]
 
 
 def test_a_series_that_stops_is_a_drop() -> None:
@@ -486,7 +518,7 @@ def test_untagged_share_jump() -> None:
     assert row["history_weeks"] == 6
 
 
-# --- ids and re-scoring -----------------------------------------------------------------------
+# --- ids -----------------------------------------------------------------------
 
 
 def test_anomaly_ids_are_stable() -> None:
@@ -505,55 +537,6 @@ def test_anomaly_ids_are_stable() -> None:
     assert at(first, 35)["anomaly_id"] == expected
     values[35] = 260.0  # restated: same series and day, same id
     assert at(detect(series(values)), 35)["anomaly_id"] == expected
-
-
-def test_rescore_after_a_restatement() -> None:
-    # Flat 100 a day for EC2, S3 and Lambda. Run 1 scores days 0-49 (as of 49); run 2, a day
-    # later, days 0-50 with restated data. aws settles in one day: day 49 is provisional in
-    # run 1 and settled in run 2.
-    def frame(ec2: dict[int, float], s3: dict[int, float], lam: dict[int, float], n: int):
-        def values(changes: dict[int, float]) -> list[float]:
-            return [changes.get(i, 100.0) for i in range(n)]
-
-        return pl.concat(
-            [
-                series(values(ec2), "EC2"),
-                series(values(s3), "S3"),
-                series(values(lam), "Lambda"),
-            ]
-        )
-
-    # EC2 day 49: 1000, restated to 100 (cleared); EC2 day 50: 1000 (new).
-    # S3 day 49: 1000 both runs (confirmed); S3 day 30: 1000 both runs (unchanged).
-    # Lambda day 40: 1000 (deviation 900: medium) restated to 3100 (3000: high): changed.
-    previous = detect(frame({49: 1000}, {30: 1000, 49: 1000}, {40: 1000}, 50), as_of=day(49))
-    current = detect(
-        frame({50: 1000}, {30: 1000, 49: 1000}, {40: 3100}, 51),
-        as_of=day(50),
-    )
-    assert at(previous, 49)["provisional"] and at(previous, 49)["status"] == "anomaly"
-    assert at(previous, 40, "Lambda")["severity"] == "medium"
-    assert at(current, 40, "Lambda")["severity"] == "high"
-
-    result = rescore(previous.filter(status="anomaly"), current)
-    got = {(row["ServiceName"], row["day"]): row for row in result.iter_rows(named=True)}
-    assert {key: row["status_change"] for key, row in got.items()} == {
-        ("EC2", day(49)): "cleared",
-        ("EC2", day(50)): "new",
-        ("S3", day(49)): "confirmed",
-        ("S3", day(30)): "unchanged",
-        ("Lambda", day(40)): "changed",
-    }
-    cleared = got[("EC2", day(49))]
-    assert (cleared["status"], cleared["previous_status"]) == ("normal", "anomaly")
-    assert cleared["previous_provisional"] is True and cleared["provisional"] is False
-    # An anomaly the new scoring does not cover (scored from day 45 only) is kept unchanged.
-    partial = rescore(previous.filter(status="anomaly"), current.filter(pl.col("day") >= day(45)))
-    changes = {
-        (r["ServiceName"], r["day"]): r["status_change"] for r in partial.iter_rows(named=True)
-    }
-    assert changes[("Lambda", day(40))] == "unchanged"
-    assert changes[("S3", day(30))] == "unchanged"
 
 
 # --- series and settings ----------------------------------------------------------------------

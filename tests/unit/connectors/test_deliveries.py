@@ -84,3 +84,34 @@ def test_gcp_month_folders_are_deliveries_and_one_table_per_source(tmp_path):
     (detailed / "b.jsonl").write_text("{}\n")
     with pytest.raises(DeliveryError, match="standard and the detailed"):
         find_gcp_deliveries(LocalFileStore(tmp_path))
+
+
+def test_a_symlink_leading_out_of_the_export_folder_is_refused_naming_it(bucket, tmp_path):
+    manifest = write_cur2_delivery(bucket, {"part-1.csv": HAND_CUR2}, "2026-11", "exec-1")
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("not a bill")
+    link = manifest.parent / "notes.json"
+    link.symlink_to(outside / "id_rsa")
+    with pytest.raises(DeliveryError) as error:
+        find_aws_deliveries(LocalFileStore(bucket), "cur2")
+    assert str(error.value).startswith(f"{link}: a symbolic link to {outside / 'id_rsa'}, outside")
+    link.unlink()
+    (bucket / "cur2" / "elsewhere").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(DeliveryError, match="elsewhere: a symbolic link to .*private, outside"):
+        LocalFileStore(bucket).list("")
+
+
+def test_a_key_through_a_symlinked_folder_is_refused_and_one_inside_is_read(bucket, tmp_path):
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "x.csv").write_text("a,b\n")
+    (bucket / "out").symlink_to(outside, target_is_directory=True)
+    store = LocalFileStore(bucket)
+    for read in (store.open, store.local_path):
+        with pytest.raises(DeliveryError, match="out/x.csv: a symbolic link"):
+            read("out/x.csv")  # as a manifest naming it would
+    (bucket / "real.csv").write_text("a,b\n")
+    (bucket / "alias.csv").symlink_to(bucket / "real.csv")  # stays inside: fine
+    with store.open("alias.csv") as stream:
+        assert stream.read() == b"a,b\n"

@@ -119,5 +119,134 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_place(tmp_path, text, whe
 def test_secrets_have_no_field_to_go_in(tmp_path):
     config = yaml.safe_load(CONFIG)
     config["aws"][0]["aws_secret_access_key"] = "do-not-put-me-here"
-    with pytest.raises(ValueError, match="aws_secret_access_key"):
+    with pytest.raises(ValueError, match="aws_secret_access_key") as error:
         load_settings(write(tmp_path, yaml.safe_dump(config)))
+    assert "do-not-put-me-here" not in str(error.value)
+
+
+# --- safe configuration: paths, YAML limits, errors that keep secrets -----------------------
+
+CANARY = "Zq9-NOT-FOR-PRINTING-7f3c"  # a secret written by mistake; never shown anywhere
+
+
+def test_relative_paths_are_relative_to_the_files_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "etc" / "costlake"
+    folder.mkdir(parents=True)
+    path = write(folder, "aws: [{root: exports/aws}]\nai: {request_logs: [logs]}\n")
+    elsewhere = tmp_path / "somewhere-else"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(path)
+    # By hand: each relative path joined to the file's folder, not the working folder.
+    assert settings.lake_root == str(folder / "lake")  # the default, too
+    assert settings.aws[0].root == str(folder / "exports" / "aws")
+    assert settings.ai.request_logs == [str(folder / "logs")]
+    absolute = write(folder, "lake_root: /srv/lake\ngcp: [{root: /data/gcp}]\n")
+    assert (load_settings(absolute).lake_root, load_settings(absolute).gcp[0].root) == (
+        "/srv/lake",
+        "/data/gcp",
+    )
+
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 10)}]\n" for n in range(8)
+)  # 9 levels of 10: 10**9 strings once expanded, from 80 aliases (under the alias limit)
+
+
+def test_a_billion_laughs_file_is_refused_before_it_is_expanded(tmp_path):
+    assert BILLION_LAUGHS.count("*") == 80
+    path = write(tmp_path, BILLION_LAUGHS)
+    with pytest.raises(ValueError) as error:
+        load_settings(path)
+    assert str(error.value) == (
+        f"{path}: cannot read costlake configuration: its aliases expand to more than 100000 values"
+    )
+
+
+def test_more_aliases_than_the_limit_are_refused_naming_the_line(tmp_path):
+    text = "x: &x 1\nys:\n" + "".join("  - *x\n" for _ in range(101))
+    with pytest.raises(ValueError, match=r"line 103: more than 100 YAML aliases"):
+        load_settings(write(tmp_path, text))  # the 101st alias is on line 2 + 101 = 103
+
+
+def test_a_few_anchors_still_load(tmp_path):
+    text = (
+        "anomalies:\n  groupings:\n    - &by_service [x_Provider, ServiceName]\n    - *by_service\n"
+    )
+    assert load_settings(write(tmp_path, text)).anomalies.groupings == [
+        ("x_Provider", "ServiceName"),
+        ("x_Provider", "ServiceName"),
+    ]
+
+
+def test_a_file_larger_than_the_limit_is_refused(tmp_path):
+    path = write(tmp_path, "#" * (1024 * 1024) + "\n")
+    with pytest.raises(ValueError, match="larger than 1048576 bytes"):
+        load_settings(path)
+
+
+def test_a_yaml_error_names_the_line_but_does_not_quote_it(tmp_path):
+    path = write(tmp_path, f"aws:\n  - root: x\n    password: {CANARY}\n   bad: [\n")
+    with pytest.raises(ValueError) as error:
+        load_settings(path)
+    message = str(error.value)
+    assert message == (
+        f"{path}: cannot read costlake configuration: line 4, column 4: while parsing a block "
+        "collection: expected <block end>, but found '<block mapping start>'"
+    )
+    assert CANARY not in message
+    assert error.value.__cause__ is None and error.value.__context__ is None
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        (f"aws: [{{root: a, password: {CANARY}}}]", "aws.0.folder.password", "Extra inputs"),
+        (f"secret: {CANARY}", "secret", "Extra inputs"),
+        (
+            "azure: [{kind: blob, container: c, connection_string_env: "
+            f"'DefaultEndpointsProtocol=https;AccountKey={CANARY}'}}]",
+            "azure.0.blob.connection_string_env",
+            "should match pattern",
+        ),
+        (
+            f"anomalies: {{webhook_url_env: 'https://hooks.slack.com/services/T0/B0/{CANARY}'}}",
+            "anomalies.webhook_url_env",
+            "should match pattern",
+        ),
+        (
+            f"lake_root: 's3://b/lake?region=eu-west-1&secret_key={CANARY}'",
+            "lake_root",
+            "secret_key",
+        ),
+        (
+            "azure: [{kind: blob, container: c, "
+            f"account_url: 'https://acct.blob.core.windows.net/?sv=2022-11-02&sig={CANARY}'}}]",
+            "azure.0.blob.account_url",
+            "parameter(s) sig, sv in the URL are refused",
+        ),
+        (
+            "azure: [{kind: blob, container: c, "
+            f"account_url: 'https://acct.blob.core.windows.net/?comp={CANARY}'}}]",
+            "azure.0.blob",
+            "must not carry a query (a SAS token)",
+        ),
+        (
+            f"aws: [{{kind: s3, bucket: b, endpoint_url: 'https://me:{CANARY}@s3.example'}}]",
+            "aws.0.s3.endpoint_url",
+            "user info",
+        ),
+        (f"untagged_share: {{warn: {CANARY}}}", "untagged_share.warn", "valid number"),
+        (f"aws: [{{kind: s3, bucket: {{token: {CANARY}}}}}]", "aws.0.s3.bucket", "valid string"),
+    ],
+)
+def test_an_invalid_file_never_echoes_a_value(tmp_path, text, where, what):
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError) as error:
+        load_settings(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: invalid costlake configuration:\n")
+    assert where in message and what in message
+    assert CANARY not in message
+    # Not chained either: Dagster keeps an exception's causes in its run records.
+    assert error.value.__cause__ is None and error.value.__suppress_context__

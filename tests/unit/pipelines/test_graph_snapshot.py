@@ -24,13 +24,13 @@ ASSETS = {
     "gpu_cost_allocation": "marts/gpu_cost_allocation",
     "gpu_rightsizing": "marts/gpu_rightsizing",
     "anomaly_scores": "marts/anomaly_scores",
-    "anomalies": "marts/anomalies",
+    "anomaly_events": "marts/anomaly_events",
     "anomaly_contributions": "marts/anomaly_contributions",
 }
 CHECKS = [
     "ai_cost_reconciliation:ai_cost_reconciles",
     "ai_unrecognised_lines:ai_lines_recognised",
-    "anomalies:no_new_anomalies",
+    "anomaly_events:no_new_anomalies",
     "focus:amounts_are_finite",
     "focus:reconciles_to_bill",
     "focus:schema_is_focus",
