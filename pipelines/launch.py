@@ -7,7 +7,8 @@ evaluate the marts' automation condition (``pipelines.policies.MARTS_AFTER_FOCUS
 instance, as the daemon's sensor does, and run the mart partitions it requests. Its cursor is
 kept in the instance, so a night launched from a shell and one launched by the daemon see the
 same history. Every run goes through ``execute_job`` with the job's executor: in-process (the
-default: one process, least memory) or multiprocess (each step its own process).
+default: one process, least memory) or multiprocess (each step its own process); with
+``workers`` > 1 the runs go side by side, each in a process of its own.
 
 A failed run is an outcome, never an exception: every partition runs, and each outcome says
 what failed and why.
@@ -15,9 +16,10 @@ what failed and why.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -135,6 +137,23 @@ def _run(
     return _outcome(label, result)
 
 
+JOBS = {"nightly": nightly, "period_marts": period_marts}
+
+
+def _label(key) -> str:
+    """``aws 2026-11`` for the partition key of (2026-11, aws)."""
+    dimensions = key.keys_by_dimension
+    return f"{dimensions['provider']} {dimensions['billing_period']}"
+
+
+def _run_in_worker(
+    ref, job: str, tags: dict[str, str], label: str, executor, verbose
+) -> RunOutcome:
+    """One run in a worker process, on the instance ``ref`` points at."""
+    with DagsterInstance.from_ref(ref) as instance:
+        return _run(JOBS[job], tags, label, instance, executor, verbose)
+
+
 def _load_cursor(instance: DagsterInstance):
     """The cursor of the last evaluation (an ``AssetDaemonCursor``), or None before the first."""
     stored = instance.run_storage.get_cursor_values({AUTOMATION_CURSOR}).get(AUTOMATION_CURSOR)
@@ -172,26 +191,32 @@ def run_night(
         due_mart_periods(instance)  # a first evaluation only starts the condition's history
     night = Night()
 
-    def nightly_run(key) -> RunOutcome:
-        period, provider = (
-            key.keys_by_dimension["billing_period"],
-            key.keys_by_dimension["provider"],
-        )
-        tags = billing_partitions.get_tags_for_partition_key(key)
-        outcome = _run(nightly, tags, f"{provider} {period}", instance, executor, verbose)
-        on_run(outcome)
-        return outcome
+    def launch(requests: list[tuple[str, dict[str, str], str]]) -> list[RunOutcome]:
+        outcomes = []
+        if workers <= 1:
+            for job, tags, label in requests:
+                outcomes.append(_run(JOBS[job], tags, label, instance, executor, verbose))
+                on_run(outcomes[-1])
+            return outcomes
+        # Runs side by side each in a process of its own, as a run launcher starts them:
+        # Dagster sets up a run's logging per process, which threads would share and deadlock.
+        spawn = multiprocessing.get_context("spawn")
+        ref = instance.get_ref()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+            running = [
+                pool.submit(_run_in_worker, ref, job, tags, label, executor, verbose)
+                for job, tags, label in requests
+            ]
+            for done in as_completed(running):
+                on_run(done.result())
+        return [future.result() for future in running]
 
-    keys = [partition_key(period, provider) for period in periods for provider in providers]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        night.runs += list(pool.map(nightly_run, keys))
-
-    def marts_run(period: str) -> RunOutcome:
-        tags = period_partitions.get_tags_for_partition_key(period)
-        outcome = _run(period_marts, tags, f"marts {period}", instance, executor, verbose)
-        on_run(outcome)
-        return outcome
-
+    night.runs += launch(
+        [
+            ("nightly", billing_partitions.get_tags_for_partition_key(key), _label(key))
+            for key in (partition_key(p, provider) for p in periods for provider in providers)
+        ]
+    )
     # As the daemon's sensor does tick after tick: evaluate, run what is due, and evaluate again
     # (which also takes in the marts just built) until nothing is due.
     built: set[str] = set()
@@ -199,8 +224,12 @@ def run_night(
         due = due_mart_periods(instance)
         if not due:
             break
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            night.runs += list(pool.map(marts_run, due))
+        night.runs += launch(
+            [
+                ("period_marts", period_partitions.get_tags_for_partition_key(p), f"marts {p}")
+                for p in due
+            ]
+        )
         built |= set(due)
     for period in periods:
         if period not in built:
