@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
 
-.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env postgres-server
+.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env postgres-server chromium report-screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/costlake demo
 
 ## test: install test dependencies (and the FOCUS validator's and bqemulator's own venvs) and run every test
-test: $(VENV)/.test validator-env bqemulator-env node_modules/.package-lock.json postgres-server
+test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json postgres-server
 	$(BIN)/python -m pytest
 
 ## test-quick: the unit tests alone (pure logic on small frames), before each commit
@@ -48,6 +48,15 @@ postgres-server:
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
 		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql)
 
+# Debian's Chromium, which the report tests drive headless through Playwright (never a
+# browser download of Playwright's own).
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+## report-screenshot: render the demo's report and screenshot it into docs/ (the README's picture)
+report-screenshot: $(VENV)/.test chromium
+	$(BIN)/python scripts/report_screenshot.py
+
 validator-env:
 	bash scripts/setup_validator_env.sh
 
@@ -62,7 +71,6 @@ ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 lint: $(VENV)/.test
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 
-## bench: every provider at 1M rows (with each one's rows/s against AWS), then AWS at 5M rows
+## bench: every provider's export form and format at 1M and 5M rows, costlake against a bare polars convert
 bench: $(VENV)/.runtime
-	$(BIN)/python bench/bench_ingest.py --rows 1000000
-	$(BIN)/python bench/bench_ingest.py --rows 5000000 --providers aws
+	$(BIN)/python bench/bench_ingest.py --rows 1000000 5000000

@@ -1,4 +1,5 @@
-"""AI unit costs of each billing period: the bills' token lines split across the request logs."""
+"""AI unit costs of each billing period: the bills' token lines split across the request logs,
+what failed calls wasted, and what the same tokens and GPU hours would cost at other hosts."""
 
 from datetime import date, timedelta
 
@@ -10,18 +11,30 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
+    asset,
     multi_asset,
 )
 
+from assets.lake_tables import LAKE_TABLE
+from assets.partitions import period_partitions
 from assets.period_inputs import (
     SHOWN,
+    focus_of_period,
     input_files,
     listed,
     period_days,
     period_focus,
+    period_mart,
     period_table,
 )
 from assets.resources import CostlakeResource
+from costlake.ai.arbitrage import (
+    ARBITRAGE_SCHEMA,
+    gpu_arbitrage,
+    gpu_catalog_date,
+    load_llm_hosts,
+    model_arbitrage,
+)
 from costlake.ai.costs import (
     ai_cost_reconciliation,
     ai_unit_costs,
@@ -29,10 +42,12 @@ from costlake.ai.costs import (
     costed_requests,
     unattributed_cost,
 )
+from costlake.ai.failures import failed_call_costs, wasted_share_over
 from costlake.ai.prices import load_price_catalog
 from costlake.ai.requests import read_llm_requests
 from costlake.ai.routing import load_capabilities, model_routing_savings
 from costlake.ai.token_lines import token_lines, unrecognised_ai_lines
+from costlake.gpu.catalog import load_gpu_catalog
 
 AI_TABLES = (
     "marts/llm_requests",
@@ -40,7 +55,9 @@ AI_TABLES = (
     "marts/ai_cost_reconciliation",
     "marts/model_routing_savings",
     "marts/ai_unrecognised_lines",
+    "marts/ai_failed_calls",
 )
+ARBITRAGE_TABLES = ("marts/arbitrage",)
 LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
 # The per-(day, provider, model) sums are of floats: allow rounding, never a lost cent.
 TOLERANCE = 1e-6
@@ -85,6 +102,28 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
     )
 
 
+def _wasted_check(wasteful: pl.DataFrame, level: float) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name="ai_wasted_share",
+        asset_key="ai_failed_calls",
+        passed=wasteful.height == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "level": level,
+            "models_over": wasteful.height,
+            "over": MetadataValue.md(
+                listed(
+                    [
+                        f"{r['provider']} {r['model']}: {r['wasted_share']:.1%} of "
+                        f"{r['cost']:,.2f} {r['currency']} on {r['failed_calls']:,} failed calls"
+                        for r in wasteful.iter_rows(named=True)
+                    ]
+                )
+            ),
+        },
+    )
+
+
 @multi_asset(
     name="ai_marts",
     group_name="marts",
@@ -114,6 +153,12 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
             "marts/ai_unrecognised_lines",
             "AI lines of the bills that are not recognised as token lines.",
         ),
+        period_table(
+            "marts/ai_failed_calls",
+            "Failed and retried model calls per day, provider, model and team: the tokens and "
+            "bill-allocated cost they wasted, and the API efficiency.",
+            "llm_requests",
+        ),
     ],
     check_specs=[
         AssetCheckSpec(
@@ -126,6 +171,12 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
             "request_logs_parse",
             asset="llm_requests",
             description="Every request log record is read; bad ones are listed.",
+        ),
+        AssetCheckSpec(
+            "ai_wasted_share",
+            asset="ai_failed_calls",
+            description="No model spends more than ai.wasted_share_warn of its cost on failed "
+            "calls.",
         ),
         AssetCheckSpec(
             "ai_lines_recognised",
@@ -155,11 +206,13 @@ def ai_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     last_day = min(after - timedelta(days=1), date.today())
     savings = model_routing_savings(unit_costs, catalog, capabilities, last_day)
     unrecognised = unrecognised_ai_lines(rows).collect()
+    failed = failed_call_costs(costed.lazy()).collect()
+    wasteful = wasted_share_over(failed, settings.ai.wasted_share_warn)
 
     with lake.staged_period(None, billing_period, AI_TABLES) as staged:
         for table, frame in zip(
             AI_TABLES,
-            (costed, unit_costs, reconciliation, savings, unrecognised),
+            (costed, unit_costs, reconciliation, savings, unrecognised, failed),
             strict=True,
         ):
             frame.write_parquet(staged.part_path(table, 0), compression="zstd")
@@ -206,6 +259,11 @@ def ai_marts(context: AssetExecutionContext, costlake: CostlakeResource):
         ],
     )
     yield MaterializeResult(
+        asset_key="ai_failed_calls",
+        metadata={"groups": failed.height},
+        check_results=[_wasted_check(wasteful, settings.ai.wasted_share_warn)],
+    )
+    yield MaterializeResult(
         asset_key="ai_unit_costs",
         metadata={
             "queries": int(unit_costs["queries"].sum() or 0),
@@ -235,4 +293,61 @@ def ai_marts(context: AssetExecutionContext, costlake: CostlakeResource):
                 or "none"
             ),
         },
+    )
+
+
+def _arbitrage_markdown(mart: pl.DataFrame) -> str:
+    moves = mart.filter(pl.col("saving") > 0).sort("saving", descending=True).head(SHOWN)
+    lines = [
+        f"- {r['item']} on {r['provider']}{' ' + r['region'] if r['region'] else ''}: "
+        f"{r['saving']:,.2f} {r['currency']} at {r['alternative_provider']} "
+        f"{r['alternative_region']} ({r['alternative_basis']}, {r['catalog_date'] or 'undated'})"
+        for r in moves.iter_rows(named=True)
+    ]
+    return "\n".join(lines) or "no cheaper host or region"
+
+
+@asset(
+    name="arbitrage",
+    partitions_def=period_partitions,
+    group_name="marts",
+    deps=[focus_of_period, "ai_unit_costs"],
+    kinds={"polars", "parquet"},
+    metadata={LAKE_TABLE: ARBITRAGE_TABLES[0]},
+    description=(
+        "Cross-cloud arbitrage: each model's tokens and each GPU type's hours of the period "
+        "at the cheapest other host or region the dated catalogs offer them, and the saving."
+    ),
+)
+def arbitrage_mart(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+    billing_period = context.partition_key
+    _, after = period_days(billing_period)
+    lake = costlake.lake()
+    settings = costlake.settings()
+    catalog = load_price_catalog(settings.ai.prices)
+    unit_costs = period_mart(lake, "marts/ai_unit_costs", billing_period)
+    priced_on = min(after - timedelta(days=1), date.today())
+    models = (
+        model_arbitrage(unit_costs.collect(), catalog, load_llm_hosts(settings.ai.hosts), priced_on)
+        if unit_costs is not None
+        else ARBITRAGE_SCHEMA.to_frame()
+    )
+    gpus = gpu_arbitrage(
+        period_focus(lake, billing_period),
+        load_gpu_catalog(settings.gpu.catalog),
+        load_gpu_catalog(),
+        gpu_catalog_date(),
+    )
+    mart = pl.concat([models, gpus])
+    with lake.staged_period(None, billing_period, ARBITRAGE_TABLES) as staged:
+        mart.write_parquet(staged.part_path("marts/arbitrage", 0), compression="zstd")
+    saving = mart.group_by("currency").agg(pl.col("saving").sum()).sort("currency")
+    return MaterializeResult(
+        metadata={
+            "rows": mart.height,
+            "saving_by_currency": MetadataValue.md(
+                "\n".join(f"- {c}: {s:,.2f}" for c, s in saving.iter_rows()) or "none"
+            ),
+            "moves": MetadataValue.md(_arbitrage_markdown(mart)),
+        }
     )

@@ -2,7 +2,8 @@
 
 One asset per lake table: ``raw_delivery`` (``raw/``) lands the partition's provider's newest
 delivery, and one computation, the ``focus`` multi-asset, yields the three tables of a period
-that are published together: ``focus``, ``rejects`` and ``ingests``.
+that are published together: ``focus``, ``rejects``, ``focus_contract_commitments`` and
+``ingests``.
 """
 
 import json
@@ -34,6 +35,7 @@ from costlake.focus.deliveries import Delivery, DeliveryError
 from costlake.focus.ingest import IngestReport, combined_delivery_id, ingest_deliveries
 from costlake.focus.lake import AuditFailed, partition_dir
 from costlake.focus.lock import LockBusy, LockLost
+from costlake.focus.schema import CONTRACT_COMMITMENT_TABLE
 from costlake.focus.summary import cost_by_category_markdown
 
 
@@ -180,13 +182,29 @@ def _period_table(table: str, description: str) -> AssetSpec:
     return table_spec(table, description, [raw_delivery], billing_partitions, "billing")
 
 
+def _duplicates_check(report: IngestReport) -> AssetCheckResult:
+    """A warning, not a failure: a bill may repeat a line item (the lake keeps every row)."""
+    return AssetCheckResult(
+        check_name="no_duplicate_line_items",
+        asset_key="focus",
+        passed=report.duplicate_rows == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"duplicate_rows": report.duplicate_rows},
+    )
+
+
 @multi_asset(
     name="focus",
     specs=[
         _period_table(
             "focus",
-            "The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole: written "
+            "The bill as FOCUS 1.3 rows (plus x_ lineage), one period replaced whole: written "
             "aside, audited there, and published only when the audit passes.",
+        ),
+        _period_table(
+            CONTRACT_COMMITMENT_TABLE,
+            "The FOCUS Contract Commitment rows the period's cost rows link to, one per "
+            "commitment: written in the same staging as focus and published with it.",
         ),
         _period_table(
             "rejects", "The bill's rows that could not be normalized, each with its reason."
@@ -199,6 +217,12 @@ def _period_table(table: str, description: str) -> AssetSpec:
         _audit_spec(RECONCILES, "Σ BilledCost per currency equals the bill's own cost column."),
         _audit_spec(SCHEMA, "Every file has the FOCUS table's columns and types."),
         _audit_spec(FINITE, "No NaN or infinite value in any money or quantity column."),
+        AssetCheckSpec(
+            "no_duplicate_line_items",
+            asset="focus",
+            partitions_def=billing_partitions,
+            description="No row of a delivery file repeats another exactly (kept if one does).",
+        ),
     ],
 )
 def focus(
@@ -229,6 +253,7 @@ def focus(
         )
     written = lake.scan_partition("focus", provider, billing_period)
     yield MaterializeResult(asset_key="rejects", metadata={"rows_rejected": report.rows_rejected})
+    yield MaterializeResult(asset_key=CONTRACT_COMMITMENT_TABLE)
     yield MaterializeResult(asset_key="ingests", metadata={"delivery_id": report.delivery_id})
     yield MaterializeResult(
         asset_key="focus",
@@ -238,7 +263,8 @@ def focus(
             "rows_read": report.rows_read,
             "rows_written": report.rows_written,
             "rows_rejected": report.rows_rejected,
+            "duplicate_rows": report.duplicate_rows,
             "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
         },
-        check_results=_check_results(report),
+        check_results=[*_check_results(report), _duplicates_check(report)],
     )

@@ -1,5 +1,6 @@
-"""What the period marts (AI unit costs, GPU utilization, anomalies) read: every provider's FOCUS
-rows of a billing period, and input files (request logs, GPU telemetry) found under folders."""
+"""What the period marts (AI, GPU, anomalies, budgets, the scorecard, the report) read: every
+provider's FOCUS rows of a billing period, and input files (request logs, GPU telemetry) found
+under folders."""
 
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -10,7 +11,7 @@ from dagster import AssetDep, AssetSpec, MultiToSingleDimensionPartitionMapping
 
 from assets.lake_tables import table_spec
 from assets.partitions import period_partitions
-from costlake.focus.lake import Lake
+from costlake.focus.lake import Lake, partition_dir
 
 SHOWN = 10  # rows of a list in the UI's metadata
 
@@ -41,6 +42,13 @@ def period_focus(lake: Lake, billing_period: str) -> pl.LazyFrame:
         return lake.scan("focus").filter(pl.col("billing_period") == billing_period)
     except FileNotFoundError:
         return lake.scan_partition("focus", "aws", billing_period)
+
+
+def period_mart(lake: Lake, table: str, billing_period: str) -> pl.LazyFrame | None:
+    """One period of a mart that spans the providers (``marts/<name>``), or None when the lake
+    does not hold it (a mart another asset has not built yet)."""
+    files = lake.files(partition_dir(table, None, billing_period))
+    return pl.scan_parquet(files) if files else None
 
 
 def input_files(

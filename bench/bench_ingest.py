@@ -1,11 +1,22 @@
-"""Benchmark: normalize N-row exports of each provider into the lake; print rows/s and peak RSS.
+"""Benchmark: costlake's full normalization of export files against a bare polars convert.
 
-AWS: a synthetic CUR 2.0 export (CSV.gz, Parquet). Azure (EA actual cost CSV.gz), GCP (detailed
-export as JSON lines and as Parquet) and OCI (cost report CSV.gz): the test fixtures tiled to N
-rows (``bench/provider_inputs.py``). Each measurement runs in a fresh child process so its peak
-RSS is its own, and goes through the pipeline's ingest of a delivery. Usage::
+For each provider's export form and file format (``real_exports.EXPORTS``: CUR 2.0, legacy CUR,
+Azure actual and amortized, GCP, OCI; CSV.gz, Parquet, JSON lines) and row count, the same file
+is timed two ways, each in a fresh child process whose peak RSS (``VmHWM``) is its own:
 
-    .venv/bin/python bench/bench_ingest.py --rows 1000000 --providers aws azure gcp oci
+- **bare**: a polars streaming convert: scan, select the ~30 source columns FOCUS is built from,
+  rename them, cast money to Float64 and times to UTC timestamps, sink Parquet (zstd);
+- **costlake**: ``costlake.focus.single_file.normalize_file``, what ``costlake normalize FILE LAKE
+  --dataset D`` runs: FOCUS columns, tags, rejects and the bill's totals, written to a lake.
+
+The two alternate (bare, costlake, bare, costlake, ...) ``--repeat`` times, and the script
+prints the median of the per-pair ratios, so a load change on the shared machine hits both
+sides of a pair. Each costlake run also checks the money: Σ BilledCost in the lake against the
+bill's own total, summed by a separate plain scan of the file (the cost column; for GCP cost
+plus every credit's amount). Usage::
+
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 5000000
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 --exports cur2 gcp --formats parquet
 
 Generated inputs are kept in ``bench-data/`` and reused when their row count matches.
 """
@@ -14,45 +25,295 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from provider_inputs import INPUTS, ProviderInput, write_input
+import polars as pl
+from real_exports import EXPORTS, Export
 
-PROVIDERS = ("aws", "azure", "gcp", "oci")
 FORMATS = ("csv.gz", "parquet", "ndjson")
-AWS_FORMATS = ("csv.gz", "parquet")
+UTC_US = pl.Datetime("us", "UTC")
+
+# Per export form: source column → (FOCUS-ish name, kind) for the bare convert. Kinds: "s" text,
+# "f" number, "t" timestamp (format for text), "m" kept as it is (maps, JSON, nested records).
+_CUR2 = {
+    "bill_billing_period_start_date": ("BillingPeriodStart", "t"),
+    "bill_billing_period_end_date": ("BillingPeriodEnd", "t"),
+    "bill_payer_account_id": ("BillingAccountId", "s"),
+    "bill_payer_account_name": ("BillingAccountName", "s"),
+    "bill_invoice_id": ("InvoiceId", "s"),
+    "line_item_usage_account_id": ("SubAccountId", "s"),
+    "line_item_usage_account_name": ("SubAccountName", "s"),
+    "line_item_line_item_type": ("ChargeCategory", "s"),
+    "line_item_usage_start_date": ("ChargePeriodStart", "t"),
+    "line_item_usage_end_date": ("ChargePeriodEnd", "t"),
+    "line_item_product_code": ("ServiceName", "s"),
+    "line_item_usage_type": ("x_UsageType", "s"),
+    "line_item_operation": ("x_Operation", "s"),
+    "line_item_availability_zone": ("AvailabilityZone", "s"),
+    "line_item_resource_id": ("ResourceId", "s"),
+    "line_item_usage_amount": ("ConsumedQuantity", "f"),
+    "line_item_currency_code": ("BillingCurrency", "s"),
+    "line_item_unblended_rate": ("ContractedUnitPrice", "f"),
+    "line_item_unblended_cost": ("BilledCost", "f"),
+    "line_item_line_item_description": ("ChargeDescription", "s"),
+    "line_item_legal_entity": ("InvoiceIssuerName", "s"),
+    "pricing_public_on_demand_cost": ("ListCost", "f"),
+    "pricing_public_on_demand_rate": ("ListUnitPrice", "f"),
+    "pricing_unit": ("PricingUnit", "s"),
+    "pricing_term": ("PricingCategory", "s"),
+    "product_region_code": ("RegionId", "s"),
+    "product_instance_type": ("x_InstanceType", "s"),
+    "product_sku": ("SkuId", "s"),
+    "reservation_effective_cost": ("x_ReservationEffectiveCost", "f"),
+    "reservation_reservation_a_r_n": ("CommitmentDiscountId", "s"),
+    "savings_plan_savings_plan_effective_cost": ("x_SavingsPlanEffectiveCost", "f"),
+    "savings_plan_savings_plan_a_r_n": ("x_SavingsPlanId", "s"),
+    "resource_tags": ("Tags", "m"),
+    "product": ("x_Product", "m"),
+}
 
 
-def measure(provider: str, fmt: str, source: Path, lake_root: Path) -> dict:
-    """In the child: ingest one input and report time and peak RSS."""
-    from connectors.exports.aws import find_aws_deliveries
-    from connectors.stores.files import LocalFileStore
-    from costlake.focus.ingest import ingest_delivery
+def _legacy_header(name: str) -> str:
+    from real_exports import _legacy_header as header
+
+    return header(name)
+
+
+_AZURE = {
+    "BillingAccountId": ("BillingAccountId", "s"),
+    "BillingAccountName": ("BillingAccountName", "s"),
+    "BillingPeriodStartDate": ("BillingPeriodStart", "t%m/%d/%Y"),
+    "BillingPeriodEndDate": ("BillingPeriodEnd", "t%m/%d/%Y"),
+    "SubscriptionId": ("SubAccountId", "s"),
+    "SubscriptionName": ("SubAccountName", "s"),
+    "Date": ("ChargePeriodStart", "t%m/%d/%Y"),
+    "MeterCategory": ("ServiceName", "s"),
+    "MeterSubCategory": ("x_MeterSubCategory", "s"),
+    "MeterName": ("x_MeterName", "s"),
+    "MeterId": ("SkuId", "s"),
+    "ProductName": ("x_ProductName", "s"),
+    "Quantity": ("ConsumedQuantity", "f"),
+    "EffectivePrice": ("ContractedUnitPrice", "f"),
+    "UnitPrice": ("x_UnitPrice", "f"),
+    "PayGPrice": ("ListUnitPrice", "f"),
+    "CostInBillingCurrency": ("BilledCost", "f"),
+    "BillingCurrencyCode": ("BillingCurrency", "s"),
+    "ResourceLocation": ("RegionId", "s"),
+    "ResourceId": ("ResourceId", "s"),
+    "ResourceName": ("ResourceName", "s"),
+    "ResourceGroup": ("x_ResourceGroup", "s"),
+    "UnitOfMeasure": ("PricingUnit", "s"),
+    "ChargeType": ("ChargeCategory", "s"),
+    "PricingModel": ("PricingCategory", "s"),
+    "PublisherName": ("PublisherName", "s"),
+    "ReservationId": ("CommitmentDiscountId", "s"),
+    "benefitId": ("x_BenefitId", "s"),
+    "CostInUsd": ("x_CostInUsd", "f"),
+    "ExchangeRatePricingToBilling": ("x_ExchangeRate", "f"),
+    "Tags": ("Tags", "m"),
+    "AdditionalInfo": ("x_AdditionalInfo", "m"),
+}
+_GCP = {
+    "billing_account_id": ("BillingAccountId", "s"),
+    "service": ("x_Service", "m"),
+    "sku": ("x_Sku", "m"),
+    "usage_start_time": ("ChargePeriodStart", "t%Y-%m-%d %H:%M:%S UTC"),
+    "usage_end_time": ("ChargePeriodEnd", "t%Y-%m-%d %H:%M:%S UTC"),
+    "project": ("x_Project", "m"),
+    "labels": ("Tags", "m"),
+    "location": ("x_Location", "m"),
+    "resource": ("x_Resource", "m"),
+    "cost": ("BilledCost", "f"),
+    "currency": ("BillingCurrency", "s"),
+    "usage": ("x_Usage", "m"),
+    "credits": ("x_Credits", "m"),
+    "invoice": ("x_Invoice", "m"),
+    "cost_type": ("ChargeCategory", "s"),
+    "cost_at_list": ("ListCost", "f"),
+}
+_OCI = {
+    "lineItem/referenceNo": ("x_ReferenceNo", "s"),
+    "lineItem/tenantId": ("BillingAccountId", "s"),
+    "lineItem/intervalUsageStart": ("ChargePeriodStart", "t%Y-%m-%dT%H:%MZ"),
+    "lineItem/intervalUsageEnd": ("ChargePeriodEnd", "t%Y-%m-%dT%H:%M:%SZ"),
+    "product/service": ("ServiceName", "s"),
+    "product/compartmentId": ("SubAccountId", "s"),
+    "product/compartmentName": ("SubAccountName", "s"),
+    "product/region": ("RegionId", "s"),
+    "product/availabilityDomain": ("AvailabilityZone", "s"),
+    "product/resourceId": ("ResourceId", "s"),
+    "usage/billedQuantity": ("ConsumedQuantity", "f"),
+    "cost/subscriptionId": ("x_SubscriptionId", "s"),
+    "cost/productSku": ("SkuId", "s"),
+    "product/Description": ("ChargeDescription", "s"),
+    "cost/unitPrice": ("ContractedUnitPrice", "f"),
+    "cost/myCost": ("BilledCost", "f"),
+    "cost/currencyCode": ("BillingCurrency", "s"),
+    "cost/skuUnitDescription": ("PricingUnit", "s"),
+    "lineItem/isCorrection": ("x_IsCorrection", "s"),
+    "lineItem/backreferenceNo": ("x_BackReferenceNo", "s"),
+    "tags/CostTracking.Project": ("x_tag_project", "s"),
+    "tags/CostTracking.CostCenter": ("x_tag_cost_center", "s"),
+    "tags/CostTracking.Environment": ("x_tag_environment", "s"),
+    "tags/CostTracking.Team": ("x_tag_team", "s"),
+    "tags/CostTracking.workload_type": ("x_tag_workload_type", "s"),
+    "tags/CostTracking.model": ("x_tag_model", "s"),
+    "tags/Operations.Owner": ("x_tag_owner", "s"),
+    "tags/Operations.BudgetCode": ("x_tag_budget_code", "s"),
+}
+# The bill's own total: the cost column (GCP: plus the credits), summed by a plain scan.
+_COST = {
+    "cur2": "line_item_unblended_cost",
+    "azure_actual": "CostInBillingCurrency",
+    "azure_amortized": "CostInBillingCurrency",
+    "gcp": "cost",
+    "oci": "cost/myCost",
+}
+
+
+def bare_columns(export: Export, fmt: str) -> dict[str, tuple[str, str]]:
+    """The bare convert's source columns for an export form and format."""
+    if export.name == "cur2":
+        return _CUR2
+    if export.name == "cur_legacy":
+        dropped = (
+            "resource_tags",
+            "product",
+            "bill_payer_account_name",
+            "line_item_usage_account_name",
+        )
+        columns = {k: v for k, v in _CUR2.items() if k not in dropped}
+        columns["product_product_name"] = ("x_ProductName", "s")
+        for key in ("Project", "Environment", "CostCenter", "Team"):
+            columns[f"resource_tags_user_{_snake(key)}"] = (f"x_tag_{_snake(key)}", "s")
+        if fmt == "csv.gz":  # the CSV's tag headers keep the user's spelling
+            keys = ("Project", "Environment", "CostCenter", "Team")
+            columns = {
+                (f"resource_tags_user_{k}" if c == f"resource_tags_user_{_snake(k)}" else c): v
+                for c, v in columns.items()
+                for k in keys
+                if c == f"resource_tags_user_{_snake(k)}" or not c.startswith("resource_tags_user_")
+            }
+        return columns
+    if export.name.startswith("azure"):
+        return _AZURE
+    return _GCP if export.name == "gcp" else _OCI
+
+
+def _snake(name: str) -> str:
+    from real_exports import _snake as snake
+
+    return snake(name)
+
+
+def _cast(name: str, kind: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(name)
+    if kind == "f":
+        return col.cast(pl.Float64, strict=False)
+    if kind.startswith("t"):
+        if dtype == pl.String:
+            fmt = kind[1:] or "%Y-%m-%dT%H:%M:%S%.fZ"
+            return col.str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone(
+                "UTC"
+            )
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        return col.cast(UTC_US)
+    if kind == "s":
+        return col.cast(pl.String)
+    return col
+
+
+def bare_convert(export: Export, fmt: str, source: Path, target: Path) -> int:
+    """The baseline: scan, select, rename, cast, sink Parquet zstd. Returns the rows written."""
+    from costlake.providers.gcp import GCP_EXPORT_SCHEMA
+
+    if fmt == "parquet":
+        scan = pl.scan_parquet(source)
+    elif fmt == "ndjson":
+        scan = pl.scan_ndjson(source, schema=GCP_EXPORT_SCHEMA)
+    else:
+        scan = pl.scan_csv(source, infer_schema=False)
+    schema = scan.collect_schema()
+    columns = bare_columns(export, fmt)
+    if export.name == "cur_legacy" and fmt == "csv.gz":  # lineItem/UnblendedCost, ... by name
+        from costlake.providers.aws import cur_rename_map
+
+        header = {canonical: name for name, canonical in cur_rename_map(schema.names()).items()}
+        columns = {
+            header[c.replace("resource_tags_user_", "__tag__")]: v for c, v in columns.items()
+        }
+    plan = scan.select(
+        _cast(name, kind, schema[name]).alias(focus) for name, (focus, kind) in columns.items()
+    )
+    plan.sink_parquet(target, compression="zstd", engine="streaming")
+    return pl.scan_parquet(target).select(pl.len()).collect().item()
+
+
+def bill_total(export: Export, fmt: str, source: Path) -> float:
+    """Σ the bill's cost column (GCP: cost + Σ credits.amount), by a plain scan of the file."""
+    from costlake.providers.gcp import GCP_EXPORT_SCHEMA
+
+    if export.name == "cur_legacy":
+        column = "lineItem/UnblendedCost" if fmt == "csv.gz" else "line_item_unblended_cost"
+    else:
+        column = _COST[export.name]
+    if fmt == "parquet":
+        scan = pl.scan_parquet(source)
+    elif fmt == "ndjson":
+        scan = pl.scan_ndjson(source, schema=GCP_EXPORT_SCHEMA)
+    else:
+        scan = pl.scan_csv(source, infer_schema=False)
+    total = pl.col(column).cast(pl.Float64).sum()
+    if export.name == "gcp":
+        total = (
+            total
+            + pl.col("credits").list.eval(pl.element().struct.field("amount")).list.sum().sum()
+        )
+    return scan.select(total).collect(engine="streaming").item()
+
+
+def measure(kind: str, name: str, fmt: str, source: Path, workdir: Path) -> dict:
+    """In the child: one bare convert or one costlake normalization of ``source``."""
+    export = next(e for e in EXPORTS if e.name == name)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    if kind == "bare":
+        start = time.perf_counter()
+        rows = bare_convert(export, fmt, source, workdir / "bare.parquet")
+        return {
+            "seconds": time.perf_counter() - start,
+            "rows": rows,
+            "peak_rss_mib": peak_rss_mib(),
+        }
     from costlake.focus.lake import Lake
     from costlake.focus.single_file import normalize_file
 
-    lake = Lake(lake_root)
-    if provider == "aws":
-        store = LocalFileStore(source)
-        ((period, delivery),) = find_aws_deliveries(store).items()
-        landed = Path(store.local_path(delivery.files[0].path)).parent
-        start = time.perf_counter()
-        report = ingest_delivery(delivery, landed, lake)
-    else:  # the file as a one-file delivery of its period, as `costlake normalize` does
-        spec = provider_input(provider, fmt)
-        start = time.perf_counter()
-        report = normalize_file(source, lake, spec.dataset, spec.billing_period)
+    start = time.perf_counter()
+    report = normalize_file(source, Lake(workdir), export.dataset, export.billing_period)
     seconds = time.perf_counter() - start
+    peak = peak_rss_mib()
+    lake_total = (
+        pl.scan_parquet(f"{workdir}/**/focus/**/*.parquet")
+        .select(pl.col("BilledCost").sum())
+        .collect()
+        .item()
+    )
     return {
-        "rows": report.rows_read,
         "seconds": seconds,
-        "peak_rss_mib": peak_rss_mib(),
+        "rows": report.rows_read,
+        "peak_rss_mib": peak,
         "rejected": report.rows_rejected,
+        "lake_total": lake_total,
+        "bill_totals": report.bill_totals,
+        "file_total": bill_total(export, fmt, source),
     }
 
 
@@ -70,77 +331,87 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def provider_input(provider: str, fmt: str) -> ProviderInput:
-    return next(s for s in INPUTS if (s.provider, s.fmt) == (provider, fmt))
-
-
-def ensure_input(workdir: Path, rows: int, provider: str, fmt: str) -> Path:
-    """The input for (provider, fmt, rows), generated once: AWS's export folder, else the file."""
-    from demo.aws import write_synthetic_cur2_export
-
-    name = f"{fmt.replace('.', '')}-{rows}"
-    bucket = workdir / (name if provider == "aws" else f"{provider}-{name}")
-    marker = bucket / "complete"
-    spec = None if provider == "aws" else provider_input(provider, fmt)
+def ensure_input(workdir: Path, export: Export, fmt: str, rows: int) -> Path:
+    """The input file for (export, format, rows), generated once."""
+    path = workdir / "inputs" / export.file_name(rows, fmt)
+    marker = path.with_name(path.name + ".complete")
     if not marker.exists():
-        shutil.rmtree(bucket, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        if spec is None:
-            write_synthetic_cur2_export(bucket, rows, fmt)  # type: ignore[arg-type]
-        else:
-            bucket.mkdir(parents=True)
-            write_input(spec, bucket / spec.file_name(rows), rows)
+        export.write(path, rows, fmt)
         marker.write_text("ok")
         elapsed = time.perf_counter() - started
-        print(f"generated {provider} {fmt}, {rows:,} rows, in {elapsed:.0f} s", flush=True)
-    return bucket if spec is None else bucket / spec.file_name(rows)
+        size = path.stat().st_size / 2**20
+        print(f"generated {path.name} ({size:,.0f} MiB) in {elapsed:.0f} s", flush=True)
+    return path
 
 
-def runs(providers: list[str], formats: list[str]) -> list[tuple[str, str]]:
-    """The (provider, format) pairs to measure, AWS first."""
-    pairs = [("aws", f) for f in AWS_FORMATS] + [(s.provider, s.fmt) for s in INPUTS]
-    return [(p, f) for p, f in pairs if p in providers and f in formats]
+def _child(kind: str, export: Export, fmt: str, source: Path, workdir: Path) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        export.name,
+        fmt,
+        str(source),
+        str(workdir),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{kind} {export.name} {fmt} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
-    parser.add_argument("--providers", nargs="+", choices=PROVIDERS, default=list(PROVIDERS))
-    parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument(
-        "--child", nargs=4, metavar=("PROVIDER", "FORMAT", "SOURCE", "LAKE"), help=argparse.SUPPRESS
+        "--exports", nargs="+", choices=[e.name for e in EXPORTS], default=[e.name for e in EXPORTS]
     )
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--repeat", type=int, default=3, help="bare/costlake pairs per file")
+    parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        provider, fmt, source, lake = args.child
-        print(json.dumps(measure(provider, fmt, Path(source), Path(lake))))
+        kind, name, fmt, source, workdir = args.child
+        print(json.dumps(measure(kind, name, fmt, Path(source), Path(workdir))))
         return
-    todo = [(rows, p, f) for rows in args.rows for p, f in runs(args.providers, args.formats)]
-    sources = {run: ensure_input(args.workdir, *run) for run in todo}
-    print(
-        f"{'provider':8} {'format':8} {'rows':>11} {'seconds':>8} {'rows/s':>10} "
-        f"{'peak RSS MiB':>13} {'rejected':>9}"
+    exports = [e for e in EXPORTS if e.name in args.exports]
+    todo = [
+        (rows, e, f) for rows in args.rows for e in exports for f in e.formats if f in args.formats
+    ]
+    sources = {(rows, e.name, f): ensure_input(args.workdir, e, f, rows) for rows, e, f in todo}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    header = (
+        f"{'export':16} {'format':8} {'rows':>10} {'MiB':>6} {'bare s':>7} {'costlake s':>10} "
+        f"{'ratio':>6} {'bare MiB':>8} {'costlake MiB':>12} {'rejected':>8} {'Δ money':>9} "
+        f"{'load':>5}"
     )
-    rates: dict[tuple[int, str, str], float] = {}
-    for rows, provider, fmt in todo:
-        lake = args.workdir / "lake"
-        shutil.rmtree(lake, ignore_errors=True)
-        source = str(sources[rows, provider, fmt])
-        child = [sys.executable, __file__, "--child", provider, fmt, source, str(lake)]
-        result = json.loads(subprocess.run(child, check=True, capture_output=True).stdout)
-        rate = rates[rows, provider, fmt] = result["rows"] / result["seconds"]
+    print(header, flush=True)
+    for rows, export, fmt in todo:
+        source = sources[rows, export.name, fmt]
+        bare, ours, ratios, loads = [], [], [], []
+        for _ in range(args.repeat):
+            loads.append(os.getloadavg()[0])
+            bare.append(_child("bare", export, fmt, source, args.workdir / "out"))
+            ours.append(_child("costlake", export, fmt, source, args.workdir / "out"))
+            ratios.append(ours[-1]["seconds"] / bare[-1]["seconds"])
+        last = ours[-1]
+        money = max(abs(r["lake_total"] - r["file_total"]) for r in ours)
+        totals = sum(last["bill_totals"].values())
+        money = max(money, abs(totals - last["file_total"]))
         print(
-            f"{provider:8} {fmt:8} {result['rows']:>11,} {result['seconds']:>8.1f} "
-            f"{rate:>10,.0f} {result['peak_rss_mib']:>13,.0f} {result['rejected']:>9,}",
+            f"{export.name:16} {fmt:8} {last['rows']:>10,} {source.stat().st_size / 2**20:>6,.0f} "
+            f"{statistics.median(r['seconds'] for r in bare):>7.1f} "
+            f"{statistics.median(r['seconds'] for r in ours):>10.1f} "
+            f"{statistics.median(ratios):>6.2f} {max(r['peak_rss_mib'] for r in bare):>8,.0f} "
+            f"{max(r['peak_rss_mib'] for r in ours):>12,.0f} {last['rejected']:>8,} "
+            f"{money:>9.1e} {statistics.median(loads):>5.1f}",
             flush=True,
         )
-    for rows in args.rows:
-        aws = rates.get((rows, "aws", "csv.gz"))
-        others = [(p, f, r) for (n, p, f), r in rates.items() if n == rows and p != "aws"]
-        if aws and others:
-            ratios = ", ".join(f"{p} {f} {r / aws:.2f}×" for p, f, r in others)
-            print(f"rows/s vs AWS csv.gz at {rows:,} rows: {ratios}")
+    shutil.rmtree(args.workdir / "out", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,6 +43,7 @@ from pydantic import (
 from costlake import yaml_files
 from costlake.anomalies.detector import AnomalySettings
 from costlake.anomalies.marts import DEFAULT_GROUPINGS
+from costlake.budgets.settings import Budget
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
@@ -245,6 +247,15 @@ class UntaggedShare(BaseModel):
     error: float = Field(0.25, ge=0, le=1)
 
 
+class CommitmentSettings(BaseModel):
+    """When the commitment check warns: utilization under a level, or a term ending soon."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    utilization_threshold: float = Field(0.90, ge=0, le=1)
+    expiry_days: int = Field(30, ge=0)
+
+
 class AiSettings(BaseModel):
     """Where the application request logs are, and the price and capability tables that weight
     the split of billed token cost across them."""
@@ -263,6 +274,18 @@ class AiSettings(BaseModel):
         None,
         description="model capability table for routing savings (default: the shipped "
         "costlake/data/model_capabilities.yaml)",
+    )
+    hosts: str | None = Field(
+        None,
+        description="where each model is offered, for cross-cloud arbitrage (default: the "
+        "shipped costlake/data/llm_hosts.csv)",
+    )
+    wasted_share_warn: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="the share of a model's cost spent on failed calls above which the "
+        "ai_wasted_share check warns",
     )
 
 
@@ -326,9 +349,18 @@ class Settings(BaseModel):
         None, description="tag rules YAML (default: the shipped costlake/data/tags.yaml)"
     )
     untagged_share: UntaggedShare = Field(default_factory=UntaggedShare)
+    commitments: CommitmentSettings = Field(default_factory=CommitmentSettings)
     ai: AiSettings = Field(default_factory=AiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    budgets: list[Budget] = Field(
+        default_factory=list, description="budgets, each with its scope and thresholds"
+    )
+    exchange_rates: ConfigPath | None = Field(
+        None,
+        description="dated exchange-rate CSV (docs/currency.md) for totals that must be in one "
+        "currency, such as a budget's; without it a budget refuses spend in another currency",
+    )
     aws: list[AwsSource] = Field(default_factory=list)
     azure: list[AzureSource] = Field(default_factory=list)
     gcp: list[GcpSource] = Field(default_factory=list)
@@ -341,6 +373,10 @@ class Settings(BaseModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"{provider}: source name(s) {', '.join(repeated)} used twice")
+        names = [budget.name for budget in self.budgets]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"budgets: name(s) {', '.join(repeated)} used twice")
         return self
 
     def sources(self, provider: str) -> list[ExportSource]:
@@ -358,6 +394,18 @@ def demo_settings(data: str = "demo-data", lake_root: str = "lake") -> Settings:
     return Settings(
         lake_root=lake_root,
         ai=AiSettings(request_logs=[f"{data}/ai"]),
+        # One budget per team across clouds, one for the AI spend of one model (AWS in USD,
+        # OCI in GBP, converted with the demo's rates): docs/budgets.md.
+        budgets=[
+            Budget(name="team_platform", amount=1800, currency="USD", scope={"team": ["platform"]}),
+            Budget(
+                name="model_atlas_13b",
+                amount=30000,
+                currency="USD",
+                scope={"model": ["atlas-13b"]},
+            ),
+        ],
+        exchange_rates=f"{data}/exchange_rates.csv",
         gpu=GpuSettings(telemetry=[f"{data}/gpu"], mapping=f"{data}/gpu/mapping.csv"),
         **{p: [FolderSource(name="demo", root=f"{data}/{p}")] for p in PROVIDERS},
     )
@@ -375,14 +423,14 @@ def read_yaml(path: str | Path) -> Any:
     raise ValueError(f"{path}: cannot read costlake configuration: {problem}") from None
 
 
-def _validation_problems(exc: ValidationError) -> str:
-    """One line per error: where (``aws.0.s3.bucket``) and what was expected. Built from the
-    errors without their inputs: pydantic's own text quotes each input value, which may be a
-    secret written in the wrong place."""
+def _validation_problems(exc: ValidationError, root: yaml.Node | None = None) -> str:
+    """One line per error: the file's line, where (``aws.0.s3.bucket``) and what was expected.
+    Built from the errors without their inputs: pydantic's own text quotes each input value,
+    which may be a secret written in the wrong place."""
     lines = []
     for error in exc.errors(include_url=False, include_context=False, include_input=False):
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
+        lines.append(f"  line {_line_of(root, error['loc'])}: {where}: {error['msg']}")
     return "\n".join(lines)
 
 
@@ -403,5 +451,22 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ValidationError as exc:
         # ``from None``: the pydantic error, which quotes inputs, is not chained either (run
         # records keep an exception's causes).
-        problems = _validation_problems(exc)
+        problems = _validation_problems(exc, yaml_files.compose(yaml_files.read_text(chosen)))
         raise ValueError(f"{chosen}: invalid costlake configuration:\n{problems}") from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """The 1-based line in the YAML file of pydantic's error location ``loc``: the deepest node
+    of the path that exists (a missing key points at its parent mapping)."""
+    line = 1 if node is None else node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:  # a discriminator tag, a model's own error, or a key not given
+            continue
+        node = child
+        line = node.start_mark.line + 1
+    return line

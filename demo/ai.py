@@ -7,7 +7,11 @@ Two applications log their model calls:
   follow-up), logged as OpenTelemetry GenAI spans. Its tokens are exactly what the AWS demo
   bill's ``USE1-Claude3Haiku-*-tokens`` lines charge: the bill is built from these calls.
 * ``eval-harness`` (atlas, dev, evaluation) calls OpenAI's API directly through a LiteLLM proxy
-  with prompt caching: no cloud bill has a line for it, so its cost is a catalog estimate.
+  with prompt caching: no cloud bill has a line for it, so its cost is a catalog estimate. About
+  one call in twelve times out after the prompt was read (its input tokens are charged, LiteLLM
+  logs ``status = failure``) and is retried once in the same session, which succeeds: the
+  failed and retried calls of the ``ai_failed_calls`` mart. Whether a call times out is drawn
+  from a generator of its own, so the harness's other calls are those of earlier demos.
 
 The other Bedrock lines of the demo bill (Nova Lite, Claude Sonnet 4.5) have no logs: their cost
 shows as billed but unattributed, as it would for an application that does not trace its calls.
@@ -20,7 +24,7 @@ import json
 import random
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -93,7 +97,7 @@ def _support_bot(day: date, rng: random.Random) -> Iterator[DemoCall]:
             moment += timedelta(seconds=seconds + rng.uniform(0.05, 0.5))
 
 
-def _eval_harness(day: date, rng: random.Random) -> Iterator[DemoCall]:
+def _eval_harness(day: date, rng: random.Random, timeouts: random.Random) -> Iterator[DemoCall]:
     if day.weekday() >= 5:
         return
     for _ in range(rng.randint(30, 50)):
@@ -101,7 +105,7 @@ def _eval_harness(day: date, rng: random.Random) -> Iterator[DemoCall]:
             seconds=rng.randint(0, 30_000)
         )
         prompt = rng.randint(3_000, 6_000)
-        yield DemoCall(
+        call = DemoCall(
             app="eval-harness",
             trace_id=_hex(rng, 32),
             span_id=_hex(rng, 16),
@@ -115,13 +119,25 @@ def _eval_harness(day: date, rng: random.Random) -> Iterator[DemoCall]:
             ok=True,
             user="eval-runner",
         )
+        if timeouts.random() < 1 / 12:
+            # Timed out after the prompt was read: input charged, no answer; retried at once.
+            waited = timedelta(seconds=30)
+            yield replace(call, end=call.start + waited, output_tokens=0, ok=False)
+            call = replace(
+                call,
+                span_id=_hex(timeouts, 16),
+                start=call.start + waited,
+                end=call.end + waited,
+            )
+        yield call
 
 
 def demo_calls(day: date, seed: int = 7) -> list[DemoCall]:
     """Every logged call of one day, the same for every delivery that covers the day."""
     support = random.Random(f"{seed}:support-bot:{day.isoformat()}")
     evals = random.Random(f"{seed}:eval-harness:{day.isoformat()}")
-    return [*_support_bot(day, support), *_eval_harness(day, evals)]
+    timeouts = random.Random(f"{seed}:eval-timeouts:{day.isoformat()}")
+    return [*_support_bot(day, support), *_eval_harness(day, evals, timeouts)]
 
 
 def support_bot_tokens(day: date, seed: int = 7) -> tuple[int, int]:
@@ -175,7 +191,7 @@ def litellm_spend_row(call: DemoCall) -> dict:
         "end_user": "",
         "team_id": EVAL_TAGS["team"],
         "session_id": call.trace_id,
-        "status": "success",
+        "status": "success" if call.ok else "failure",
         "request_tags": json.dumps([f"{k}:{v}" for k, v in EVAL_TAGS.items()]),
         "metadata": json.dumps(
             {"usage_object": {"prompt_tokens_details": {"cached_tokens": call.cache_read_tokens}}}

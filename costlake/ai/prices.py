@@ -299,6 +299,9 @@ def _read_meta() -> dict:
 
 _META = _read_meta()
 CATALOG_VERSION: str = _META["catalog_version"]
+# The day the shipped snapshot was taken: the date of its list prices.
+CATALOG_DATE: date = date.fromisoformat(_META["snapshot_date"])
+OVERRIDE_SOURCE = "override:"  # how an override file's rows name their source
 
 
 def _csv_records(text: str) -> tuple[list[str], list[tuple[str, dict[str, object]]]]:
@@ -477,7 +480,7 @@ def _read_price_file(path: Path) -> list[dict[str, object]]:
         header, records = _csv_records(text)
     else:
         raise PriceCatalogError(f"{name}: expected a .csv, .yaml or .yml price file")
-    return _parse_records(name, header, records, source=f"override:{Path(path).name}")
+    return _parse_records(name, header, records, source=f"{OVERRIDE_SOURCE}{Path(path).name}")
 
 
 @cache
@@ -687,6 +690,24 @@ class PriceCatalog:
             f"{found.provider}/{found.model} (for {model!r}) has no price on {day} in catalog "
             f"{self.version}"
         )
+
+    def price_at(self, model: str, day: date, provider: str) -> ModelPrice | None:
+        """The price of a model on ``day`` as ``provider`` sells it (its own rows, or those of
+        its genai-prices fallbacks: Azure at OpenAI's), or None when the catalog has no such
+        offer: unlike ``price``, never another provider's price."""
+        wanted = canonical_provider(provider)
+        if wanted is None:
+            return None
+        try:
+            found = self.resolve(model, wanted)
+        except UnknownModel:
+            return None
+        if found.provider not in (wanted, *self._fallbacks.get(wanted, ())):
+            return None
+        try:
+            return self.price(model, day, wanted)
+        except LookupError:
+            return None
 
     def prices(self, model: str, provider: str | None = None) -> list[ModelPrice]:
         """Every dated row of a model, oldest first."""

@@ -53,6 +53,9 @@ A count the record does not carry is null (unknown), not 0.
 
 Other conventions: ``status`` is ``error`` for OTel status code 2 (``ERROR``), an ``error.type``
 attribute or ``otel.status_code = ERROR``, and LiteLLM ``status = failure``; else ``ok``.
+``error_type`` is the OTel ``error.type`` attribute (``openai.RateLimitError``, ``timeout``),
+null elsewhere. A retry needs no column of its own: it is a later call of the same trace and
+model after a failure (``costlake.ai.failures``).
 ``user_id``: OTel ``user.id`` then ``enduser.id``; LiteLLM ``user`` then ``end_user``; usage API
 ``user_id``. The tags come from attributes named exactly as the column, or prefixed
 ``costlake.`` or ``tag.`` (span before resource, then exact name before ``costlake.`` before
@@ -119,6 +122,7 @@ LLM_REQUESTS_SCHEMA = pl.Schema(
         ("reasoning_tokens", pl.Int64),
         ("requests", pl.Int64),
         ("status", pl.String),
+        ("error_type", pl.String),
         ("latency_ms", pl.Float64),
         ("user_id", pl.String),
         *[(tag, pl.String) for tag in TAG_COLUMNS],
@@ -825,6 +829,7 @@ def _otel_rows(
         col.count(REASONING_KEYS).alias("reasoning_tokens"),
         pl.lit(1, pl.Int64).alias("requests"),
         pl.when(failed).then(pl.lit("error")).otherwise(pl.lit("ok")).alias("status"),
+        col(ERROR_TYPE).alias("error_type"),
         col.first(user_keys).alias("user_id"),
         *(expr.alias(tag) for tag, expr in tags.items()),
         "_row",

@@ -115,6 +115,7 @@ __all__ = [
     "TOKEN_LINE_COLUMNS",
     "UNRECOGNISED_COLUMNS",
     "ai_usage_lines",
+    "is_provisioned_capacity",
     "normalize_model",
     "token_lines",
     "unrecognised_ai_lines",
@@ -707,3 +708,16 @@ def unrecognised_ai_lines(focus: pl.LazyFrame) -> pl.LazyFrame:
         .filter(pl.col("reason").is_not_null())
         .select(UNRECOGNISED_COLUMNS)
     )
+
+
+def is_provisioned_capacity() -> pl.Expr:
+    """Whether a FOCUS row is generative-AI capacity billed by time (Azure OpenAI PTU, Bedrock
+    provisioned-throughput model units, Vertex AI GSUs, OCI dedicated AI clusters): the lines
+    ``unrecognised_ai_lines`` lists as provisioned, as one expression over the FOCUS columns,
+    for the Contract Commitment table (``costlake.commitments``)."""
+    meter = pl.concat_str(
+        [pl.col("x_UsageType"), pl.col("SkuMeter"), pl.col("ChargeDescription")],
+        separator=" ",
+        ignore_nulls=True,
+    )
+    return _is_ai_usage() & _any(_words(meter), _PROVISIONED)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
+from costlake.focus import parsing
+
 RATE_COLUMNS = ("date", "from_currency", "to_currency", "rate")
 OPTIONAL_RATE_COLUMNS = ("source",)
 CURRENCY_CODE = r"[A-Z]{3}"
@@ -120,6 +122,12 @@ def load_rates(path: Path) -> pl.DataFrame:
         pl.col("parsed_rate").alias("rate"),
         "source",
     ).sort("from_currency", "to_currency", "date")
+
+
+def iso_4217_codes() -> list[str]:
+    """The current ISO 4217 currency codes (``costlake/data/iso4217_currencies.csv``, ISO's
+    List one as published in ``iso4217_currencies.meta.json``): a bill's currency must be one."""
+    return parsing.data_table("iso4217_currencies.csv")["code"].to_list()
 
 
 def _matches(pattern: str, value: str | None) -> bool:

@@ -70,10 +70,20 @@ from costlake.focus.lock import (
     holder_label,
     s3_lock_client,
 )
-from costlake.focus.schema import focus_arrow_schema, focus_polars_schema
+from costlake.focus.schema import (
+    CONTRACT_COMMITMENT_TABLE,
+    FOCUS_TABLE_VERSION,
+    contract_commitment_arrow_schema,
+    focus_arrow_schema,
+    focus_polars_schema,
+)
 
 log = logging.getLogger(__name__)
-TABLES = ("focus", "rejects", "ingests")
+# The tables of a period's ingest, published together (ingests last: it says the period is done).
+TABLES = ("focus", "rejects", CONTRACT_COMMITMENT_TABLE, "ingests")
+# Tables whose files carry the lake contract's version (``costlake_table_version``).
+VERSIONED_TABLES = ("focus", CONTRACT_COMMITMENT_TABLE)
+VERSION_KEY = b"costlake_table_version"
 REJECTS_SCHEMA = pa.schema(
     [
         ("x_Provider", pa.string()),
@@ -138,6 +148,18 @@ class AuditFailed(DeliveryError):
             f"{scope.replace('/', ' ')}: {failure_reason(outcomes)}. Nothing was published: "
             f"the previous version stays. The failed version is kept in {kept_at}"
         )
+
+
+class LakeVersionError(RuntimeError):
+    """Periods of a table were written by another version of the lake contract."""
+
+
+def _contract_schema(table: str) -> pa.Schema | None:
+    if table == "focus":
+        return focus_arrow_schema()
+    if table == CONTRACT_COMMITMENT_TABLE:
+        return contract_commitment_arrow_schema()
+    return None
 
 
 class Lake:
@@ -254,22 +276,57 @@ class Lake:
         infos = self.fs.get_file_info(pafs.FileSelector(self.path(relative)))
         return sorted(i.path for i in infos if i.type == pafs.FileType.Directory and "=" in i.path)
 
+    def stale_periods(self, table: str = "focus") -> dict[str, list[str]]:
+        """Partitions of a versioned table written by another table version than this code's:
+        ``{version: [partition folder, ...]}`` (the version "none" for files without one).
+
+        Reads one Parquet footer per file, nothing else."""
+        stale: dict[str, list[str]] = {}
+        if table not in VERSIONED_TABLES:
+            return stale
+        for path in self.files(table):
+            with self.fs.open_input_file(path) as source:
+                metadata = pq.read_metadata(source).metadata or {}
+            version = metadata.get(VERSION_KEY, b"none").decode()
+            if version != FOCUS_TABLE_VERSION:
+                folder = path.rsplit("/", 1)[0].removeprefix(self.path(table)).strip("/")
+                periods = stale.setdefault(version, [])
+                if folder not in periods:
+                    periods.append(folder)
+        return stale
+
+    def check_versions(self, table: str = "focus") -> None:
+        """Refuse to read a table holding periods of another table version: a reader would get
+        a mix of contracts. The error names the periods to rebuild."""
+        stale = self.stale_periods(table)
+        if not stale:
+            return
+        listed = "; ".join(
+            f"version {version}: {', '.join(folders)}" for version, folders in sorted(stale.items())
+        )
+        raise LakeVersionError(
+            f"lake {self.root}: table {table!r} has periods written by another table version "
+            f"than {FOCUS_TABLE_VERSION} ({listed}); rebuild them with `costlake run --period "
+            "YYYY-MM --provider P` (docs/lake.md, Versions) before reading the table"
+        )
+
     def scan(self, table: str = "focus") -> pl.LazyFrame:
-        """A lazy view of a whole table with ``provider`` and ``billing_period`` columns."""
+        """A lazy view of a whole table with ``provider`` and ``billing_period`` columns.
+
+        A versioned table (focus, focus_contract_commitments) is read only when every period
+        was written by this table version (``LakeVersionError`` otherwise).
+        """
         files = self.files(table)
         if not files:
             raise FileNotFoundError(f"table {table!r} has no data in lake {self.root}")
+        self.check_versions(table)
         if self.remote:
             found = ds.dataset(
                 files, filesystem=self.fs, partitioning=HIVE, partition_base_dir=self.path(table)
             )
             return pl.scan_pyarrow_dataset(found)
-        # The contract's schema: periods written by an older table version lack the newer x_
-        # columns, which read as nulls until the period is rebuilt.
         schema = focus_polars_schema() if table == "focus" else None
-        return pl.scan_parquet(
-            files, schema=schema, hive_partitioning=True, missing_columns="insert"
-        )
+        return pl.scan_parquet(files, schema=schema, hive_partitioning=True)
 
     def scan_partition(self, table: str, provider: str | None, billing_period: str) -> pl.LazyFrame:
         """A lazy view of one partition's files (without the Hive columns)."""
@@ -280,7 +337,7 @@ class Lake:
         ``table``; empty, with the table's schema, when there are none."""
         files = self.files(relative)
         if not files:
-            schema = focus_arrow_schema() if table == "focus" else REJECTS_SCHEMA
+            schema = _contract_schema(table) or REJECTS_SCHEMA
             return pl.from_arrow(schema.empty_table()).lazy()
         if self.remote:
             return pl.scan_pyarrow_dataset(ds.dataset(files, filesystem=self.fs))

@@ -6,10 +6,13 @@ so the row becomes a reject with a reason instead of a silent null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
 import polars as pl
+
+from costlake.focus.schema import ROW_PROBLEM
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"  # 2026-11-03T00:00:00Z, with or without fractions
 TIMESTAMP_FORMATS = (
@@ -21,8 +24,11 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 
 
 def number(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Float64 from a text or numeric column; unparseable text becomes null."""
-    return pl.col(name).cast(pl.Float64, strict=dtype != pl.String)
+    """Float64 from a text or numeric column; unparseable text and NaN / ±inf (text such as
+    "NaN", "inf", "1e999", or a Parquet float) become null, so ``is_bad`` rejects the row: a
+    non-finite amount is never money in the lake."""
+    parsed = pl.col(name).cast(pl.Float64, strict=dtype != pl.String)
+    return pl.when(parsed.is_finite()).then(parsed)
 
 
 def timestamp(
@@ -75,17 +81,17 @@ def json_string(expr: pl.Expr) -> pl.Expr:
 TAG_PREFIX = "__tag__"
 
 
-def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
+def tags_from_columns(tag_columns: list[str], column: Callable[[str], pl.Expr] = pl.col) -> pl.Expr:
     """Tags JSON object from ``__tag__<key>`` columns, keys as the source gave them; none → null."""
     if not tag_columns:
         return pl.lit(None, dtype=pl.String)
     pairs = [
-        pl.when(pl.col(c).is_not_null() & (pl.col(c) != "")).then(
+        pl.when(column(c).is_not_null() & (column(c) != "")).then(
             pl.concat_str(
                 [
                     json_string(pl.lit(c.removeprefix(TAG_PREFIX))),
                     pl.lit(":"),
-                    json_string(pl.col(c).cast(pl.String)),
+                    json_string(column(c).cast(pl.String)),
                 ]
             )
         )
@@ -95,15 +101,31 @@ def tags_from_columns(tag_columns: list[str]) -> pl.Expr:
     return pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
 
 
+def raw_tag_columns(tag_columns: list[str]) -> pl.Expr:
+    """The ``__tag__<key>`` columns as one struct: a source's raw tags (``RAW_TAGS``)."""
+    return pl.struct(tag_columns) if tag_columns else pl.lit(None, dtype=pl.String)
+
+
+def tags_from_raw_columns(dtype: pl.DataType) -> pl.Expr:
+    """``tags_from_columns`` of the struct ``raw_tag_columns`` made (``RAW_TAGS``)."""
+    if not isinstance(dtype, pl.Struct):
+        return pl.lit(None, dtype=pl.String)
+    fields = [f.name for f in dtype.fields]
+    return tags_from_columns(fields, lambda c: pl.col("x_RawTags").struct.field(c))
+
+
 def reject_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     """The first failed check's message per row, or null for a good row.
 
+    The row's ``x_RowProblem`` (a row that cannot be read as its dataset's, see
+    ``focus_schema.ROW_PROBLEM``) comes before every check: such a row's values mean nothing.
     Messages are fixed text naming the column and what was expected (the row's cost text goes
     to the rejects table beside it): building a message from each row's values would cost a
     string per row and check on every row, good ones included.
     """
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for condition, message in checks[1:]:
+    problem = pl.col(ROW_PROBLEM)
+    expr = pl.when(problem.is_not_null()).then(problem)
+    for condition, message in checks:
         expr = expr.when(condition).then(pl.lit(message))
     return expr.otherwise(None)
 

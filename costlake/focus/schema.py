@@ -1,8 +1,11 @@
-"""The FOCUS table as costlake writes it: the published column contract with BI tools.
+"""The FOCUS tables as costlake writes them: the published column contract with BI tools.
 
-FOCUS 1.2 Cost and Usage columns, then FOCUS 1.3's ServiceProviderName and HostProviderName, then
-costlake's own ``x_`` extension columns. Changing a name or a type here is a versioned change of
-the lake contract (see ``FOCUS_TABLE_VERSION``).
+The Cost and Usage table (``focus``): the FOCUS 1.2 columns that 1.3 keeps, then the columns
+FOCUS 1.3 adds (ServiceProviderName, HostProviderName, the split-cost ``Allocated*`` columns and
+ContractApplied), then costlake's own ``x_`` extension columns. The Contract Commitment table
+(``focus_contract_commitments``): FOCUS 1.3's second dataset, one row per commitment and billing
+period. Changing a name or a type here is a versioned change of the lake contract (see
+``FOCUS_TABLE_VERSION``).
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import pyarrow as pa
 
 from costlake.tags.keys import TAG_KEYS
 
-FOCUS_VERSION = "1.2"
+FOCUS_VERSION = "1.3"
 # 2: x_CostInUsd, x_ExchangeRatePricingToBilling, compartments, project labels; 3: tags;
-# 4: x_GpuCount
-FOCUS_TABLE_VERSION = "4"
+# 4: x_GpuCount; 5: FOCUS 1.3 (Allocated*, ContractApplied, the Contract Commitment table)
+FOCUS_TABLE_VERSION = "5"
 
 MONEY = pa.float64()
 QUANTITY = pa.float64()
@@ -84,7 +87,28 @@ FOCUS_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
     # FOCUS 1.3 names that replace ProviderName / PublisherName.
     ("ServiceProviderName", STRING, False),
     ("HostProviderName", STRING, False),
+    # FOCUS 1.3 split-cost allocation: null on every row no allocation rule split (costlake's
+    # ingest splits none; the method columns are where 1.3 defines them).
+    ("AllocatedMethodDetails", STRING, True),  # JSON {"Elements": [{AllocatedRatio, ...}]}
+    ("AllocatedMethodId", STRING, True),
+    ("AllocatedResourceId", STRING, True),
+    ("AllocatedResourceName", STRING, True),
+    ("AllocatedTags", STRING, True),  # JSON object
+    # FOCUS 1.3: the contract commitments applied to the row, joining focus_contract_commitments
+    # (JSON {"Elements": [{ContractId, ContractCommitmentId, ContractCommitmentAppliedCost, ...}]}).
+    ("ContractApplied", STRING, True),
 ]
+# Columns FOCUS 1.3 introduced (the 1.2 validator does not know them).
+FOCUS_1_3_COLUMNS = (
+    "ServiceProviderName",
+    "HostProviderName",
+    "AllocatedMethodDetails",
+    "AllocatedMethodId",
+    "AllocatedResourceId",
+    "AllocatedResourceName",
+    "AllocatedTags",
+    "ContractApplied",
+)
 
 # costlake's extension columns: lineage and the source's own vocabulary.
 EXTENSION_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
@@ -122,7 +146,27 @@ EXTENSION_COLUMNS += [
 REJECT_REASON = "x_RejectReason"
 RAW_COST = "x_RawCost"
 RAW_CURRENCY = "x_RawCurrency"
-WORKING_COLUMNS = (REJECT_REASON, RAW_COST, RAW_CURRENCY)
+# A hash of the source row's own values (lineage excluded): equal hashes are exact duplicates.
+ROW_HASH = "x_RowHash"
+# The commitment's own term where the bill states it (AWS reservation / savings plan start and
+# end times): read into the Contract Commitment table, not kept on the cost rows.
+COMMITMENT_START = "x_CommitmentStart"
+COMMITMENT_END = "x_CommitmentEnd"
+WORKING_COLUMNS = (
+    REJECT_REASON,
+    RAW_COST,
+    RAW_CURRENCY,
+    ROW_HASH,
+    COMMITMENT_START,
+    COMMITMENT_END,
+)
+# Of a source row, before normalization: why it cannot be read as a row of its dataset at all
+# (more fields than the header, a currency that is not ISO 4217), or null. Every dataset's
+# reject reason starts with it (``parsing.reject_reason``).
+ROW_PROBLEM = "x_RowProblem"
+# The source's own tags (a text, map or struct column) a source dataset turns into ``Tags`` with
+# its ``tags_from_raw``: the ingest does that once per distinct value instead of once per row.
+RAW_TAGS = "x_RawTags"
 
 ALL_COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 COLUMN_NAMES: list[str] = [name for name, _, _ in ALL_COLUMNS]
@@ -167,6 +211,36 @@ SERVICE_CATEGORIES = (
 )
 
 
+# The Contract Commitment table (FOCUS 1.3's second dataset), then costlake's extensions: which
+# provider, account and period the row belongs to, and the commitment's own cost split.
+CONTRACT_COMMITMENT_COLUMNS: list[tuple[str, pa.DataType, bool]] = [
+    ("BillingCurrency", STRING, False),
+    ("ContractCommitmentCategory", STRING, False),  # Spend | Usage
+    ("ContractCommitmentCost", MONEY, False),
+    ("ContractCommitmentDescription", STRING, True),
+    ("ContractCommitmentId", STRING, False),
+    ("ContractCommitmentPeriodEnd", TIMESTAMP, True),
+    ("ContractCommitmentPeriodStart", TIMESTAMP, True),
+    ("ContractCommitmentQuantity", QUANTITY, True),
+    ("ContractCommitmentType", STRING, False),
+    ("ContractCommitmentUnit", STRING, True),
+    ("ContractId", STRING, False),
+    ("ContractPeriodEnd", TIMESTAMP, True),
+    ("ContractPeriodStart", TIMESTAMP, True),
+    ("x_Provider", STRING, False),
+    ("x_SourceDataset", STRING, False),
+    ("BillingAccountId", STRING, False),
+    ("SubAccountId", STRING, True),  # the account whose bill carries the fee
+    ("BillingPeriodStart", TIMESTAMP, False),
+    ("BillingPeriodEnd", TIMESTAMP, False),
+    ("x_FeeCost", MONEY, True),  # Σ BilledCost of the commitment's fee rows in the period
+    ("x_UsedCost", MONEY, True),  # Σ EffectiveCost of the usage it covered (amortized)
+    ("x_UnusedCost", MONEY, True),  # Σ EffectiveCost of its unused rows
+    ("x_CoveredListCost", MONEY, True),  # on-demand (list) cost of the usage it covered
+    ("x_CostRows", pa.int64(), False),  # cost rows linked to it through ContractApplied
+]
+CONTRACT_COMMITMENT_TABLE = "focus_contract_commitments"
+
 # Written into the footer of every FOCUS Parquet file.
 FOCUS_FILE_METADATA = {
     "focus_version": FOCUS_VERSION,
@@ -178,6 +252,14 @@ def focus_arrow_schema() -> pa.Schema:
     """The Arrow schema of every FOCUS Parquet file costlake writes."""
     return pa.schema(
         [pa.field(name, dtype, nullable=nullable) for name, dtype, nullable in ALL_COLUMNS],
+        metadata=FOCUS_FILE_METADATA,
+    )
+
+
+def contract_commitment_arrow_schema() -> pa.Schema:
+    """The Arrow schema of the Contract Commitment table."""
+    return pa.schema(
+        [pa.field(n, t, nullable=nullable) for n, t, nullable in CONTRACT_COMMITMENT_COLUMNS],
         metadata=FOCUS_FILE_METADATA,
     )
 
@@ -199,7 +281,7 @@ def conform_to_focus(frame: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
             for name, dtype in schema.items()
         ]
-        + [pl.col(name) for name in WORKING_COLUMNS if name in present]
+        + [pl.col(name) for name in (*WORKING_COLUMNS, RAW_TAGS) if name in present]
     )
 
 

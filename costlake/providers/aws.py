@@ -14,13 +14,16 @@ import polars as pl
 from costlake.focus import parsing
 from costlake.focus.schema import (
     CHARGE_CATEGORIES,
+    COMMITMENT_END,
+    COMMITMENT_START,
     RAW_COST,
+    RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
     focus_polars_schema,
 )
-from costlake.providers import units
+from costlake.providers import native_focus, units
 from costlake.providers.datasets import SourceDataset, same_names
 
 PROVIDER = "AWS"
@@ -87,6 +90,15 @@ CUR_TEXT_COLUMNS = (
     "pricing_unit",
     "reservation_reservation_a_r_n",
     "savings_plan_savings_plan_a_r_n",
+)
+
+# FOCUS 1.3 Contract Commitment (issue 20): the term of the reservation or savings plan a row
+# belongs to, read into the commitment table (working columns, not written to focus).
+CUR_COMMITMENT_TERM_COLUMNS = (
+    "reservation_start_time",
+    "reservation_end_time",
+    "savings_plan_start_time",
+    "savings_plan_end_time",
 )
 
 CHARGE_CATEGORY_BY_LINE_ITEM_TYPE = {
@@ -159,7 +171,7 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
     """Required source columns absent from a file (names in the file's own convention)."""
     if source_dataset == "aws_focus":
         return [c for c in REQUIRED_FOCUS_COLUMNS if c not in columns]
-    present = {cur_rename_map(columns)[c] for c in columns}
+    present = set(cur_rename_map(columns).values())  # one rename of the header, not one per column
     return [c for c in REQUIRED_CUR_COLUMNS if c not in present]
 
 
@@ -250,6 +262,14 @@ def _tags_from_map(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.when(entries.list.len() > 0).then(text)
 
 
+def cur_tags_from_raw(dtype: pl.DataType) -> pl.Expr:
+    """``Tags`` from ``RAW_TAGS`` as ``cur_to_focus`` carries it: CUR 2.0's ``resource_tags``
+    (JSON text or MAP), or a struct of the legacy ``__tag__<key>`` columns."""
+    if isinstance(dtype, pl.Struct) or dtype == pl.Null:
+        return parsing.tags_from_raw_columns(dtype)
+    return _tags_from_map(RAW_TAGS, dtype)
+
+
 def effective_cost(line_type: pl.Expr, unblended: pl.Expr, money: dict[str, pl.Expr]) -> pl.Expr:
     """Amortized cost of one CUR row, per line item type (AWS CUR query library rules)."""
     has_ri_arn = pl.col("reservation_reservation_a_r_n").is_not_null()
@@ -282,7 +302,12 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     time does not parse keeps its place and gets a reason; the caller moves it to rejects.
     """
     schema = raw.collect_schema()
-    wanted = (*CUR_MONEY_COLUMNS, *CUR_TIME_COLUMNS, *CUR_TEXT_COLUMNS)
+    wanted = (
+        *CUR_MONEY_COLUMNS,
+        *CUR_TIME_COLUMNS,
+        *CUR_TEXT_COLUMNS,
+        *CUR_COMMITMENT_TERM_COLUMNS,
+    )
     absent = [c for c in wanted if c not in schema]
     frame = raw.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
     frame = _with_catalogs(frame)
@@ -302,8 +327,10 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     tag_columns = [c for c in schema if c.startswith(parsing.TAG_PREFIX)]
     if "resource_tags" in schema:
         tags = _tags_from_map("resource_tags", schema["resource_tags"])
+        raw_tags = pl.col("resource_tags")
     else:
         tags = parsing.tags_from_columns(tag_columns)
+        raw_tags = parsing.raw_tag_columns(tag_columns)
     if "product_product_name" not in raw.collect_schema() and "product" in schema:
         product_name = _map_value("product", schema["product"], "product_name")
     else:
@@ -457,15 +484,40 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             pl.lit("Linked Account")
         ),
         Tags=tags,
+        **{RAW_TAGS: raw_tags},
         x_LineItemType=line_type,
         x_ProductCode=code,
         x_UsageType=text["line_item_usage_type"],
         x_Operation=text["line_item_operation"],
         x_InstanceType=text["product_instance_type"],
         x_GpuCount=gpu_count,
+        **_commitment_term(schema, is_sp, is_ri),
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
     return split_unused_commitment(conform_to_focus(focus))
+
+
+def _commitment_term(schema: pl.Schema, is_sp: pl.Expr, is_ri: pl.Expr) -> dict[str, pl.Expr]:
+    """FOCUS 1.3 Contract Commitment (issue 20): the term of the row's savings plan or
+    reservation, as the bill states it; null where the source leaves it out (a term time that
+    does not parse is null too: it is not money, so it never rejects the row)."""
+
+    def term(column: str) -> pl.Expr:
+        dtype = schema[column]
+        if not (dtype in (pl.String, pl.Date) or isinstance(dtype, pl.Datetime)):
+            return pl.lit(None, dtype=parsing.UTC_MICROS)  # an all-null Parquet column
+        return parsing.timestamp(column, dtype, (parsing.ISO_UTC,))
+
+    return {
+        COMMITMENT_START: pl.when(is_sp)
+        .then(term("savings_plan_start_time"))
+        .when(is_ri)
+        .then(term("reservation_start_time")),
+        COMMITMENT_END: pl.when(is_sp)
+        .then(term("savings_plan_end_time"))
+        .when(is_ri)
+        .then(term("reservation_end_time")),
+    }
 
 
 def split_unused_commitment(focus: pl.LazyFrame) -> pl.LazyFrame:
@@ -526,38 +578,41 @@ AWS_FOCUS_EXTENSIONS = {
 
 
 def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Check and pass through AWS's own FOCUS export: types enforced, bad values rejected."""
-    frame = raw.rename({k: v for k, v in AWS_FOCUS_EXTENSIONS.items() if k in raw.collect_schema()})
-    schema = frame.collect_schema()
+    """Check and pass through AWS's own FOCUS export: types enforced, bad values rejected.
+
+    Values are kept; the shared repair (``native_focus``) fills what a 1.0 export leaves out,
+    and AWS's own here: Tags from a Parquet map, and the columns that allow no null which the
+    CUR mapping fills too (account type, charge frequency, service category and subcategory).
+    """
     contract = focus_polars_schema()
-    parsed: dict[str, pl.Expr] = {}
-    checks: list[tuple[pl.Expr, pl.Expr]] = []
-    for name, dtype in contract.items():
-        if name not in schema or name.startswith("x_Source") or name in ("x_Provider",):
-            continue
-        if name == "Tags" and schema[name] != pl.String:
-            parsed[name] = _tags_from_map(name, schema[name])
-        elif dtype == pl.Float64:
-            parsed[name] = parsing.number(name, schema[name])
-            checks.append((parsing.is_bad(name, parsed[name]), f"{name} is not a number"))
-        elif isinstance(dtype, pl.Datetime):
-            parsed[name] = parsing.timestamp(name, schema[name])
-            message = f"{name} is not an ISO-8601 timestamp"
-            checks.append((parsing.is_bad(name, parsed[name]), message))
-        elif dtype == pl.String:
-            parsed[name] = parsing.text(name, schema[name])
-    for name in ("BilledCost", "BillingPeriodStart", "ChargePeriodStart", "BillingCurrency"):
-        checks.append((parsed[name].is_null(), f"{name} is empty"))
-    category = parsed["ChargeCategory"]
-    checks.append(
-        (~category.is_in(CHARGE_CATEGORIES), "ChargeCategory is not a FOCUS charge category")
+    renamed = raw.rename(
+        {k: v for k, v in AWS_FOCUS_EXTENSIONS.items() if k in raw.collect_schema()}
     )
-    if "ServiceProviderName" not in schema:
-        parsed["ServiceProviderName"] = parsed.get("ProviderName", pl.lit(PROVIDER))
-    if "HostProviderName" not in schema:
-        parsed["HostProviderName"] = pl.lit(PROVIDER)
-    focus = frame.with_columns(**parsed, **{REJECT_REASON: parsing.reject_reason(checks)})
-    return conform_to_focus(focus)
+    tags_type = renamed.collect_schema().get("Tags", pl.String)
+    frame = native_focus.with_contract_columns(renamed, contract)
+    parsed, checks = native_focus.parsed_columns(frame.collect_schema(), contract, extensions=True)
+    if tags_type != pl.String:
+        parsed["Tags"] = _tags_from_map("Tags", tags_type)
+    checks += native_focus.required_checks(
+        parsed, ("BilledCost", "BillingPeriodStart", "ChargePeriodStart", "BillingCurrency")
+    )
+    category = parsed["ChargeCategory"]
+    service_category = pl.coalesce(parsed["ServiceCategory"], pl.lit("Other"))
+    aws_repairs = {
+        "BillingAccountType": pl.coalesce(parsed["BillingAccountType"], pl.lit("Payer Account")),
+        "ChargeFrequency": native_focus.charge_frequency(
+            parsed["ChargeFrequency"],
+            pl.when(category == "Usage").then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time")),
+        ),
+        "ServiceCategory": service_category,
+        "ServiceSubcategory": pl.coalesce(
+            parsed["ServiceSubcategory"], pl.format("Other ({})", service_category)
+        ),
+        # The export's own product code, not its service name.
+        "x_ProductCode": parsed.get("x_ProductCode", parsed["ServiceName"]),
+    }
+    repairs = {**native_focus.shared_repairs(parsed, PROVIDER), **aws_repairs}
+    return native_focus.native_focus_rows(frame, parsed, checks, repairs)
 
 
 SOURCE_DATASETS = {
@@ -568,6 +623,7 @@ SOURCE_DATASETS = {
         normalize=cur_to_focus,
         cost_column="line_item_unblended_cost",
         currency_column="line_item_currency_code",
+        tags_from_raw=cur_tags_from_raw,
     )
     for name in ("aws_cur_legacy", "aws_cur2")
 }

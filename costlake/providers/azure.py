@@ -26,13 +26,13 @@ import polars as pl
 
 from costlake.focus import parsing
 from costlake.focus.schema import (
-    CHARGE_CATEGORIES,
+    RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
     focus_polars_schema,
 )
-from costlake.providers import units
+from costlake.providers import native_focus, units
 from costlake.providers.datasets import SourceDataset, same_names
 
 PROVIDER = "Microsoft"
@@ -132,23 +132,25 @@ def cost_details_rename_map(columns: list[str]) -> dict[str, str]:
     """Source header → canonical EA name; unknown headers get a private ``__azure_`` prefix.
 
     The prefix keeps a column the normalizer does not read from ever reaching the FOCUS table
-    under a FOCUS name. A canonical spelling wins over a synonym; otherwise the first header
-    that claims a name keeps it, so a rename never collides.
+    under a FOCUS name. A canonical spelling wins over a synonym, and the first synonym that
+    claims a name keeps it. Headers that differ only in case or spaces (``Cost`` and ``cost``)
+    all map to their name: the ingest refuses such a header as naming a column twice.
     """
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    claimed: dict[str, str] = {}  # canonical name → the lower-case spelling that took it
     for column in columns:
-        target = _CANONICAL_BY_LOWER.get(column.strip().lower())
-        if target is not None and target not in taken:
+        spelling = column.strip().lower()
+        target = _CANONICAL_BY_LOWER.get(spelling)
+        if target is not None:
             mapping[column] = target
-            taken.add(target)
+            claimed.setdefault(target, spelling)
     for column in columns:
         if column in mapping:
             continue
-        target = AZURE_SYNONYMS.get(column.strip().lower())
-        if target is not None and target not in taken:
+        spelling = column.strip().lower()
+        target = AZURE_SYNONYMS.get(spelling)
+        if target is not None and claimed.setdefault(target, spelling) == spelling:
             mapping[column] = target
-            taken.add(target)
         else:
             mapping[column] = UNKNOWN_PREFIX + column
     return mapping
@@ -567,6 +569,7 @@ def cost_details_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         SubAccountName=pl.coalesce(text["SubscriptionName"], subscription),
         SubAccountType=pl.when(subscription.is_not_null()).then(pl.lit("Subscription")),
         Tags=azure_tags(text["Tags"]),
+        **{RAW_TAGS: text["Tags"]},
         x_LineItemType=text["ChargeType"],
         x_ProductCode=text["MeterCategory"],
         x_UsageType=meter,
@@ -579,76 +582,34 @@ def cost_details_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     return conform_to_focus(focus)
 
 
-def _focus_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A FOCUS export column as text; the literal ``NULL`` and "" are nulls."""
-    col = parsing.text(name, dtype)
-    return pl.when(~col.is_in(["NULL", ""])).then(col)
-
-
 FOCUS_TIME_FORMATS = (parsing.ISO_UTC, "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
 
 
 def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     """Check and pass through Azure's own FOCUS export (FocusCost, FOCUS 1.0 to 1.2).
 
-    Values are kept; only what FOCUS 1.2 requires and a 1.0 export leaves out or spells
-    otherwise is filled in: PricingCurrency (→ BillingCurrency), account types and names,
-    ServiceSubcategory (from the services table, else "Other (<category>)"), FOCUS units
-    ("GB/Month" → "GB-Months"), ContractedCost / ListCost (→ BilledCost when null) and the
-    columns FOCUS 1.2 wants null on non-usage and tax rows. Microsoft's ``x_`` columns are
-    not in costlake's contract and are dropped.
+    Values are kept; the shared repair (``native_focus``) fills what every 1.0 export leaves
+    out, and Azure's own rows here: account types, ServiceSubcategory (from the services table,
+    else "Other (<category>)"), FOCUS units ("GB/Month" → "GB-Months"), resource types from
+    the ARM id, and the columns FOCUS wants null on non-usage and tax rows. Microsoft's ``x_``
+    columns are not in costlake's contract and are dropped.
     """
-    schema = raw.collect_schema()
     contract = focus_polars_schema()
-    cleaned = {
-        name: _focus_text(name, dtype) if dtype == pl.String else pl.col(name)
-        for name, dtype in schema.items()
-        if name in contract and not name.startswith("x_")
-    }
-    frame = raw.with_columns(**cleaned)
-    absent = [c for c in contract if c not in schema and not c.startswith("x_")]
-    frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
+    frame = native_focus.with_contract_columns(raw, contract)
     by_name = _service_lookup(_services_by("service_name"), {"key": "__service"}, "__named_")
     frame = frame.with_columns(__service=pl.col("ServiceName").cast(pl.String)).join(
         by_name, on="__service", how="left", maintain_order="left"
     )
-    schema = frame.collect_schema()
-
-    parsed: dict[str, pl.Expr] = {}
-    checks: list[tuple[pl.Expr, str]] = []
-    for name, dtype in contract.items():
-        if name not in schema or name.startswith("x_"):
-            continue
-        if dtype == pl.Float64:
-            parsed[name] = parsing.number(name, schema[name])
-            checks.append((parsing.is_bad(name, parsed[name]), f"{name} is not a number"))
-        elif isinstance(dtype, pl.Datetime):
-            parsed[name] = parsing.timestamp(name, schema[name], FOCUS_TIME_FORMATS)
-            message = f"{name} is not an ISO-8601 timestamp"
-            checks.append((parsing.is_bad(name, parsed[name]), message))
-        elif dtype == pl.String:
-            parsed[name] = parsing.text(name, schema[name])
-    for name in (
-        "BilledCost",
-        "EffectiveCost",
-        "BillingPeriodStart",
-        "ChargePeriodStart",
-        "BillingCurrency",
-        "BillingAccountId",
-        "ServiceName",
-    ):
-        checks.append((parsed[name].is_null(), f"{name} is empty"))
-    category = parsed["ChargeCategory"]
-    checks.append(
-        (~category.is_in(CHARGE_CATEGORIES), "ChargeCategory is not a FOCUS charge category")
+    parsed, checks = native_focus.parsed_columns(
+        frame.collect_schema(), contract, FOCUS_TIME_FORMATS
     )
+    checks += native_focus.required_checks(parsed)
     tags = parsed["Tags"]
     checks.append((_tags_are_bad(tags), "Tags is not a JSON object"))
 
+    category = parsed["ChargeCategory"]
     is_usage = category == "Usage"
     is_tax = category == "Tax"
-    billed = parsed["BilledCost"]
-    currency = parsed["BillingCurrency"].str.to_uppercase()
     service_category = pl.coalesce(
         parsed["ServiceCategory"], pl.col("__named_service_category"), pl.lit("Other")
     )
@@ -661,61 +622,18 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     )
     pricing_unit = pl.when(~is_tax).then(focus_unit_text(parsed["PricingUnit"]))
     consumed_unit = pl.when(is_usage).then(focus_unit_text(parsed["ConsumedUnit"]))
-    frequency = _lower(parsed["ChargeFrequency"])
     account = parsed["BillingAccountId"]
     sub_account = parsed["SubAccountId"]
     region = parsed["RegionId"]
-
-    def nonnegative(name: str) -> pl.Expr:
-        return pl.when(~is_tax & (parsed[name] >= 0)).then(parsed[name])
-
-    def not_on_tax(name: str) -> pl.Expr:
-        return pl.when(~is_tax).then(parsed[name])
-
-    repaired = {
-        "BillingCurrency": currency,
-        "PricingCurrency": pl.coalesce(parsed["PricingCurrency"].str.to_uppercase(), currency),
-        "ContractedCost": pl.coalesce(parsed["ContractedCost"], billed),
-        "ListCost": pl.coalesce(parsed["ListCost"], billed),
-        "PricingCurrencyEffectiveCost": pl.coalesce(
-            parsed["PricingCurrencyEffectiveCost"], parsed["EffectiveCost"]
-        ),
-        "ListUnitPrice": nonnegative("ListUnitPrice"),
-        "ContractedUnitPrice": nonnegative("ContractedUnitPrice"),
-        "PricingCurrencyListUnitPrice": pl.coalesce(
-            nonnegative("PricingCurrencyListUnitPrice"), nonnegative("ListUnitPrice")
-        ),
-        "PricingCurrencyContractedUnitPrice": pl.coalesce(
-            nonnegative("PricingCurrencyContractedUnitPrice"), nonnegative("ContractedUnitPrice")
-        ),
-        "ChargeFrequency": pl.when(frequency == "usage-based")
-        .then(pl.lit("Usage-Based"))
-        .when(frequency == "one-time")
-        .then(pl.lit("One-Time"))
-        .when(frequency == "recurring")
-        .then(pl.lit("Recurring"))
-        .otherwise(pl.coalesce(parsed["ChargeFrequency"], pl.lit("Usage-Based"))),
-        "PricingCategory": pl.when(is_tax)
-        .then(None)
-        .otherwise(
-            pl.coalesce(parsed["PricingCategory"], pl.when(is_usage).then(pl.lit("Standard")))
-        ),
+    azure_repairs = {
         "PricingQuantity": pl.when(pricing_unit.is_not_null()).then(parsed["PricingQuantity"]),
         "PricingUnit": pricing_unit,
         "ConsumedQuantity": pl.when(consumed_unit.is_not_null()).then(parsed["ConsumedQuantity"]),
         "ConsumedUnit": consumed_unit,
-        "SkuId": not_on_tax("SkuId"),
-        "SkuPriceId": not_on_tax("SkuPriceId"),
-        # A FOCUS 1.0 export may have no SkuMeter: the charge description stands in.
-        "SkuMeter": pl.when(~is_tax & parsed["SkuId"].is_not_null()).then(
-            pl.coalesce(parsed["SkuMeter"], parsed["ChargeDescription"])
-        ),
-        "BillingAccountName": pl.coalesce(parsed["BillingAccountName"], account),
         "BillingAccountType": pl.coalesce(
             parsed["BillingAccountType"],
             pl.when(account.is_not_null()).then(pl.lit("Billing Account")),
         ),
-        "SubAccountName": pl.coalesce(parsed["SubAccountName"], sub_account),
         "SubAccountType": pl.coalesce(
             parsed["SubAccountType"],
             pl.when(sub_account.is_not_null()).then(pl.lit("Subscription")),
@@ -729,19 +647,9 @@ def focus_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         "ServiceCategory": service_category,
         "ServiceSubcategory": subcategory,
         "Tags": azure_tags(tags),
-        "InvoiceIssuerName": pl.coalesce(parsed["InvoiceIssuerName"], pl.lit(PROVIDER)),
-        "ProviderName": pl.coalesce(parsed["ProviderName"], pl.lit(PROVIDER)),
-        "PublisherName": pl.coalesce(parsed["PublisherName"], pl.lit(PROVIDER)),
-        "ServiceProviderName": pl.coalesce(
-            parsed["ServiceProviderName"], parsed["ProviderName"], pl.lit(PROVIDER)
-        ),
-        "HostProviderName": pl.coalesce(parsed["HostProviderName"], pl.lit(PROVIDER)),
-        "x_ProductCode": parsed["ServiceName"],
     }
-    focus = frame.with_columns(
-        **{**parsed, **repaired}, **{REJECT_REASON: parsing.reject_reason(checks)}
-    )
-    return conform_to_focus(focus)
+    repairs = {**native_focus.shared_repairs(parsed, PROVIDER), **azure_repairs}
+    return native_focus.native_focus_rows(frame, parsed, checks, repairs)
 
 
 DATA_SIZE_UNITS = "b|Kb|Mb|Gb|Tb|Pb|Eb|B|KB|MB|GB|TB|PB|EB|KiB|MiB|GiB|TiB|PiB|EiB"
@@ -763,6 +671,7 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         normalize=cost_details_to_focus,
         cost_column=COST,
         currency_column=CURRENCY,
+        tags_from_raw=lambda dtype: azure_tags(pl.col(RAW_TAGS)),
     )
     for name in ("azure_actual", "azure_amortized")
 }

@@ -29,6 +29,9 @@ class SourceDataset:
     # a delivery then takes the rows of its own period and leaves the others to theirs.
     # Elsewhere a file belongs to one period and a row of another is rejected.
     spans_periods: bool = False
+    # Tags JSON from the ``RAW_TAGS`` column of the given type (which ``normalize`` carries
+    # beside ``Tags``), so the ingest can build ``Tags`` once per distinct value.
+    tags_from_raw: Callable[[pl.DataType], pl.Expr] | None = None
 
 
 def same_names(columns: list[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from costlake.focus import parsing
-from costlake.focus.schema import RAW_COST, REJECT_REASON, conform_to_focus
+from costlake.focus.schema import RAW_COST, RAW_TAGS, REJECT_REASON, conform_to_focus
 from costlake.providers.datasets import SourceDataset, same_names
 
 PROVIDER = "Google Cloud"
@@ -445,6 +445,7 @@ def billing_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         SubAccountName=pl.coalesce(project_name, project_id),
         SubAccountType=pl.when(project_id.is_not_null()).then(pl.lit("Project")),
         Tags=_tags_from_labels(_entries(schema, "labels")),
+        **{RAW_TAGS: _entries(schema, "labels")},
         x_ProjectLabels=_tags_from_labels(_project_labels(schema)),
         x_LineItemType=cost_type,
         x_ProductCode=service_id,
@@ -526,6 +527,7 @@ SOURCE_DATASETS = {
         cost_column="cost",
         currency_column="currency",
         ndjson_schema=GCP_EXPORT_SCHEMA,
+        tags_from_raw=lambda dtype: _tags_from_labels(pl.col(RAW_TAGS)),
     ),
     "gcp_billing_export_detailed": SourceDataset(
         provider="gcp",
@@ -535,5 +537,6 @@ SOURCE_DATASETS = {
         cost_column="cost",
         currency_column="currency",
         ndjson_schema=GCP_EXPORT_SCHEMA,
+        tags_from_raw=lambda dtype: _tags_from_labels(pl.col(RAW_TAGS)),
     ),
 }

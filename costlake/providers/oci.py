@@ -16,12 +16,13 @@ import polars as pl
 
 from costlake.focus import parsing
 from costlake.focus.schema import (
-    CHARGE_CATEGORIES,
+    RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
     conform_to_focus,
     focus_polars_schema,
 )
+from costlake.providers import native_focus
 from costlake.providers.datasets import SourceDataset, same_names
 
 PROVIDER = "Oracle"
@@ -88,20 +89,21 @@ _CANONICAL_BY_LOWER = {c.lower(): c for c in COST_REPORT_COLUMNS} | COST_REPORT_
 def cost_report_rename_map(columns: list[str]) -> dict[str, str]:
     """Source header → canonical name; ``tags/<ns>.<key>`` columns become ``__tag__<ns>.<key>``.
 
-    Unknown headers keep their name. When two headers would take the same name, the first
-    wins and the other keeps its own, so a rename never collides.
+    Unknown headers keep their name. A synonym whose name another spelling took keeps its own;
+    headers that differ only in case or spaces (``cost/myCost`` and ``COST/MYCOST``) all map to
+    their name, and the ingest refuses the header as naming a column twice.
     """
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    claimed: dict[str, str] = {}  # name → the lower-case spelling that took it
     for column in columns:
         stripped = column.strip()
-        if stripped.lower().startswith("tags/"):
+        spelling = stripped.lower()
+        if spelling.startswith("tags/"):
             target = parsing.TAG_PREFIX + stripped[len("tags/") :]
         else:
-            target = _CANONICAL_BY_LOWER.get(stripped.lower(), column)
-        if target in taken:
+            target = _CANONICAL_BY_LOWER.get(spelling, column)
+        if claimed.setdefault(target, spelling) != spelling and spelling in COST_REPORT_SYNONYMS:
             target = column
-        taken.add(target)
         mapping[column] = target
     return mapping
 
@@ -243,7 +245,8 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     resource_id = text["product/resourceId"]
     category, subcategory = _service_category(service, description)
     shape = description.str.extract(r"\b((?:BM|VM)\.[A-Za-z0-9.\-]+[A-Za-z0-9])")
-    tags = parsing.tags_from_columns([c for c in schema if c.startswith(parsing.TAG_PREFIX)])
+    tag_columns = [c for c in schema if c.startswith(parsing.TAG_PREFIX)]
+    tags = parsing.tags_from_columns(tag_columns)
 
     focus = frame.with_columns(
         BilledCost=cost,
@@ -297,6 +300,7 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         SubAccountName=pl.coalesce(text["product/compartmentName"], compartment),
         SubAccountType=pl.when(compartment.is_not_null()).then(pl.lit("Compartment")),
         Tags=tags,
+        **{RAW_TAGS: parsing.raw_tag_columns(tag_columns)},
         x_ProductCode=service,
         x_UsageType=text["cost/billingUnitReadable"],
         x_InstanceType=shape,
@@ -307,32 +311,16 @@ def cost_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     return conform_to_focus(focus)
 
 
-def _focus_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A FOCUS report column as text; the literal ``NULL`` and the quoted empty string ``""``
-    that FOCUS CSVs write (the CSV reader keeps a quoted empty field as "") are nulls."""
-    col = parsing.text(name, dtype)
-    return pl.when(~col.is_in(["NULL", ""])).then(col)
-
-
 def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Check and pass through Oracle's own FOCUS report (FOCUS 1.0), repaired to FOCUS 1.2.
+    """Check and pass through Oracle's own FOCUS report (FOCUS 1.0), repaired to the lake's FOCUS.
 
-    Values are kept; only what FOCUS 1.2 requires and Oracle's 1.0 report leaves out or spells
-    otherwise is filled in (see ``docs``): PricingCurrency, account types and names,
-    ServiceSubcategory, FOCUS units, the ChargeFrequency case, RegionId (Oracle puts the region
-    identifier in RegionName), ContractedCost / ListCost (→ BilledCost when null), and the
-    columns FOCUS 1.2 wants null on non-usage or tax rows.
+    Values are kept; the shared repair (``native_focus``) fills what every 1.0 export leaves
+    out, and Oracle's own here (see ``docs``): account types, ServiceSubcategory, FOCUS units,
+    RegionId (Oracle puts the region identifier in RegionName), resource types, and the columns
+    FOCUS wants null on non-usage or tax rows.
     """
-    schema = raw.collect_schema()
     contract = focus_polars_schema()
-    cleaned: dict[str, pl.Expr] = {}
-    for name, dtype in schema.items():
-        if name in contract and not name.startswith("x_"):
-            is_text = dtype == pl.String
-            cleaned[name] = _focus_text(name, dtype) if is_text else pl.col(name)
-    frame = raw.with_columns(**cleaned)
-    absent = [c for c in contract if c not in schema and not c.startswith("x_")]
-    frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
+    frame = native_focus.with_contract_columns(raw, contract)
     frame = frame.with_columns(
         __service=pl.col("ServiceName").cast(pl.String),
         __region=pl.coalesce(
@@ -344,36 +332,8 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         __unit=pl.coalesce(pl.col("PricingUnit"), pl.col("ConsumedUnit")).cast(pl.String),
     )
     frame = _with_catalogs(frame, "__service", "__region", "__unit")
-    schema = frame.collect_schema()
-
-    parsed: dict[str, pl.Expr] = {}
-    checks: list[tuple[pl.Expr, str]] = []
-    for name, dtype in contract.items():
-        if name not in schema or name.startswith("x_"):
-            continue
-        if dtype == pl.Float64:
-            parsed[name] = parsing.number(name, schema[name])
-            checks.append((parsing.is_bad(name, parsed[name]), f"{name} is not a number"))
-        elif isinstance(dtype, pl.Datetime):
-            parsed[name] = parsing.timestamp(name, schema[name])
-            message = f"{name} is not an ISO-8601 timestamp"
-            checks.append((parsing.is_bad(name, parsed[name]), message))
-        elif dtype == pl.String:
-            parsed[name] = parsing.text(name, schema[name])
-    for name in (
-        "BilledCost",
-        "EffectiveCost",
-        "BillingPeriodStart",
-        "ChargePeriodStart",
-        "BillingCurrency",
-        "BillingAccountId",
-        "ServiceName",
-    ):
-        checks.append((parsed[name].is_null(), f"{name} is empty"))
-    category = parsed["ChargeCategory"]
-    checks.append(
-        (~category.is_in(CHARGE_CATEGORIES), "ChargeCategory is not a FOCUS charge category")
-    )
+    parsed, checks = native_focus.parsed_columns(frame.collect_schema(), contract)
+    checks += native_focus.required_checks(parsed)
     tags = parsed["Tags"]
     checks.append(
         (
@@ -384,10 +344,9 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
 
+    category = parsed["ChargeCategory"]
     is_usage = category == "Usage"
     is_tax = category == "Tax"
-    billed = parsed["BilledCost"]
-    currency = parsed["BillingCurrency"].str.to_uppercase()
     region = pl.col("__region")
     units_fixed = pl.coalesce(pl.col("__focus_unit"), focus_unit(pl.col("__unit")))
     pricing_unit = pl.when(parsed["PricingUnit"].is_not_null()).then(
@@ -402,49 +361,13 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             focus_unit(parsed["ConsumedUnit"]),
         )
     )
-    frequency = parsed["ChargeFrequency"]
     category_fixed, subcategory = _service_category(
         parsed["ServiceName"], parsed["ChargeDescription"]
     )
     service_category = pl.coalesce(parsed["ServiceCategory"], category_fixed)
     account = parsed["BillingAccountId"]
     sub_account = parsed["SubAccountId"]
-
-    def nonnegative(name: str) -> pl.Expr:
-        return pl.when(~is_tax & (parsed[name] >= 0)).then(parsed[name])
-
-    def not_on_tax(name: str) -> pl.Expr:
-        return pl.when(~is_tax).then(parsed[name])
-
-    repaired = {
-        "BillingCurrency": currency,
-        "PricingCurrency": pl.coalesce(parsed["PricingCurrency"], currency),
-        "ContractedCost": pl.coalesce(parsed["ContractedCost"], billed),
-        "ListCost": pl.coalesce(parsed["ListCost"], billed),
-        "PricingCurrencyEffectiveCost": pl.coalesce(
-            parsed["PricingCurrencyEffectiveCost"], parsed["EffectiveCost"]
-        ),
-        "ListUnitPrice": nonnegative("ListUnitPrice"),
-        "ContractedUnitPrice": nonnegative("ContractedUnitPrice"),
-        # FOCUS 1.0 has no pricing currency: prices are in the billing currency.
-        "PricingCurrencyListUnitPrice": pl.coalesce(
-            nonnegative("PricingCurrencyListUnitPrice"), nonnegative("ListUnitPrice")
-        ),
-        "PricingCurrencyContractedUnitPrice": pl.coalesce(
-            nonnegative("PricingCurrencyContractedUnitPrice"), nonnegative("ContractedUnitPrice")
-        ),
-        "ChargeFrequency": pl.when(frequency.str.to_lowercase() == "usage-based")
-        .then(pl.lit("Usage-Based"))
-        .when(frequency.str.to_lowercase() == "one-time")
-        .then(pl.lit("One-Time"))
-        .when(frequency.str.to_lowercase() == "recurring")
-        .then(pl.lit("Recurring"))
-        .otherwise(pl.coalesce(frequency, pl.lit("Usage-Based"))),
-        "PricingCategory": pl.when(is_tax)
-        .then(None)
-        .otherwise(
-            pl.coalesce(parsed["PricingCategory"], pl.when(is_usage).then(pl.lit("Standard")))
-        ),
+    oracle_repairs = {
         "PricingQuantity": pl.when(~is_tax & pricing_unit.is_not_null()).then(
             parsed["PricingQuantity"]
         ),
@@ -453,19 +376,10 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             parsed["ConsumedQuantity"]
         ),
         "ConsumedUnit": pl.when(is_usage).then(consumed_unit),
-        "SkuId": not_on_tax("SkuId"),
-        "SkuPriceId": not_on_tax("SkuPriceId"),
-        # Oracle's FOCUS 1.0 report has no SkuMeter: the SKU's description stands in, as in
-        # the cost report.
-        "SkuMeter": pl.when(~is_tax & parsed["SkuId"].is_not_null()).then(
-            pl.coalesce(parsed["SkuMeter"], parsed["ChargeDescription"])
-        ),
-        "BillingAccountName": pl.coalesce(parsed["BillingAccountName"], account),
         "BillingAccountType": pl.coalesce(
             parsed["BillingAccountType"],
             pl.when(account.is_not_null()).then(pl.lit("Billing Account")),
         ),
-        "SubAccountName": pl.coalesce(parsed["SubAccountName"], sub_account),
         "SubAccountType": pl.coalesce(
             parsed["SubAccountType"],
             pl.when(sub_account.str.contains(r"^ocid\d+\.tenancy\."))
@@ -493,19 +407,9 @@ def focus_report_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
             pl.when(category_fixed == service_category).then(subcategory),
             pl.concat_str([pl.lit("Other ("), service_category, pl.lit(")")]),
         ),
-        "InvoiceIssuerName": pl.coalesce(parsed["InvoiceIssuerName"], pl.lit(PROVIDER)),
-        "ProviderName": pl.coalesce(parsed["ProviderName"], pl.lit(PROVIDER)),
-        "PublisherName": pl.coalesce(parsed["PublisherName"], pl.lit(PROVIDER)),
-        "ServiceProviderName": pl.coalesce(
-            parsed["ServiceProviderName"], parsed["ProviderName"], pl.lit(PROVIDER)
-        ),
-        "HostProviderName": pl.coalesce(parsed["HostProviderName"], pl.lit(PROVIDER)),
-        "x_ProductCode": parsed["ServiceName"],
     }
-    focus = frame.with_columns(
-        **{**parsed, **repaired}, **{REJECT_REASON: parsing.reject_reason(checks)}
-    )
-    return conform_to_focus(focus)
+    repairs = {**native_focus.shared_repairs(parsed, PROVIDER), **oracle_repairs}
+    return native_focus.native_focus_rows(frame, parsed, checks, repairs)
 
 
 SOURCE_DATASETS: dict[str, SourceDataset] = {
@@ -517,6 +421,7 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         cost_column=COST,
         currency_column=CURRENCY,
         spans_periods=True,
+        tags_from_raw=parsing.tags_from_raw_columns,
     ),
     "oci_focus": SourceDataset(
         provider="oci",

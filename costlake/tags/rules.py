@@ -12,13 +12,12 @@ load: every mistake is reported with the file's name and its line.
 
 All the work on rows is polars expressions, and the plan streams. ``Tags`` is read with one
 Aho-Corasick pass (every spelling of a configured key becomes a mark) and one regex pass (the
-marked pairs) per distinct value, and each distinct value once per plan run (``TagReader``):
-a bill repeats each resource's tags on all its line items.
+marked pairs) per distinct value, each distinct value once (``found_tags``), and the result
+joined onto the rows: a bill repeats each resource's tags on all its line items.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -422,7 +421,12 @@ def missing_mandatory(rules: TagRules) -> pl.Expr:
     return pl.concat_list(flags).list.drop_nulls()
 
 
-def with_tag_columns(frame: pl.LazyFrame, rules: TagRules) -> pl.LazyFrame:
+def with_tag_columns(
+    frame: pl.LazyFrame,
+    rules: TagRules,
+    found: pl.DataFrame | None = None,
+    on: list[str] | None = None,
+) -> pl.LazyFrame:
     """``frame`` with, for every configured key K, ``x_tag_K`` and ``x_tag_K_source``, then
     ``x_TagsInvalid`` and ``x_Untaggable`` (see ``tag_columns``). ``Tags`` is left as it is.
 
@@ -450,31 +454,65 @@ def with_tag_columns(frame: pl.LazyFrame, rules: TagRules) -> pl.LazyFrame:
     - a marketplace charge with no resource: ``PublisherName`` other than ``ProviderName`` and
       no ``ResourceId`` (SaaS subscriptions, third-party model calls without a resource).
 
-    Columns this needs but the frame lacks are taken as null. How it stays fast: ``TagReader``.
+    Columns this needs but the frame lacks are taken as null. How it stays fast: a bill repeats
+    each resource's tags on all its line items, so the tags are read once per distinct key
+    (``Tags``, and the account when there are account defaults: ``tag_keys``) into a table
+    (``found_tags``) that is joined onto the rows. ``found`` is that table when the caller
+    already has it (the ingest collects the keys in its one pass over the file); without it
+    the frame's distinct keys are collected first, a separate pass over ``frame``. With ``on``,
+    ``found`` is joined by those columns of the frame instead (as they are), and its columns
+    other than ``on`` and the found fields (such as ``Tags`` itself) are added to the rows.
     """
     schema = frame.collect_schema()
     by = _distinct_by(rules)
-    found = pl.struct([_column(schema, name).cast(pl.String).alias(name) for name in by])
-    found = found.map_batches(
-        TagReader(rules), return_dtype=pl.Struct(_found_fields(rules)), is_elementwise=True
-    )
+    if found is None:
+        found = found_tags(tag_keys(frame, rules).collect(), rules)
+    table = found.lazy().rename({name: _FOUND + name for name in _found_fields(rules)})
+    if on is None:
+        keys = [_column(schema, name).cast(pl.String).alias(f"__tag_key_{name}") for name in by]
+        table = table.rename({name: f"__tag_key_{name}" for name in by})
+        on = [f"__tag_key_{name}" for name in by]
+        frame = frame.with_columns(keys)
+    working = [_FOUND + name for name in _found_fields(rules)] + [
+        name for name in on if name.startswith("__tag_key_")
+    ]
+    frame = frame.join(table, on=on, how="left", nulls_equal=True, maintain_order="left")
+    schema = frame.collect_schema()
     frame = frame.with_columns(
-        found.alias("__tag_found"),
-        *[
-            _rule_matches(rule.match, schema).alias(f"__tag_rule_{number}")
-            for number, rule in enumerate(rules.rules)
-        ],
+        _rule_matches(rule.match, schema).alias(f"__tag_rule_{number}")
+        for number, rule in enumerate(rules.rules)
     )
-    field = pl.col("__tag_found").struct.field
+
+    def field(name: str) -> pl.Expr:
+        return pl.col(_FOUND + name)
+
     columns: list[pl.Expr] = []
     for key in rules.keys:
         columns += [_tag_value(rules, key, field).alias(value_column(key))]
         columns += [_tag_source(rules, key, field).alias(source_column(key))]
     columns += [field("invalid").alias(INVALID_COLUMN)]
     columns += [untaggable(schema).alias(UNTAGGABLE_COLUMN)]
-    return frame.with_columns(columns).drop(
-        "__tag_found", *[f"__tag_rule_{number}" for number in range(len(rules.rules))]
-    )
+    working += [f"__tag_rule_{number}" for number in range(len(rules.rules))]
+    return frame.with_columns(columns).drop(working)
+
+
+_FOUND = "__tag_found_"  # prefix of the joined ``_found_fields``
+
+
+def tag_keys(frame: pl.LazyFrame, rules: TagRules) -> pl.LazyFrame:
+    """The distinct keys the tag columns of ``frame``'s rows depend on, as text: ``Tags``, and
+    ``x_Provider`` and ``SubAccountId`` when there are account defaults."""
+    schema = frame.collect_schema()
+    return frame.select(
+        _column(schema, name).cast(pl.String).alias(name) for name in _distinct_by(rules)
+    ).unique()
+
+
+def found_tags(keys: pl.DataFrame, rules: TagRules) -> pl.DataFrame:
+    """``keys`` (from ``tag_keys``) with what the tags and the account say of each: the table
+    ``with_tag_columns`` joins onto the rows, each distinct key read once."""
+    keys = keys.select(pl.col(name).cast(pl.String) for name in _distinct_by(rules))
+    return pl.concat([keys, tags_table(keys, rules)], how="horizontal")
 
 
 def _column(schema: pl.Schema, name: str) -> pl.Expr:
@@ -483,7 +521,7 @@ def _column(schema: pl.Schema, name: str) -> pl.Expr:
 
 
 def _distinct_by(rules: TagRules) -> list[str]:
-    """The columns the tags and account defaults depend on: what ``TagReader`` reads."""
+    """The columns the tags and account defaults depend on: the keys of ``found_tags``."""
     return ["Tags", "x_Provider", "SubAccountId"] if rules.account_defaults else ["Tags"]
 
 
@@ -503,55 +541,6 @@ def _found_fields(rules: TagRules) -> dict[str, pl.DataType]:
         fields[f"default_{key}"] = pl.String()
     fields["invalid"] = pl.String()
     return fields
-
-
-CACHED_KEYS = 50_000  # distinct keys a TagReader keeps the fields of
-
-
-class TagReader:
-    """The ``_found_fields`` of a streamed frame's rows, each distinct key read only once.
-
-    A bill repeats each resource's tags on every line item (every hour or day, every usage
-    type): the synthetic AWS export of ``bench/bench_ingest.py`` has 64 distinct ``Tags`` in a
-    million rows. On the build machine, reading ``Tags`` row by row made the ingest of that
-    export about 1.5 times as long; reading each distinct key once, 1.15 to 1.25 times (see
-    ``bench/bench_tags.py``).
-
-    Used through an elementwise ``map_batches``: the engine calls it once per batch, never per
-    row, and all the work is polars. A key is ``Tags``, and the account when there are account
-    defaults. A batch is joined to the table of keys read so far; only keys not in it are read
-    (``tags_table``, once each) and added, up to ``CACHED_KEYS`` keys: beyond that, new keys are
-    read for their batch only. Batches may come from several threads, hence the lock.
-    """
-
-    def __init__(self, rules: TagRules) -> None:
-        self.rules = rules
-        self.by = _distinct_by(rules)
-        self.fields = list(_found_fields(rules))
-        self.stages = _stages(rules)
-        self.table = self._read(pl.DataFrame(schema=dict.fromkeys(self.by, pl.String)))
-        self.lock = threading.Lock()
-
-    def __call__(self, batch: pl.Series) -> pl.Series:
-        rows = batch.struct.unnest()
-        found = self._join(rows, self.table)
-        if found["__tag_known"].null_count():
-            missing = found.filter(pl.col("__tag_known").is_null()).select(self.by).unique()
-            with self.lock:  # another batch may have read some of them meanwhile
-                missing = missing.join(self.table, on=self.by, how="anti", nulls_equal=True)
-                table = pl.concat([self.table, self._read(missing)])
-                if table.height <= CACHED_KEYS:
-                    self.table = table
-            found = self._join(rows, table)
-        return found.select(self.fields).to_struct(batch.name)
-
-    def _join(self, rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
-        return rows.join(table, on=self.by, how="left", nulls_equal=True, maintain_order="left")
-
-    def _read(self, keys: pl.DataFrame) -> pl.DataFrame:
-        """``keys`` with their fields, and ``__tag_known`` to tell them from keys not read."""
-        table = tags_table(keys, self.rules, self.stages)
-        return pl.concat([keys, table.with_columns(__tag_known=pl.lit(True))], how="horizontal")
 
 
 def tags_table(
@@ -576,7 +565,7 @@ def tags_table(
     return frame.select(list(_found_fields(rules)))
 
 
-def _stages(rules: TagRules) -> list[list[pl.Expr]]:
+def _stages(rules: TagRules, tags: pl.Expr | None = None) -> list[list[pl.Expr]]:
     """The expressions of ``tags_table``, one list per step. Each step reads the columns of the
     steps before it: an expression used twice within one step would be computed twice."""
     keys = list(rules.keys)
@@ -589,7 +578,7 @@ def _stages(rules: TagRules) -> list[list[pl.Expr]]:
         "__tag_valid_{}".format,
     )
     return [
-        [_found_tags(rules, pl.col("Tags")).alias("__tag_found")],
+        [_found_tags(rules, pl.col("Tags") if tags is None else tags).alias("__tag_found")],
         [found.map.get(_MARK + k).alias(spelled(k)) for k in keys]
         + [found.map.get(_MARK + k + _ALIAS).alias(aliased(k)) for k in keys],
         [pl.coalesce(spelled(k), aliased(k)).alias(raw(k)) for k in keys],

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from costlake.config import load_settings
-from costlake.focus.lake import Lake
+from costlake.focus.lake import Lake, LakeVersionError
 from costlake.providers.registry import source_datasets
 from pipelines.cli.common import console, fail, period_option
 
@@ -54,7 +54,7 @@ def show_lake(
             .sort("provider", "billing_period", "BillingCurrency")
             .collect()
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LakeVersionError) as exc:
         console.print(str(exc))
         raise typer.Exit(1) from exc
     table = Table(title=f"FOCUS lake at {lake.root}")
@@ -100,7 +100,7 @@ def costs(
     lake = Lake(root or load_settings().lake_root)
     try:
         focus = lake.scan("focus")
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LakeVersionError) as exc:
         fail(str(exc))
     unknown = [name for name in groups if name not in focus.collect_schema().names()]
     if unknown:

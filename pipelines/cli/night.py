@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from costlake.config import CONFIG_ENV, PROVIDERS, demo_settings, load_settings
 from costlake.focus.periods import periods_to_refresh
+from pipelines.cli.budgets import budgets
 from pipelines.cli.common import console, dagster_instance, fail, periods_option
 from pipelines.cli.lake import show_lake
 
@@ -98,6 +99,7 @@ def demo(
     from demo.gcp import write_demo_gcp_export
     from demo.gpu import write_demo_gpu_telemetry
     from demo.oci import write_demo_oci_export
+    from demo.rates import write_demo_rates
 
     writers = {
         "aws": write_demo_aws_export,
@@ -115,6 +117,8 @@ def demo(
     console.print(f"demo request logs: {sum(map(len, logs.values()))} files in {data / 'ai'}/")
     telemetry = write_demo_gpu_telemetry(data / "gpu")
     console.print(f"demo GPU telemetry: {len(telemetry)} hosts in {data / 'gpu'}/")
+    write_demo_rates(data / "exchange_rates.csv", sorted(periods))
+    console.print(f"demo exchange rates: {data / 'exchange_rates.csv'}")
     # The pipeline reads what was just written, wherever --data put it, by absolute paths.
     settings = demo_settings(str(data.resolve()), str(Path("lake").resolve()))
     config = data / DEMO_CONFIG
@@ -123,6 +127,7 @@ def demo(
     console.print(f"demo settings: {config} (COSTLAKE_CONFIG)")
     ok = run_nightly(sorted(periods), list(PROVIDERS))
     show_lake()
+    budgets()
     console.print(
         f"\nNext: [bold]COSTLAKE_CONFIG={config} make ui[/] opens the Dagster UI (lineage, runs, "
         "checks); query the lake with DuckDB or polars: see the README's 'Query the lake'."

@@ -22,7 +22,7 @@ from webhook_receiver import PATH, receiving
 
 from costlake.anomalies.detector import AnomalySettings
 from costlake.anomalies.marts import data_horizon, period_anomalies
-from costlake.focus.schema import focus_polars_schema
+from costlake.focus.schema import FOCUS_FILE_METADATA, conform_to_focus, focus_polars_schema
 
 FIRST, AFTER = date(2026, 10, 1), date(2026, 11, 1)
 SPIKE = date(2026, 10, 20)
@@ -156,7 +156,9 @@ def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
     lake = tmp_path / "lake"
     part = lake / "focus/provider=aws/billing_period=2026-10"
     part.mkdir(parents=True)
-    focus_rows(SPIKE, spike=340.0).write_parquet(part / "part-00000.parquet")
+    # A period file as the lake writes it: the contract's columns and table version.
+    contract = conform_to_focus(focus_rows(SPIKE, spike=340.0).lazy()).collect()
+    contract.write_parquet(part / "part-00000.parquet", metadata=FOCUS_FILE_METADATA)
     config = tmp_path / "costlake.yaml"
     config.write_text(
         yaml.safe_dump(

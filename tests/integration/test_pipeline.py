@@ -94,6 +94,8 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
         ]
         assert sorted(c.check_name for c in checks) == [
             "amounts_are_finite",
+            "commitments_used_and_not_expiring",  # warns: the demo's RIs idle on some days
+            "no_duplicate_line_items",
             "reconciles_to_bill",
             "schema_is_focus",
             "untagged_share_under_threshold",  # a governance check: the demo's share is high
@@ -105,12 +107,27 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
 def test_the_job_shows_one_asset_per_lake_table_from_raw_delivery_to_the_tag_marts():
     job = defs.resolve_job_def("nightly")
     graph = job.asset_layer.asset_graph
-    tables = {"raw_delivery", "focus", "rejects", "ingests", "tag_coverage", "untagged_spend"}
+    tables = {
+        "raw_delivery",
+        "focus",
+        "rejects",
+        "focus_contract_commitments",
+        "ingests",
+        "tag_coverage",
+        "untagged_spend",
+        "commitment_utilization",
+        "commitment_coverage",
+    }
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == tables
-    for table in ("focus", "rejects", "ingests"):  # one computation, published together
+    # one computation, published together
+    for table in ("focus", "rejects", "focus_contract_commitments", "ingests"):
         assert graph.get(AssetKey(table)).parent_keys == {AssetKey("raw_delivery")}
-    for mart in ("tag_coverage", "untagged_spend"):
+    for mart in ("tag_coverage", "untagged_spend", "commitment_coverage"):
         assert graph.get(AssetKey(mart)).parent_keys == {AssetKey("focus")}
+    assert graph.get(AssetKey("commitment_utilization")).parent_keys == {
+        AssetKey("focus"),
+        AssetKey("focus_contract_commitments"),
+    }
 
 
 def test_the_raw_delivery_of_a_partition_lands_its_own_providers_delivery(tmp_path, nightly_run):
@@ -258,6 +275,7 @@ def test_a_gcp_export_folder_runs_through_the_nightly_job(tmp_path, nightly):
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     # Hand-worked in tests/fixtures/gcp/README.md: Σ cost + Σ credits = 93.299 - 38.013.

@@ -41,6 +41,7 @@ def test_one_period_holds_every_accounts_delivery(tmp_path, nightly_run, account
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "aws", "2026-11").collect()
     assert focus["BilledCost"].sum() == pytest.approx(2 * HAND_CUR2_TOTAL)

@@ -312,6 +312,7 @@ def test_the_nightly_job_reads_a_blob_source_from_the_configuration(
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     # The newest November run's own cost column, read from its blobs in Azurite.
     delivery = newest_november(store_of(container))

@@ -758,6 +758,7 @@ def test_the_nightly_job_reads_a_bigquery_source_and_a_second_run_queries_no_row
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     focus = Lake(tmp_path / "lake").scan_partition("focus", "gcp", "2026-11").collect()
     expected = _net(_month_rows(_exact(seed_lines), "2026-11"))

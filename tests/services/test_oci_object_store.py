@@ -402,6 +402,7 @@ def test_the_nightly_job_reads_an_object_storage_source_from_the_configuration(
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     # October's rows, read straight from the served report files.
     expected = Decimal(0)

@@ -21,6 +21,7 @@ from demo.azure import write_demo_azure_export
 from demo.gcp import write_demo_gcp_export
 from demo.gpu import write_demo_gpu_telemetry
 from demo.oci import write_demo_oci_export
+from demo.rates import write_demo_rates
 from pipelines.launch import run_night
 
 PERIODS = ["2026-10", "2026-11"]
@@ -29,12 +30,19 @@ BUCKET = "costlake-scale-out"
 TABLES = {
     "focus": ("BilledCost", "EffectiveCost"),
     "rejects": (),
+    "focus_contract_commitments": (),
     "marts/tag_coverage": (),
     "marts/untagged_spend": ("EffectiveCost",),
+    "marts/commitment_utilization": (),
     "marts/ai_unit_costs": ("cost", "queries"),
     "marts/gpu_utilization": ("gpu_hours", "idle_cost"),
-    "marts/anomalies": (),
+    "marts/anomaly_events": (),
+    "marts/budgets": (),
+    "marts/arbitrage": (),
+    "marts/maturity_scorecard": (),
 }
+# Tables of each (period, provider) partition; the others span the providers.
+PROVIDER_TABLES = ("focus", "rejects", "focus_contract_commitments")
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +86,15 @@ def _write_demo(data):
         write(data / provider)
     write_demo_request_logs(data / "ai", demo_days(PERIODS))
     write_demo_gpu_telemetry(data / "gpu")
+    write_demo_rates(data / "exchange_rates.csv", PERIODS)
 
 
 def _partitions(lake: Lake) -> dict[tuple[str, str | None, str], dict[str, float]]:
     """Per table and partition: its rows and the sums of the compared columns."""
     found = {}
     for table, columns in TABLES.items():
-        providers = PROVIDERS if table in ("focus", "rejects") or "tag" in table else [None]
+        per_provider = table in PROVIDER_TABLES or "tag" in table or "commitment" in table
+        providers = PROVIDERS if per_provider else [None]
         for provider in providers:
             for period in PERIODS:
                 rows = lake.scan_partition(table, provider, period).collect()

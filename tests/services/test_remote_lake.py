@@ -80,6 +80,7 @@ def test_a_delivery_of_two_files_is_one_object_per_table(tmp_path, bucket, root,
     assert report.rows_rejected == 0
     assert keys(s3) == [
         "lake/focus/provider=aws/billing_period=2026-11/part-00000.parquet",
+        "lake/focus_contract_commitments/provider=aws/billing_period=2026-11/part-00000.parquet",
         "lake/ingests/provider=aws/billing_period=2026-11/ingest.json",
         "lake/rejects/provider=aws/billing_period=2026-11/part-00000.parquet",
     ]
@@ -88,7 +89,7 @@ def test_a_delivery_of_two_files_is_one_object_per_table(tmp_path, bucket, root,
     metadata = pq.read_metadata(
         io.BytesIO(s3.get_object(Bucket=BUCKET, Key=FOCUS_KEY)["Body"].read())
     )
-    assert metadata.metadata[b"focus_version"] == b"1.2"
+    assert metadata.metadata[b"focus_version"] == b"1.3"
     # The lake reads its remote tables back, with the Hive columns.
     lake = Lake(root, work_dir=tmp_path / "work")
     totals = lake.scan("focus").group_by("provider", "billing_period").len().collect()
@@ -140,6 +141,7 @@ def test_the_nightly_job_writes_and_checks_a_remote_lake(tmp_path, bucket, root,
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     assert sum(billed_cost_of_object(s3, FOCUS_KEY)) == pytest.approx(float(hand_cost()))
     # The raw delivery is landed in the lake itself (a step in another container finds it),

@@ -336,6 +336,7 @@ def test_the_nightly_job_reads_an_s3_source_from_the_configuration(
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
     lake = Lake(tmp_path / "lake")
     billed = lake.scan_partition("focus", "aws", "2026-11").collect()["BilledCost"].sum()

@@ -470,6 +470,7 @@ def run_ok(nightly_run, settings: dict, provider: str, period: str) -> None:
         "reconciles_to_bill": True,
         "schema_is_focus": True,
         "amounts_are_finite": True,
+        "no_duplicate_line_items": True,
     }
 
 

@@ -197,6 +197,8 @@ def test_otlp_export_keeps_model_calls_and_skips_other_spans() -> None:
 
     failed = rows["b7ad6b7169203331"]
     assert failed["status"] == "error"  # status code 2 and error.type
+    assert failed["error_type"] == "openai.RateLimitError"
+    assert rows["8a3c60f7d188f8fa"]["error_type"] is None
     assert failed["provider"] == "openai"
     assert failed["input_tokens"] is None
     # the resource's exact key "environment" wins over deployment.environment.name "stg"

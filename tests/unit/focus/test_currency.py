@@ -18,7 +18,7 @@ from costlake.focus.currency import (
     missing_rates,
     with_converted_cost,
 )
-from costlake.focus.schema import WORKING_COLUMNS, conform_to_focus
+from costlake.focus.schema import FOCUS_FILE_METADATA, WORKING_COLUMNS, conform_to_focus
 
 EXAMPLE_RATES = REPO_ROOT / "docs" / "examples" / "exchange_rates.csv"
 
@@ -300,11 +300,11 @@ def test_cost_by_currency_never_adds_two_currencies() -> None:
 
 
 def write_partition(root: Path, provider: str, period: str, rows: list[dict]) -> None:
-    """One Parquet file of a lake partition, with the lake's column contract."""
+    """One Parquet file of a lake partition, with the lake's column contract and its version."""
     folder = root / "focus" / f"provider={provider}" / f"billing_period={period}"
     folder.mkdir(parents=True)
     frame = conform_to_focus(focus_rows(rows)).drop(WORKING_COLUMNS, strict=False).collect()
-    frame.write_parquet(folder / "part-00000.parquet")
+    frame.write_parquet(folder / "part-00000.parquet", metadata=FOCUS_FILE_METADATA)
 
 
 @pytest.fixture

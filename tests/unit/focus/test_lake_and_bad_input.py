@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -129,20 +130,21 @@ def test_gzip_and_plain_csv_give_the_same_rows(tmp_path):
     assert plain.scan().drop(drop).collect().equals(packed.scan().drop(drop).collect())
 
 
-def test_a_period_written_before_a_new_x_column_reads_it_as_null(tmp_path):
-    from costlake.focus.schema import focus_polars_schema
+def test_a_period_written_before_a_new_x_column_is_refused_not_read_as_a_mix(tmp_path):
+    from costlake.focus.lake import LakeVersionError
     from costlake.focus.single_file import normalize_file
 
     lake = Lake(tmp_path / "lake")
     normalize_file(HAND_CUR2, lake, "aws_cur2", "2026-11")
-    # An older table version's file of another period: the same rows without x_ProjectLabels.
+    # An older table version's file of another period: the same rows without x_ProjectLabels
+    # and without the table version in its metadata (as polars writes it).
     old = lake.scan_partition("focus", "aws", "2026-11").collect().drop("x_ProjectLabels")
     folder = lake.local_path("focus/provider=aws/billing_period=2026-10")
     folder.mkdir(parents=True)
     old.write_parquet(folder / "part-00000.parquet")
-    focus = lake.scan("focus").collect()
-    assert focus.schema["x_ProjectLabels"] == focus_polars_schema()["x_ProjectLabels"]
-    assert focus.group_by("billing_period").len().sort("billing_period").rows() == [
-        ("2026-10", old.height),
-        ("2026-11", old.height),
-    ]
+    with pytest.raises(LakeVersionError, match="provider=aws/billing_period=2026-10"):
+        lake.scan("focus")
+    # Rebuilt (here: removed and written again by this version), the table reads again.
+    shutil.rmtree(folder)
+    normalize_file(HAND_CUR2, lake, "aws_cur2", "2026-11")
+    assert lake.scan("focus").collect().height == old.height

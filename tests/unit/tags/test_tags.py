@@ -16,14 +16,14 @@ from conftest import FIXTURES
 
 from costlake.focus.lake import Lake
 from costlake.focus.single_file import normalize_file
-from costlake.tags import rules as tags
 from costlake.tags.rules import (
-    TagReader,
     TagRules,
     TagRulesError,
+    found_tags,
     load_tag_rules,
     missing_mandatory,
     tag_columns,
+    tag_keys,
     with_tag_columns,
 )
 
@@ -327,24 +327,19 @@ def test_streaming_gives_the_same_rows_as_in_memory(rules):
     assert in_memory["x_tag_environment"].to_list()[:2] == ["staging", "prod"]
 
 
-def test_the_reader_reads_each_key_once_and_keeps_a_bounded_number(rules, monkeypatch):
-    monkeypatch.setattr(tags, "CACHED_KEYS", 3)
-    reader = TagReader(rules)
-
-    def batch(*teams: str) -> pl.Series:
-        rows = {"Tags": [_tags(team=t) for t in teams], "x_Provider": ["aws"] * len(teams)}
-        return pl.DataFrame({**rows, "SubAccountId": ["1"] * len(teams)}).to_struct("k")
-
-    first = reader(batch("a", "b", "a"))
-    assert [r["value_team"] for r in first.to_list()] == ["a", "b", "a"]
-    assert reader.table.height == 2
-    # Two new keys would make four, more than the three kept: read, used, not kept.
-    second = reader(batch("c", "d", "b"))
-    assert [r["value_team"] for r in second.to_list()] == ["c", "d", "b"]
-    assert reader.table.height == 2
-    third = reader(batch("e"))
-    assert [(r["value_team"], r["source_team"]) for r in third.to_list()] == [("e", "tag")]
-    assert reader.table.height == 3
+def test_each_distinct_key_is_read_once_and_joined_onto_its_rows(rules):
+    rows = {"Tags": [_tags(team=t) for t in ("a", "b", "a", None)], "ResourceId": list("wxyz")}
+    rows["Tags"][3] = None
+    frame = pl.LazyFrame({**rows, "x_Provider": ["aws"] * 4, "SubAccountId": ["1"] * 4})
+    keys = tag_keys(frame, rules).collect()
+    # three distinct keys: team a, team b and no tags at all
+    assert keys.height == 3
+    found = found_tags(keys, rules)
+    assert found.height == 3
+    tagged = with_tag_columns(frame, rules, found).collect()
+    assert tagged["x_tag_team"].to_list() == ["a", "b", "a", None]
+    assert tagged["x_tag_team_source"].to_list() == ["tag", "tag", "tag", None]
+    assert tagged["ResourceId"].to_list() == list("wxyz")  # the rows keep their order
 
 
 # --- real rows from the fixtures, through the normalizers ------------------------------------

@@ -1,0 +1,1 @@
+"""Budgets: their settings, the spend of their scopes, month-end forecasts and the marts."""

@@ -1,0 +1,1 @@
+"""The FinOps maturity scorecard: a level per project and criterion, from what the lake shows."""

@@ -1,0 +1,1 @@
+"""The month-end report: one self-contained HTML page of the marts, with charts."""
