@@ -322,10 +322,10 @@ def test_demo_failed_and_retried_calls_worked_by_hand(demo_folder):
     retried once in the same session. Bedrock bills the support bot's throttled calls nothing."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     rows = [
         json.loads(line)
-        for line in (folder / "demo-data/ai/litellm/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "exports/ai/litellm/2026-10.jsonl").read_text().splitlines()
     ]
     failed = [r for r in rows if r["status"] == "failure"]
     cached = [json.loads(r["metadata"])["usage_object"]["prompt_tokens_details"] for r in failed]
@@ -357,7 +357,7 @@ def test_demo_arbitrage_moves_sonnet_and_never_an_unpriced_host(demo_folder):
     on OCI has no catalog price there: no move is suggested."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     mart = pl.read_parquet(folder / "lake/marts/arbitrage/billing_period=2026-10/*.parquet")
     units = pl.read_parquet(folder / "lake/marts/ai_unit_costs/billing_period=2026-10/*.parquet")
     sonnet_cost = units.filter(
@@ -381,7 +381,7 @@ def test_demo_arbitrage_moves_sonnet_and_never_an_unpriced_host(demo_folder):
 def test_demo_maturity_scorecard_says_which_marts_are_missing(demo_folder):
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     card = pl.read_parquet(
         folder / "lake/marts/maturity_scorecard/billing_period=2026-10/*.parquet"
     )
