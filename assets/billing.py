@@ -139,8 +139,12 @@ def _check_metadata(outcome: AuditOutcome, report: IngestReport | None) -> dict:
     return metadata
 
 
-def _check_results(report: IngestReport) -> list[AssetCheckResult]:
-    """The published version's audit, as the asset's check results."""
+def _check_results(
+    outcomes: tuple[AuditOutcome, ...], report: IngestReport | None
+) -> list[AssetCheckResult]:
+    """A staged version's audit as the asset's check results: those of the published version,
+    or of one whose failed audit stopped the publish (so the UI shows which check failed and
+    why although nothing was materialized)."""
     return [
         AssetCheckResult(
             check_name=outcome.check,
@@ -149,21 +153,8 @@ def _check_results(report: IngestReport) -> list[AssetCheckResult]:
             severity=AssetCheckSeverity.ERROR,
             metadata=_check_metadata(outcome, report),
         )
-        for outcome in report.audit
+        for outcome in outcomes
     ]
-
-
-def _failed_checks(failed: AuditFailed) -> Iterator[AssetCheckResult]:
-    """Every check of an audit that stopped the publish, so the UI shows which one failed and
-    why although nothing was materialized."""
-    for outcome in failed.outcomes:
-        yield AssetCheckResult(
-            check_name=outcome.check,
-            asset_key="focus",
-            passed=outcome.passed,
-            severity=AssetCheckSeverity.ERROR,
-            metadata=_check_metadata(outcome, failed.report),
-        )
 
 
 def _audit_spec(name: str, description: str) -> AssetCheckSpec:
@@ -243,7 +234,8 @@ def focus(
     except AuditFailed as exc:
         # The check results are yielded (events logged then raised would never be emitted),
         # then the run fails with the reason.
-        yield from _failed_checks(exc)
+        yield from _check_results(exc.outcomes, exc.report)
+        yield _duplicates_check(exc.report)
         raise Failure(str(exc), metadata={"failed_version": exc.kept_at}) from exc
     except (DeliveryError, LockBusy, LockLost) as exc:
         raise Failure(f"{provider} {billing_period}: {exc}") from exc
@@ -266,5 +258,5 @@ def focus(
             "duplicate_rows": report.duplicate_rows,
             "summary": MetadataValue.md(cost_by_category_markdown(written, report)),
         },
-        check_results=[*_check_results(report), _duplicates_check(report)],
+        check_results=[*_check_results(report.audit, report), _duplicates_check(report)],
     )

@@ -10,10 +10,11 @@ The method (each step reads only days before the one it scores):
 * **Series.** ``daily_series`` sums ``EffectiveCost`` per day (the UTC date of
   ``ChargePeriodStart``), per group (``AnomalySettings.group_by``) and ``BillingCurrency``; days
   without a row between a series' first and last day are 0.
-* **Weekday factor** (``season``): the median, over the last ``season_weeks`` (8) weeks, of the
+* **Weekday factor** (``season``): the median, over the last ``season_weeks`` (16) weeks, of the
   same weekday's ratio of its cost to the mean of the 7 days ending on it. A ratio, not a
   difference, so the weekly shape scales with the level and survives growth and level shifts;
-  a median, so a spike is one ratio among eight.
+  a median, so a spike is one ratio among sixteen (more weeks make a steadier factor,
+  so a smaller change stands out of the noise).
 * **Two levels** of the series with the weekday factor divided out: *recent*, the median of the
   last ``level_days`` (14) days, and *settled*, the median of the last ``7 x weeks`` (42) days;
   ``expected_recent`` and ``expected_settled`` are each times the day's factor. The recent
@@ -42,9 +43,16 @@ The method (each step reads only days before the one it scores):
   ``anomaly``, with ``event_id`` = the series' digest and the event's first day, the same on
   every run; ``event_opened`` marks the day it opened (when it is alerted).
   ``costlake.anomalies.events`` folds them into one row per event.
+* **CUSUM** (``_cusum``): a small change kept for days, with no day beyond the one-day bar and
+  some below ``k_continue``, opens an event by Page's CUSUM on the scores (clipped to
+  ``cusum_clip``, discounted for autocorrelation): S = max(0, S + z - ``cusum_drift``) per
+  series and direction past ``cusum_threshold``, the stretch's mean deviation material. Its
+  days up to the opening join the run; the stretch starts after the cumulative sum's last
+  minimum.
 * **Cold start.** A series' first ``min_history_weeks`` (5) weeks, or until it has
-  ``spread_min_days`` (28) residuals, are ``insufficient_history``: the detector says so
-  instead of guessing.
+  ``spread_min_days`` (21) residuals (counted from the day its recent level has its full
+  window: a ramp-up would inflate the noise), are ``insufficient_history``: the detector says
+  so instead of guessing.
 * **Severity** of an event as of a day is the lower of two tiers, so both its statistical
   strength and its money must be large: by its peak |score| (below 2k low, below 4k medium,
   below 8k high, else critical) and by its |excess| so far (below 4 x ``min_abs`` low, below
@@ -125,7 +133,7 @@ class AnomalySettings(BaseModel):
         14, ge=7, description="Days of the recent level (their median), which follows the series."
     )
     season_weeks: int = Field(
-        8, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
+        16, ge=2, description="Weeks of same-weekday ratios in each weekday's factor (median)."
     )
     min_history_weeks: int = Field(
         5, ge=1, description="A series' first weeks are insufficient_history."
@@ -141,6 +149,24 @@ class AnomalySettings(BaseModel):
     )
     k_continue: float = Field(
         1.75, gt=0, description="A day beyond this score (same direction) extends a run."
+    )
+    cusum_drift: float = Field(
+        0.5,
+        ge=0,
+        description="The CUSUM's reference value, in spreads: days nearer the expectation than "
+        "this take evidence away from a candidate change.",
+    )
+    cusum_threshold: float = Field(
+        4.5,
+        gt=0,
+        description="The CUSUM's bar, in spreads: evidence accumulated over a stretch of days "
+        "beyond it opens an event (a small change kept for several days).",
+    )
+    cusum_clip: float = Field(
+        3.0,
+        gt=0,
+        description="A day adds at most this many spreads to the CUSUM, so no single day "
+        "(heavy tails) opens an event by it: that is the k_one_day bar's job.",
     )
     gap_days: int = Field(
         1, ge=0, description="Days within a run's bounds that do not break it (or close it)."
@@ -159,7 +185,7 @@ class AnomalySettings(BaseModel):
     )
     spread_days: int = Field(84, ge=7, description="Days of residuals in the noise estimate.")
     spread_min_days: int = Field(
-        28, ge=1, description="Fewer residuals than this: insufficient_history."
+        21, ge=1, description="Fewer residuals than this: insufficient_history."
     )
     settle_days: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_SETTLE_DAYS),
@@ -553,7 +579,12 @@ def _baselines(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
     # first estimate (anomalies), so an event does not widen the band after it. Then the
     # residuals' lag-1 autocorrelation (winsorized at 3 x the noise, clipped to 0-0.8): busy
     # days come in runs, and a run's evidence is discounted by it.
-    residual = _relative(actual, pl.col("expected_recent"), floor)
+    # Only residuals from the day the recent level has its full window: before, a series that
+    # ramps up (a service launched) leaves the level behind and would inflate its noise for
+    # the next spread_days days, hiding its first anomalies.
+    residual = pl.when(pl.col("_t") >= settings.level_days).then(
+        _relative(actual, pl.col("expected_recent"), floor)
+    )
     first = MAD_SCALE * residual.abs().shift(1).rolling_median(
         settings.spread_days, min_samples=settings.spread_min_days
     ).over(sid)
@@ -614,11 +645,16 @@ def _score_days(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
         .alias("history_weeks"),
         enough.alias("_enough"),
     )
-    # Runs: days beyond k_continue in one direction, gaps of up to gap_days days between them.
+    frame = _cusum(frame, settings)
+    # Runs: days beyond k_continue in one direction, gaps of up to gap_days days between them,
+    # and the days of a stretch whose CUSUM passed its bar, in the stretch's direction.
     score = pl.col("score")
     weak = pl.col("_enough") & (score.abs() > settings.k_continue)
-    sign = score.sign()
-    frame = frame.with_columns(weak.fill_null(False).alias("_weak"))
+    sign = pl.when(pl.col("_cusum_sign") != 0).then(pl.col("_cusum_sign")).otherwise(score.sign())
+    frame = frame.with_columns(
+        (weak.fill_null(False) | (pl.col("_cusum_sign") != 0)).alias("_weak"), sign.alias("_sign")
+    )
+    sign = pl.col("_sign")
     last_weak = pl.when("_weak").then(pl.col("_t")).shift(1).forward_fill().over(sid)
     last_sign = pl.when("_weak").then(sign).shift(1).forward_fill().over(sid)
     starts = pl.col("_weak") & (
@@ -653,6 +689,97 @@ def _score_days(dense: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
         .when(pl.col("deviation").is_not_null())
         .then(pl.lit("spike"))
         .alias("direction"),
+    )
+
+
+def _cusum(frame: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """``frame`` with ``_cusum_sign`` (+1 / -1 on the days of a stretch whose CUSUM passed its
+    bar, up to the day it did; 0 otherwise) and ``_cusum_open`` (that day).
+
+    A small change kept for days (+25 % on a series with 10 % noise) has no day beyond the
+    one-day bar and may have days below ``k_continue``; the classic tool for it is Page's
+    CUSUM on the standardized residuals: S = max(0, S + z - drift), per series and direction,
+    with z clipped to ``cusum_clip`` and discounted for autocorrelation. Its Lindley form
+    S_t = C_t - min(0, min C_s<=t) (C the cumulative sum) is a column expression. The stretch
+    starts the day after C's last minimum (the classic change-point estimate) and opens an
+    event on the first day S exceeds ``cusum_threshold`` while its mean deviation is material
+    (``min_abs``, ``min_rel``). The expected values of a stretch's days are what the baseline
+    said before each day, and the noise leaves out days beyond 4 x its first estimate."""
+    sid, rho = "_sid", pl.col("autocorrelation")
+    enough = pl.col("_enough").fill_null(False)
+    z = (pl.col("score").clip(-settings.cusum_clip, settings.cusum_clip)) * (
+        (1 - rho) / (1 + rho)
+    ).sqrt()
+    relative = pl.col("deviation") / pl.max_horizontal(pl.col("expected").abs(), pl.lit(TINY))
+    frame = frame.with_columns(
+        pl.when(enough).then(z).otherwise(0.0).fill_null(0.0).alias("_z"),
+        pl.when(enough).then(pl.col("deviation")).otherwise(0.0).fill_null(0.0).alias("_dev0"),
+        pl.when(enough).then(relative).otherwise(0.0).fill_null(0.0).alias("_rel0"),
+    )
+    marks = []
+    for direction, name in ((1, "_up"), (-1, "_down")):
+        step = pl.when(enough).then(direction * pl.col("_z") - settings.cusum_drift).otherwise(0.0)
+        total = step.cum_sum().over(sid)
+        frame = frame.with_columns(total.alias(f"{name}_c"))
+        c = pl.col(f"{name}_c")
+        low = pl.min_horizontal(c.cum_min().over(sid), pl.lit(0.0))
+        # A reset: C at its running minimum (or not enough history): the next day may start a
+        # stretch. The stretch's id counts resets; its sums run from the day after one.
+        reset = ((c <= low) | ~enough).cast(pl.Int32)
+        frame = frame.with_columns((c - low).alias(f"{name}_s"), reset.alias(f"{name}_reset"))
+        # Sums over a stretch: the series' running sum less its value at the stretch's reset
+        # (windows over the series only, not over each stretch: thousands of small groups).
+        inside = pl.col(f"{name}_reset") == 0
+        at_reset = pl.col(f"{name}_reset") == 1
+
+        def since_reset(
+            value: pl.Expr, inside: pl.Expr = inside, at_reset: pl.Expr = at_reset
+        ) -> pl.Expr:
+            running = pl.when(inside).then(value).otherwise(0.0).cum_sum().over(sid)
+            return running - pl.when(at_reset).then(running).forward_fill().over(sid)
+
+        n = since_reset(pl.lit(1.0))
+        alarm = (
+            inside
+            & (pl.col(f"{name}_s") > settings.cusum_threshold)
+            & (direction * since_reset(pl.col("_dev0")) / n >= settings.min_abs)
+            & (direction * since_reset(pl.col("_rel0")) / n >= settings.min_rel)
+        )
+        frame = frame.with_columns(alarm.alias(f"{name}_alarm"))
+        alarms = since_reset(pl.col(f"{name}_alarm").cast(pl.Float64))
+        frame = frame.with_columns(
+            (pl.col(f"{name}_alarm") & (alarms == 1)).alias(f"{name}_open"),
+            (alarms == 0).alias(f"{name}_before"),
+        )
+        # The stretch's days before its opening: inside, no alarm yet, and the next opening of
+        # the series comes before its next reset.
+        t = pl.col("_t")
+        next_open = pl.when(f"{name}_open").then(t).backward_fill().over(sid)
+        next_reset = pl.when(at_reset).then(t).backward_fill().over(sid)
+        frame = frame.with_columns(
+            (
+                pl.col(f"{name}_open")
+                | (
+                    inside
+                    & pl.col(f"{name}_before")
+                    & next_open.is_not_null()
+                    & (next_reset.is_null() | (next_open < next_reset))
+                )
+            ).alias(f"{name}_mark")
+        )
+        marks.append(name)
+    up, down = "_up", "_down"
+    return frame.with_columns(
+        pl.when(pl.col(f"{up}_mark"))
+        .then(1)
+        .when(pl.col(f"{down}_mark"))
+        .then(-1)
+        .otherwise(0)
+        .alias("_cusum_sign"),
+        (pl.col(f"{up}_open") | pl.col(f"{down}_open")).alias("_cusum_open"),
+    ).drop(
+        [c for m in marks for c in frame.columns if c.startswith(m + "_")]
+        + ["_z", "_dev0", "_rel0"]
     )
 
 
@@ -694,7 +821,7 @@ def _runs(weak: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
         )
         & (pl.col("_segment_excess").abs() / n >= settings.min_abs)
         & (pl.col("_segment_relative").abs() / n >= settings.min_rel)
-    )
+    ) | pl.col("_cusum_open")
     frame = frame.with_columns(passes.alias("_passes"))
     opened = pl.col("_passes").cum_sum().over(run)
     frame = frame.with_columns((pl.col("_passes") & (opened == 1)).alias("event_opened"))

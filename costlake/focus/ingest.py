@@ -109,7 +109,7 @@ class IngestReport:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     ingested_at: str = ""  # UTC, ISO 8601: when this delivery replaced the period
     # The staged version's audit (not part of ``ingest.json``, which is written before it).
-    audit: tuple[AuditOutcome, ...] = ()
+    audit: tuple[AuditOutcome, ...] = field(default=(), compare=False)
 
     def to_json(self) -> str:
         """The ``ingest.json`` record of the period."""

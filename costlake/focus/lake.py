@@ -146,7 +146,8 @@ class AuditFailed(DeliveryError):
         self.report: Any = None
         super().__init__(
             f"{scope.replace('/', ' ')}: {failure_reason(outcomes)}. Nothing was published: "
-            f"the previous version stays. The failed version is kept in {kept_at}"
+            f"the period keeps its previous version, if it had one. The failed version is kept "
+            f"in {kept_at}"
         )
 
 
@@ -408,8 +409,8 @@ class Lake:
     ) -> Iterator[Lock]:
         """Hold the period for this run: wait up to ``wait_seconds`` (default: the lake's
         ``lock_wait_seconds``) for another run of it to finish, else raise ``LockBusy`` naming
-        that run. Taken, it first repairs what a dead
-        run left (a journal rolled forward, staging deleted). Re-entrant in one thread.
+        that run. Once taken, it first repairs what a dead run of the period left (its journal
+        rolled forward, its staging deleted). Re-entrant in one thread.
 
         ``run`` names this run in the messages of those who wait (a Dagster run id)."""
         scope = period_scope(provider, billing_period)
@@ -496,8 +497,8 @@ class Lake:
         On a clean exit of the block the staged tables are audited with ``audit`` (their
         outcomes land in ``staged.outcomes``); if a blocking outcome failed, nothing is
         published, the staging is kept under ``_failed/`` and ``AuditFailed`` is raised;
-        otherwise every table written is published together (``publish``). On an exception in
-        the block the staging is deleted and the lake is left as it was.
+        otherwise every table written is published together, through the journal. On an
+        exception in the block the staging is deleted and the lake is left as it was.
         """
         with self.period_lock(provider, billing_period, wait_seconds) as lock:
             staged = StagedPeriod(self, provider, billing_period, lock)
@@ -508,7 +509,7 @@ class Lake:
                 failed = blocking_failures(staged.outcomes)
                 if not failed:
                     lock.keep_alive()  # S3: LockLost if another run took the lease
-            except BaseException:
+            except BaseException:  # only our own staging: a lost S3 lease has a new holder
                 self._delete_tree(staged.base)
                 raise
             if failed:
@@ -564,8 +565,9 @@ class Lake:
             else:
                 previous = f"{stage}/_previous/{final}"
                 self._swap_in(f"{stage}/{final}", final, previous, journal["inodes"][table])
-        self.fs.delete_file(self.path(f"{JOURNAL}/{period_scope(provider, period)}.json"))
-        self._delete_tree(stage)
+        scope = period_scope(provider, period)
+        self.fs.delete_file(self.path(f"{JOURNAL}/{scope}.json"))
+        self._delete_tree(f"{STAGING}/{scope}")  # ours, and any a dead run of the period left
 
     def _swap_in(self, staged: str, final: str, previous: str, inode: int) -> None:
         """Local lake: the staged folder (``inode``) put in place of the published one.
@@ -606,10 +608,10 @@ class Lake:
             prefix = self.path(staged.base)
             for path in self.files(staged.base, suffix=""):
                 self.fs.move(path, self.path(target) + path.removeprefix(prefix))
-            self._delete_tree(staged.base)
         else:
             self.fs.create_dir(self.path(target.rsplit("/", 1)[0]), recursive=True)
             self.fs.move(self.path(staged.base), self.path(target))
+        self._delete_tree(f"{STAGING}/{staged.scope}")
         lines = [
             f"{o.check}: FAILED\n" + "".join(f"  {line}\n" for line in o.lines) for o in failed
         ]

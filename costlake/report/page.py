@@ -33,6 +33,7 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     numeric: tuple[bool, ...] = ()
+    title: str = ""  # a heading above the table, when a section holds one table per thing
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def share(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
-def _table(columns: list[tuple[str, bool]], rows: list[list[Cell]]) -> Table:
-    return Table(tuple(c for c, _ in columns), tuple(tuple(r) for r in rows))
+def _table(columns: list[tuple[str, bool]], rows: list[list[Cell]], title: str = "") -> Table:
+    return Table(tuple(c for c, _ in columns), tuple(tuple(r) for r in rows), title=title)
 
 
 def _currencies(frame: pl.DataFrame) -> list[str]:
@@ -560,14 +561,116 @@ def reconciliation_section(inputs: ReportInputs) -> Section:
     return section
 
 
+def arbitrage_section(inputs: ReportInputs) -> Section:
+    section = Section(
+        "arbitrage",
+        "Where it would cost less",
+        f"The {sections.TOP_SAVINGS} largest savings per currency had a model's tokens or a GPU "
+        "type's hours run at the cheapest other host or region that offers them, from "
+        "marts/arbitrage: the catalog's date, and whether its price is the list one or a "
+        "negotiated one of the override file.",
+    )
+    rows_of = inputs.table("marts/arbitrage")
+    if rows_of is None:
+        section.missing = "No arbitrage data: the lake has no arbitrage table for this period."
+        return section
+    found = sections.arbitrage(rows_of, inputs.period)
+    rows = [
+        [
+            Cell(r["kind"]),
+            Cell(r["item"] or "–"),
+            Cell(" ".join(x for x in (r["provider"], r["region"]) if x)),
+            Cell(money(r["cost"], r["currency"]), True),
+            Cell(f"{r['alternative_provider']} {r['alternative_region'] or ''}".strip()),
+            Cell(r["alternative_basis"] or "–"),
+            Cell(r["catalog_date"].isoformat() if r["catalog_date"] else "undated"),
+            Cell(
+                money(r["saving"], r["currency"]),
+                True,
+                f"arbitrage:{r['kind']}:{r['item']}:{r['provider']}:{r['region'] or ''}:"
+                f"{r['currency']}",
+            ),
+            Cell(share(r["saving_share"]), True),
+        ]
+        for r in found.iter_rows(named=True)
+    ]
+    if not rows:
+        rows = [[Cell("nothing ran where a listed host or region is cheaper")] + [Cell("")] * 8]
+    section.tables.append(
+        _table(
+            [
+                ("kind", False),
+                ("model / GPU", False),
+                ("ran on", False),
+                ("cost", True),
+                ("cheapest elsewhere", False),
+                ("price", False),
+                ("catalog date", False),
+                ("saving", True),
+                ("share", True),
+            ],
+            rows,
+        )
+    )
+    return section
+
+
+def maturity_section(inputs: ReportInputs) -> Section:
+    section = Section(
+        "maturity",
+        "FinOps maturity",
+        "Per project, from marts/maturity_scorecard: the overall level (crawl, walk, run, fly: "
+        "the weakest criterion with evidence) and its next step, then each criterion's level, "
+        "measure and evidence; a criterion whose tables the lake lacks has no evidence.",
+    )
+    card = inputs.table("marts/maturity_scorecard")
+    shown = None if card is None else sections.maturity(card, inputs.period)
+    if shown is None or not shown.height:
+        section.missing = (
+            f"No scorecard: the lake has no maturity scorecard table for {inputs.period}."
+        )
+        return section
+    for (project,), rows_of in shown.group_by("project", maintain_order=True):
+        rows = [
+            [
+                Cell(r["criterion"]),
+                Cell(r["level"], figure=f"level:{r['project']}:{r['criterion']}"),
+                Cell(
+                    "–" if r["value"] is None else f"{r['value']:.4g}",
+                    True,
+                    f"maturity:{r['project']}:{r['criterion']}",
+                ),
+                Cell(r["evidence"] or "–"),
+                Cell(r["next_step"] or "–"),
+            ]
+            for r in rows_of.iter_rows(named=True)
+        ]
+        section.tables.append(
+            _table(
+                [
+                    ("criterion", False),
+                    ("level", False),
+                    ("measure", True),
+                    ("evidence", False),
+                    ("next step", False),
+                ],
+                rows,
+                f"Project {project}",
+            )
+        )
+    return section
+
+
 SECTIONS = (
     spend_section,
     services_section,
     tags_section,
     ai_section,
     gpu_section,
+    arbitrage_section,
     anomalies_section,
     budgets_section,
+    maturity_section,
     reconciliation_section,
 )
 

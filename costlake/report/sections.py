@@ -12,11 +12,13 @@ from __future__ import annotations
 import polars as pl
 
 from costlake.focus.reconcile import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE
+from costlake.maturity.scorecard import OVERALL
 from costlake.tags.keys import MANDATORY_TAG_KEYS
 
 UNTAGGED = "(untagged)"
 UNTAGGABLE = "(untaggable)"
 TOP_SERVICES = 10
+TOP_SAVINGS = 10
 REPORT_TAG_KEYS = ("project", "team")
 
 
@@ -253,4 +255,31 @@ def forecasts(forecast_rows: pl.DataFrame, period: str) -> pl.DataFrame:
         )
         .sort("forecast", descending=True)
         .head(TOP_SERVICES)
+    )
+
+
+def arbitrage(rows: pl.DataFrame, period: str) -> pl.DataFrame:
+    """The largest savings of ``period`` per currency (``marts/arbitrage``): the model or GPU
+    type, where it ran, the cheapest other host or region the catalogs offer, the catalog's date
+    and whether its price is a list or a negotiated one."""
+    return (
+        rows.filter(
+            (pl.col("billing_period") == period)
+            & pl.col("alternative_provider").is_not_null()
+            & (pl.col("saving") > 0)
+        )
+        .sort("saving", descending=True)
+        .filter(pl.int_range(pl.len()).over("currency") < TOP_SAVINGS)
+        .sort("currency", "saving", descending=[False, True])
+    )
+
+
+def maturity(card: pl.DataFrame, period: str) -> pl.DataFrame:
+    """The scorecard of ``period`` (``marts/maturity_scorecard``) per project, the ``overall``
+    row first and then the criteria in the mart's (the thresholds table's) order."""
+    return (
+        card.filter(pl.col("billing_period") == period)
+        .with_row_index("order")
+        .sort("project", pl.col("criterion") != OVERALL, "order")
+        .drop("order")
     )

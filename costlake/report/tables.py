@@ -28,6 +28,8 @@ PERIOD_TABLES = (
     "marts/anomaly_contributions",
     "marts/budgets",
     "marts/forecasts",
+    "marts/arbitrage",
+    "marts/maturity_scorecard",
 )
 REPORT_TABLES = PROVIDER_TABLES + PERIOD_TABLES
 # The focus columns the report reads (the table has ~90).

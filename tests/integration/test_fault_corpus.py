@@ -35,7 +35,7 @@ from connectors.stores.files import LocalFileStore
 from costlake.focus.currency import iso_4217_codes
 from costlake.focus.deliveries import Delivery, DeliveryError, DeliveryFile
 from costlake.focus.ingest import IngestReport, ingest_delivery
-from costlake.focus.lake import Lake
+from costlake.focus.lake import AuditFailed, Lake
 from costlake.focus.reconcile import reconcile, totals_by_currency
 from costlake.focus.schema import focus_polars_schema
 from costlake.providers.gcp import GCP_EXPORT_SCHEMA
@@ -511,6 +511,17 @@ def delivery_of(dataset: str, provider: str, period: str, name: str, size: int) 
     )
 
 
+def ingest_judged(delivery: Delivery, folder: Path, lake: Lake) -> tuple[IngestReport, Lake]:
+    """Ingest a case into a fresh lake. A case whose rejected rows carry cost fails its money
+    audit and publishes nothing (the lake stays empty): its report and the failed version
+    kept, read as a lake. Otherwise the report and the lake."""
+    try:
+        return ingest_delivery(delivery, folder, lake), lake
+    except AuditFailed as failed:
+        assert not lake.files("focus") and not lake.files("ingests", suffix="")
+        return failed.report, lake.view(failed.kept)
+
+
 def assert_exact(
     lake: Lake,
     report: IngestReport,
@@ -573,12 +584,13 @@ def test_csv_fault(tmp_path, source: CsvSource, fault: CsvFault):
             ingest_delivery(delivery, folder, lake)
         assert not lake.files("focus") and not lake.files("_staging", suffix="")
         return
-    report = ingest_delivery(delivery, folder, lake)
+    report, version = ingest_judged(delivery, folder, lake)
     # The expectation comes from the bad file's own text, as Python's csv module reads it.
     with io.StringIO(data.decode("utf-8-sig"), newline="") as text:
         header, *rows = csv.reader(text)
     totals = expected_totals(source, header, rows, expect)
-    assert_exact(lake, report, expect, totals, rows, len(header))
+    assert (version is not lake) == totals[2]  # published unless a rejected row carries cost
+    assert_exact(version, report, expect, totals, rows, len(header))
 
 
 def test_the_fixtures_used_are_costed_where_the_faults_go():
@@ -906,7 +918,7 @@ def test_gcp_fault(tmp_path, fault: GcpFault):
             ingest_delivery(delivery, path.parent, lake)
         assert not lake.files("focus") and not lake.files("_staging", suffix="")
         return
-    report = ingest_delivery(delivery, path.parent, lake)
+    report, lake = ingest_judged(delivery, path.parent, lake)
     if rows is None:  # the expectation comes from the values as the bad file holds them
         if fault.form == "parquet":
             rows = pl.read_parquet(path).to_dicts()

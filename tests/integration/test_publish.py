@@ -158,7 +158,12 @@ def test_the_nightly_job_fails_a_nan_redelivery_and_keeps_the_good_period(
     assert not result.success
     verdicts = check_verdicts(result)
     # Every check was recorded although nothing was materialized; the money check failed.
-    assert set(verdicts) == {"reconciles_to_bill", "schema_is_focus", "amounts_are_finite"}
+    assert set(verdicts) == {
+        "reconciles_to_bill",
+        "schema_is_focus",
+        "amounts_are_finite",
+        "no_duplicate_line_items",
+    }
     assert verdicts["reconciles_to_bill"] is False
     lake = Lake(tmp_path / "lake")
     assert state(lake) == version(hand_total(), "exec-1")
@@ -186,12 +191,13 @@ def run_crashing(root: str, bucket: Path, work: Path, die_at: int, mode: str) ->
     return run.returncode
 
 
-# With an exchange: the journal renamed in place, 3 exchanges, the journal removed, the staging
-# removed: 6 steps. Where the filesystem cannot exchange, each table takes the attempt and two
-# renames: 12 steps. One more than the steps lets the publish finish.
+# With an exchange: the journal renamed in place, an exchange per table (focus, rejects, the
+# contract commitments, ingests), the journal removed, the staging removed: 7 steps. Where the
+# filesystem cannot exchange, each table takes the attempt and two renames: 15 steps. One more
+# than the steps lets the publish finish.
 @pytest.mark.parametrize(
     ("mode", "die_at"),
-    [("exchange", n) for n in range(1, 8)] + [("rename", n) for n in range(1, 14)],
+    [("exchange", n) for n in range(1, 9)] + [("rename", n) for n in range(1, 17)],
 )
 def test_a_crash_at_each_publish_step_is_repaired_on_the_next_open(
     published, bucket, tmp_path, mode, die_at

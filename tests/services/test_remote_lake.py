@@ -182,6 +182,7 @@ def test_a_nan_cost_publishes_nothing_and_keeps_the_failed_version_in_the_bucket
     assert sorted(k.removeprefix(kept) for k in now if k.startswith(kept)) == [
         "/audit.txt",
         "/focus/provider=aws/billing_period=2026-11/part-00000.parquet",
+        "/focus_contract_commitments/provider=aws/billing_period=2026-11/part-00000.parquet",
         "/ingests/provider=aws/billing_period=2026-11/ingest.json",
         "/rejects/provider=aws/billing_period=2026-11/part-00000.parquet",
     ]
@@ -211,7 +212,7 @@ def test_one_run_holds_an_s3_period_and_an_expired_lease_is_taken_over(s3, monke
     assert not [k for k in keys(s3) if "_locks" in k]
 
 
-@pytest.mark.parametrize("die_at", range(1, 7))
+@pytest.mark.parametrize("die_at", range(1, 8))  # 4 copies, 2 deletes, then done
 def test_a_crash_at_each_remote_publish_step_is_rolled_forward(tmp_path, bucket, root, s3, die_at):
     part = gzip_file(HAND_CUR2, tmp_path / "p.csv.gz")
     ingest(bucket, "exec-1", {"a.csv.gz": part}, root, tmp_path)

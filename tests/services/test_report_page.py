@@ -157,6 +157,36 @@ def test_budgets_show_the_mart_or_say_none_are_configured(demo, page):
         assert figure(page, f"budget:{name}") == money(actual, currency)
 
 
+def test_arbitrage_and_maturity_figures_are_the_marts(demo, page):
+    savings = sql(
+        demo,
+        f"""SELECT kind, item, provider, coalesce(region, ''), currency, saving FROM read_parquet(
+        'LAKE/marts/arbitrage/billing_period={PERIOD}/*.parquet')
+        WHERE alternative_provider IS NOT NULL AND saving > 0 ORDER BY saving DESC LIMIT 1""",
+    )
+    assert savings  # the demo's GPU hours and models have a cheaper listed host
+    kind, item, provider, region, currency, saving = savings[0]
+    shown = figure(page, f"arbitrage:{kind}:{item}:{provider}:{region}:{currency}")
+    assert shown == money(saving, currency)
+
+    card = sql(
+        demo,
+        f"""SELECT project, criterion, value FROM read_parquet(
+        'LAKE/marts/maturity_scorecard/billing_period={PERIOD}/*.parquet')
+        WHERE criterion = 'tag_coverage' AND value IS NOT NULL""",
+    )
+    assert card
+    for project, criterion, value in card:
+        assert figure(page, f"maturity:{project}:{criterion}") == f"{value:.4g}"
+    for project, level in sql(
+        demo,
+        f"""SELECT project, level FROM read_parquet(
+        'LAKE/marts/maturity_scorecard/billing_period={PERIOD}/*.parquet')
+        WHERE criterion = 'overall'""",
+    ):
+        assert figure(page, f"level:{project}:overall") == level
+
+
 def test_the_page_prints_on_a4(page, tmp_path):
     pdf = tmp_path / "report.pdf"
     page.page.pdf(path=pdf, format="A4")

@@ -118,3 +118,136 @@ def test_a_lake_with_only_focus_still_gets_a_page_that_names_what_is_missing():
         assert f'data-missing="{section}"' in html
     assert 'data-figure="total:2026-11:azure:EUR">€40.00<' in html
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+
+
+def _arbitrage(rows: list[tuple]) -> pl.DataFrame:
+    """(period, kind, item, provider, region, currency, cost, alt provider, alt region, basis,
+    catalog date, saving) rows; the other mart columns are not read by the section."""
+    return pl.DataFrame(
+        rows,
+        schema={
+            "billing_period": pl.String,
+            "kind": pl.String,
+            "item": pl.String,
+            "provider": pl.String,
+            "region": pl.String,
+            "currency": pl.String,
+            "cost": pl.Float64,
+            "alternative_provider": pl.String,
+            "alternative_region": pl.String,
+            "alternative_basis": pl.String,
+            "catalog_date": pl.Date,
+            "saving": pl.Float64,
+        },
+        orient="row",
+    ).with_columns(saving_share=pl.col("saving") / pl.col("cost"))
+
+
+CATALOG = date(2026, 10, 15)
+ARBITRAGE = _arbitrage(
+    [
+        ("2026-11", "gpu", "H100", "aws", "us-east-1", "USD", 900.0, "gcp", "us-central1", "list",
+         CATALOG, 300.0),
+        ("2026-11", "model", "claude-x", "aws", None, "USD", 50.0, "gcp", "us-east5",
+         "negotiated", date(2026, 9, 1), 20.0),
+        ("2026-11", "model", "gpt-y", "azure", None, "EUR", 80.0, "openai", "global", "list",
+         CATALOG, 8.0),
+        # already the cheapest: no alternative, nothing to show
+        ("2026-11", "model", "gpt-z", "azure", None, "USD", 10.0, None, None, None, None, 0.0),
+        # October's saving is not November's
+        ("2026-10", "gpu", "H100", "aws", "us-east-1", "USD", 900.0, "gcp", "us-central1", "list",
+         CATALOG, 999.0),
+    ]
+)  # fmt: skip
+
+
+def test_arbitrage_shows_the_period_savings_per_currency_largest_first():
+    found = sections.arbitrage(ARBITRAGE, "2026-11")
+    # By hand: the EUR row alone, then USD 300 (H100) before 20 (claude-x); gpt-z saves nothing
+    # and October's 999 is another period.
+    assert found.select("currency", "item", "saving").rows() == [
+        ("EUR", "gpt-y", 8.0),
+        ("USD", "H100", 300.0),
+        ("USD", "claude-x", 20.0),
+    ]
+
+
+def test_arbitrage_section_names_the_catalog_date_and_price_basis():
+    inputs = ReportInputs("2026-11", periods_up_to("2026-11"), {"marts/arbitrage": ARBITRAGE})
+    html = report_html(inputs, datetime(2026, 12, 1, tzinfo=UTC))
+    # $300 saved on 900 = 33.3%; the negotiated price is dated by its override row
+    assert 'data-figure="arbitrage:gpu:H100:aws:us-east-1:USD">$300.00<' in html
+    assert 'data-figure="arbitrage:model:gpt-y:azure::EUR">€8.00<' in html
+    assert "<td>negotiated</td><td>2026-09-01</td>" in html
+    assert "<td>list</td><td>2026-10-15</td>" in html
+    assert "33.3%" in html
+    assert "gpt-z" not in html
+
+
+SCORECARD = pl.DataFrame(
+    [
+        ("2026-11", "atlas", "tag_coverage", 0.95, "run", "95 of 100 USD tagged", "fly", 0.98,
+         "tag more: from 0.95 to 0.98 (fly)"),
+        ("2026-11", "atlas", "budgets", None, "no evidence", "marts/budgets not in the lake yet",
+         None, None, None),
+        ("2026-11", "atlas", "overall", None, "run", "weakest of 1 criteria with evidence "
+         "(1 without): tag_coverage at run", "fly", 0.98, "tag more: from 0.95 to 0.98 (fly)"),
+        ("2026-11", "(untagged)", "tag_coverage", 0.5, "crawl", "5 of 10 USD tagged", "walk",
+         0.8, "tag more: from 0.5 to 0.8 (walk)"),
+        ("2026-11", "(untagged)", "overall", None, "crawl", "weakest", "walk", 0.8,
+         "tag more: from 0.5 to 0.8 (walk)"),
+        ("2026-10", "atlas", "overall", None, "walk", "October", None, None, None),
+    ],
+    schema={
+        "billing_period": pl.String,
+        "project": pl.String,
+        "criterion": pl.String,
+        "value": pl.Float64,
+        "level": pl.String,
+        "evidence": pl.String,
+        "next_level": pl.String,
+        "next_threshold": pl.Float64,
+        "next_step": pl.String,
+    },
+    orient="row",
+)  # fmt: skip
+
+
+def test_maturity_puts_each_projects_overall_row_first_and_keeps_the_criteria_order():
+    card = sections.maturity(SCORECARD, "2026-11")
+    assert card.select("project", "criterion").rows() == [
+        ("(untagged)", "overall"),
+        ("(untagged)", "tag_coverage"),
+        ("atlas", "overall"),
+        ("atlas", "tag_coverage"),
+        ("atlas", "budgets"),
+    ]
+
+
+def test_maturity_section_is_a_table_per_project_with_level_evidence_and_next_step():
+    inputs = ReportInputs(
+        "2026-11", periods_up_to("2026-11"), {"marts/maturity_scorecard": SCORECARD}
+    )
+    html = report_html(inputs, datetime(2026, 12, 1, tzinfo=UTC))
+    assert "<h3>Project atlas</h3>" in html and "<h3>Project (untagged)</h3>" in html
+    assert 'data-figure="level:atlas:overall">run<' in html  # November's, not October's walk
+    assert 'data-figure="maturity:atlas:tag_coverage">0.95<' in html
+    assert 'data-figure="maturity:atlas:budgets">–<' in html
+    assert "marts/budgets not in the lake yet" in html
+    assert "tag more: from 0.95 to 0.98 (fly)" in html
+
+
+def test_without_the_marts_the_new_sections_say_there_is_no_data():
+    html = report_html(
+        ReportInputs("2026-11", periods_up_to("2026-11"), {"focus": FOCUS}),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert 'data-missing="maturity">No scorecard' in html
+    assert 'data-missing="arbitrage">No arbitrage data' in html
+    # a scorecard of earlier periods only is no scorecard of this one
+    october = SCORECARD.filter(pl.col("billing_period") == "2026-10")
+    html = report_html(
+        ReportInputs("2026-11", periods_up_to("2026-11"), {"marts/maturity_scorecard": october}),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert 'data-missing="maturity">No scorecard' in html
