@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
 
-.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env chromium report-screenshot
+.PHONY: demo test test-quick ui lint bench validator-env bqemulator-env postgres-server chromium report-screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(VENV)/.runtime: $(BIN)/python pyproject.toml requirements/constraints.txt
 
 $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test]'
+	# dagster-postgres has no 0.29.28 on the index: 0.29.27 (it names core 1.13.27) works with
+	# core 1.13.28, so it goes in without its pins (see requirements/constraints.txt).
+	$(BIN)/pip install -q -c requirements/constraints.txt psycopg2-binary
+	$(BIN)/pip install -q -c requirements/constraints.txt --no-deps dagster-postgres
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -27,7 +31,7 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/costlake demo
 
 ## test: install test dependencies (and the FOCUS validator's and bqemulator's own venvs) and run every test
-test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json
+test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json postgres-server
 	$(BIN)/python -m pytest
 
 ## test-quick: the unit tests alone (pure logic on small frames), before each commit
@@ -38,10 +42,16 @@ test-quick: $(VENV)/.test
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# Debian's PostgreSQL server, which tests/services starts in a temporary folder on loopback.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres-server:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql)
+
 # Debian's Chromium, which the report tests drive headless through Playwright (never a
 # browser download of Playwright's own).
 chromium:
-	command -v chromium || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
 ## report-screenshot: render the demo's report and screenshot it into docs/ (the README's picture)
 report-screenshot: $(VENV)/.test chromium

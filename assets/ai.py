@@ -12,8 +12,10 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     asset,
+    multi_asset,
 )
 
+from assets.lake_tables import LAKE_TABLE
 from assets.partitions import period_partitions
 from assets.period_inputs import (
     SHOWN,
@@ -23,6 +25,7 @@ from assets.period_inputs import (
     period_days,
     period_focus,
     period_mart,
+    period_table,
 )
 from assets.resources import CostlakeResource
 from costlake.ai.arbitrage import (
@@ -88,6 +91,7 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
     )
     return AssetCheckResult(
         check_name="ai_cost_reconciles",
+        asset_key="ai_cost_reconciliation",
         passed=off.height == 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={
@@ -101,6 +105,7 @@ def _reconciliation_check(reconciliation: pl.DataFrame) -> AssetCheckResult:
 def _wasted_check(wasteful: pl.DataFrame, level: float) -> AssetCheckResult:
     return AssetCheckResult(
         check_name="ai_wasted_share",
+        asset_key="ai_failed_calls",
         passed=wasteful.height == 0,
         severity=AssetCheckSeverity.WARN,
         metadata={
@@ -119,45 +124,68 @@ def _wasted_check(wasteful: pl.DataFrame, level: float) -> AssetCheckResult:
     )
 
 
-@asset(
-    name="ai_unit_costs",
-    partitions_def=period_partitions,
-    group_name="ai",
-    deps=[focus_of_period],
-    kinds={"polars", "parquet"},
-    description=(
-        "AI unit costs per day, provider, model and tag: the bills' token cost split across "
-        "the logged requests (cost per token, query and user, cache hit rate, failed share), "
-        "its reconciliation to the bill, and what cheaper model routing would save."
-    ),
+@multi_asset(
+    name="ai_marts",
+    group_name="marts",
+    specs=[
+        period_table(
+            "marts/llm_requests",
+            "The logged model requests of the period, each costed from the bill or the catalog.",
+        ),
+        period_table(
+            "marts/ai_unit_costs",
+            "AI unit costs per day, provider, model and tag: the bills' token cost split across "
+            "the logged requests (cost per token, query and user, cache hit rate, failed share).",
+            "llm_requests",
+        ),
+        period_table(
+            "marts/ai_cost_reconciliation",
+            "Allocated and unattributed token cost against the bill's, per day, provider, model "
+            "and currency.",
+            "llm_requests",
+        ),
+        period_table(
+            "marts/model_routing_savings",
+            "What routing each workload to the cheapest capable model would save.",
+            "ai_unit_costs",
+        ),
+        period_table(
+            "marts/ai_unrecognised_lines",
+            "AI lines of the bills that are not recognised as token lines.",
+        ),
+        period_table(
+            "marts/ai_failed_calls",
+            "Failed and retried model calls per day, provider, model and team: the tokens and "
+            "bill-allocated cost they wasted, and the API efficiency.",
+            "llm_requests",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "ai_cost_reconciles",
-            asset="ai_unit_costs",
+            asset="ai_cost_reconciliation",
             description="Allocated plus unattributed token cost equals the bill's, per day, "
             "provider, model and currency.",
         ),
         AssetCheckSpec(
             "request_logs_parse",
-            asset="ai_unit_costs",
+            asset="llm_requests",
             description="Every request log record is read; bad ones are listed.",
         ),
         AssetCheckSpec(
             "ai_wasted_share",
-            asset="ai_unit_costs",
+            asset="ai_failed_calls",
             description="No model spends more than ai.wasted_share_warn of its cost on failed "
             "calls.",
         ),
         AssetCheckSpec(
             "ai_lines_recognised",
-            asset="ai_unit_costs",
+            asset="ai_unrecognised_lines",
             description="Every AI line of the bills is recognised as a token line.",
         ),
     ],
 )
-def ai_unit_costs_mart(
-    context: AssetExecutionContext, costlake: CostlakeResource
-) -> MaterializeResult:
+def ai_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period = context.partition_key
     first, after = period_days(billing_period)
     lake = costlake.lake()
@@ -192,11 +220,53 @@ def ai_unit_costs_mart(
     by_currency = unit_costs.group_by("currency").agg(
         pl.col("cost", "billed_cost", "estimated_cost", "unattributed_cost").sum()
     )
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key="llm_requests",
         metadata={
             "requests": int(costed["requests"].sum() or 0),
-            "queries": int(unit_costs["queries"].sum() or 0),
             "catalog_version": catalog.version,
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="request_logs_parse",
+                asset_key="llm_requests",
+                passed=not read.problems,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "bad_records": len(read.problems),
+                    "skipped_non_model_spans": read.skipped,
+                    "problems": MetadataValue.md(listed(read.problems)),
+                },
+            )
+        ],
+    )
+    yield MaterializeResult(
+        asset_key="ai_cost_reconciliation",
+        metadata={"groups": reconciliation.height},
+        check_results=[_reconciliation_check(reconciliation)],
+    )
+    yield MaterializeResult(
+        asset_key="ai_unrecognised_lines",
+        metadata={"unrecognised_lines": unrecognised.height},
+        check_results=[
+            AssetCheckResult(
+                check_name="ai_lines_recognised",
+                asset_key="ai_unrecognised_lines",
+                passed=unrecognised.height == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unrecognised_lines": unrecognised.height},
+            )
+        ],
+    )
+    yield MaterializeResult(
+        asset_key="ai_failed_calls",
+        metadata={"groups": failed.height},
+        check_results=[_wasted_check(wasteful, settings.ai.wasted_share_warn)],
+    )
+    yield MaterializeResult(
+        asset_key="ai_unit_costs",
+        metadata={
+            "queries": int(unit_costs["queries"].sum() or 0),
             "cost_by_currency": MetadataValue.md(
                 "\n".join(
                     f"- {cur}: {cost:,.2f} (billed {b:,.2f}, estimated {e:,.2f}, "
@@ -206,6 +276,11 @@ def ai_unit_costs_mart(
                 or "no AI spend"
             ),
             "top_models": MetadataValue.md(_top_models_markdown(unit_costs)),
+        },
+    )
+    yield MaterializeResult(
+        asset_key="model_routing_savings",
+        metadata={
             "routing_saving": MetadataValue.md(
                 "\n".join(
                     f"- {w or '(untagged)'} on {m}: {s:,.2f} {c} a period with {alt}"
@@ -218,26 +293,6 @@ def ai_unit_costs_mart(
                 or "none"
             ),
         },
-        check_results=[
-            _reconciliation_check(reconciliation),
-            AssetCheckResult(
-                check_name="request_logs_parse",
-                passed=not read.problems,
-                severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "bad_records": len(read.problems),
-                    "skipped_non_model_spans": read.skipped,
-                    "problems": MetadataValue.md(listed(read.problems)),
-                },
-            ),
-            _wasted_check(wasteful, settings.ai.wasted_share_warn),
-            AssetCheckResult(
-                check_name="ai_lines_recognised",
-                passed=unrecognised.height == 0,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"unrecognised_lines": unrecognised.height},
-            ),
-        ],
     )
 
 
@@ -255,9 +310,10 @@ def _arbitrage_markdown(mart: pl.DataFrame) -> str:
 @asset(
     name="arbitrage",
     partitions_def=period_partitions,
-    group_name="ai",
-    deps=[focus_of_period, ai_unit_costs_mart],
+    group_name="marts",
+    deps=[focus_of_period, "ai_unit_costs"],
     kinds={"polars", "parquet"},
+    metadata={LAKE_TABLE: ARBITRAGE_TABLES[0]},
     description=(
         "Cross-cloud arbitrage: each model's tokens and each GPU type's hours of the period "
         "at the cheapest other host or region the dated catalogs offer them, and the saving."

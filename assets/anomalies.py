@@ -9,12 +9,11 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
 from assets.alerts import announce
-from assets.partitions import period_partitions
-from assets.period_inputs import SHOWN, focus_of_period, period_days, period_focus
+from assets.period_inputs import SHOWN, period_days, period_focus, period_table
 from assets.resources import CostlakeResource
 from costlake.anomalies.alerts import event_alerts, top_contributors
 from costlake.anomalies.marts import (
@@ -50,27 +49,36 @@ def _markdown(found: pl.DataFrame, contributions: pl.DataFrame) -> str:
     return "\n".join([header, *rows]) if rows else "no anomalies"
 
 
-@asset(
-    name="anomalies",
-    partitions_def=period_partitions,
-    group_name="anomalies",
-    deps=[focus_of_period],
-    kinds={"polars", "parquet"},
-    description=(
-        "Cost anomaly events of the period per grouping (provider x account x service, "
-        "project, model), new services, regions and models, and jumps in the untagged share; "
-        "every scored day, each event explained by the child values that moved it, compared "
-        "with the previous run."
-    ),
+@multi_asset(
+    name="anomaly_marts",
+    group_name="marts",
+    specs=[
+        period_table(
+            "marts/anomaly_scores",
+            "Every series-day of the period scored against the baseline that follows the series.",
+        ),
+        period_table(
+            "marts/anomaly_events",
+            "Cost anomaly events of the period per grouping (provider x account x service, "
+            "project, model), new services, regions and models, and jumps in the untagged share, "
+            "compared with the previous run.",
+            "anomaly_scores",
+        ),
+        period_table(
+            "marts/anomaly_contributions",
+            "The child values that moved each event, adding up to its excess.",
+            "anomaly_events",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "no_new_anomalies",
-            asset="anomalies",
+            asset="anomaly_events",
             description="Warns when this run found anomaly events the previous run had not.",
         )
     ],
 )
-def anomalies_mart(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+def anomaly_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period = context.partition_key
     first, after = period_days(billing_period)
     lake = costlake.lake()
@@ -119,14 +127,20 @@ def anomalies_mart(context: AssetExecutionContext, costlake: CostlakeResource) -
     # The event -> alert mapping is one swappable call; delivery is the same for every kind.
     alerts = event_alerts(events, contributions, billing_period)
     metadata.update(announce(context, lake, alerts, config.webhook_url_env))
-    return MaterializeResult(
+    yield MaterializeResult(asset_key="anomaly_scores", metadata={"rows": scores.height})
+    yield MaterializeResult(
+        asset_key="anomaly_events",
         metadata=metadata,
         check_results=[
             AssetCheckResult(
                 check_name="no_new_anomalies",
+                asset_key="anomaly_events",
                 passed=fresh == 0,
                 severity=AssetCheckSeverity.WARN,
                 metadata={"new_events": fresh},
             )
         ],
+    )
+    yield MaterializeResult(
+        asset_key="anomaly_contributions", metadata={"rows": contributions.height}
     )

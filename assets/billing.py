@@ -1,4 +1,10 @@
-"""Raw deliveries and the FOCUS table, per (billing period, provider) partition."""
+"""Raw deliveries and the FOCUS tables, per (billing period, provider) partition.
+
+One asset per lake table: ``raw_delivery`` (``raw/``) lands the partition's provider's newest
+delivery, and one computation, the ``focus`` multi-asset, yields the three tables of a period
+that are published together: ``focus``, ``rejects``, ``focus_contract_commitments`` and
+``ingests``.
+"""
 
 import json
 import shutil
@@ -10,23 +16,26 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetsDefinition,
+    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
     asset,
+    multi_asset,
 )
 
+from assets.lake_tables import LAKE_TABLE, table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from connectors.exports.landing import landed_delivery
 from connectors.sources import deliveries_by_period, describe, land_from
-from costlake.config import PROVIDERS, ExportSource
+from costlake.config import ExportSource
 from costlake.focus.audit import FINITE, RECONCILES, SCHEMA, AuditOutcome
 from costlake.focus.deliveries import Delivery, DeliveryError
 from costlake.focus.ingest import IngestReport, combined_delivery_id, ingest_deliveries
-from costlake.focus.lake import AuditFailed, Lake, partition_dir
+from costlake.focus.lake import AuditFailed, partition_dir
 from costlake.focus.lock import LockBusy, LockLost
+from costlake.focus.schema import CONTRACT_COMMITMENT_TABLE
 from costlake.focus.summary import cost_by_category_markdown
 
 
@@ -36,8 +45,10 @@ def partition_of(context: AssetExecutionContext) -> tuple[str, str]:
     return keys["billing_period"], keys["provider"]
 
 
-def _raw_folder(lake: Lake, provider: str, billing_period: str) -> Path:
-    return lake.local_path(partition_dir("raw", provider, billing_period))
+def _raw_folder(provider: str, billing_period: str) -> str:
+    """The lake folder of a partition's raw landings (on a remote lake too: a step in another
+    process or container finds them there)."""
+    return partition_dir("raw", provider, billing_period)
 
 
 # The record of which landed folders (one per source) make up the period's newest deliveries.
@@ -49,44 +60,28 @@ def _period_deliveries(
 ) -> list[tuple[ExportSource, Delivery]]:
     """The period's newest delivery from each of the provider's configured export locations."""
     sources = resource.settings().sources(provider)
-    found = deliveries_by_period(provider, sources).get(billing_period)
+    found = deliveries_by_period(provider, sources, resource.lake()).get(billing_period)
     if not found:
         places = ", ".join(describe(s) for s in sources) or f"no {provider} source"
         raise Failure(f"no {provider} delivery for billing period {billing_period} in {places}")
     return found
 
 
-# Dagster's kind tags that show each cloud's icon in the UI.
-PROVIDER_KINDS = {"aws": "aws", "azure": "azure", "gcp": "googlecloud", "oci": "oracle"}
-
-
-def raw_delivery_asset(provider: str) -> AssetsDefinition:
-    """The asset that lands one provider's newest complete delivery of a period in raw/.
-
-    It shares the (billing period × provider) partitions of ``focus`` so one run can land and
-    ingest a partition; the nightly job selects it only for its own provider's partitions.
-    """
-
-    @asset(
-        name=f"{provider}_delivery",
-        partitions_def=billing_partitions,
-        group_name="billing",
-        kinds={PROVIDER_KINDS[provider], "python"},
-        description=(
-            f"The newest complete {provider} delivery of the period from each configured "
-            "source, landed unchanged."
-        ),
-    )
-    def _raw_delivery(
-        context: AssetExecutionContext, costlake: CostlakeResource
-    ) -> MaterializeResult:
-        billing_period, partition_provider = partition_of(context)
-        if partition_provider != provider:
-            raise Failure(
-                f"{provider}_delivery lands {provider} deliveries only, "
-                f"not partition {billing_period}|{partition_provider}"
-            )
-        folder = _raw_folder(costlake.lake(), provider, billing_period)
+@asset(
+    key="raw_delivery",
+    partitions_def=billing_partitions,
+    group_name="billing",
+    kinds={"python"},
+    metadata={LAKE_TABLE: "raw"},
+    description=(
+        "The newest complete delivery of the partition's provider and period from each "
+        "configured source, landed unchanged under raw/."
+    ),
+)
+def raw_delivery(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+    billing_period, provider = partition_of(context)
+    lake = costlake.lake()
+    with lake.worked_on_locally(_raw_folder(provider, billing_period)) as folder:
         landed = []
         try:
             found = _period_deliveries(costlake, provider, billing_period)
@@ -96,31 +91,25 @@ def raw_delivery_asset(provider: str) -> AssetsDefinition:
         except DeliveryError as exc:
             raise Failure(str(exc)) from exc
         (folder / LANDED_RECORD).write_text(json.dumps(landed, indent=2))
-        deliveries = [delivery for _, delivery in found]
-        return MaterializeResult(
-            metadata={
-                "delivery_id": combined_delivery_id(deliveries),
-                "sources": ", ".join(source.name for source, _ in found),
-                "source_dataset": ", ".join(sorted({d.source_dataset for d in deliveries})),
-                "manifests": ", ".join(d.manifest_path for d in deliveries),
-                "files": sum(len(d.files) for d in deliveries),
-                "bytes": sum(f.size or 0 for d in deliveries for f in d.files),
-            }
-        )
-
-    return _raw_delivery
+    deliveries = [delivery for _, delivery in found]
+    return MaterializeResult(
+        metadata={
+            "delivery_id": combined_delivery_id(deliveries),
+            "sources": ", ".join(source.name for source, _ in found),
+            "source_dataset": ", ".join(sorted({d.source_dataset for d in deliveries})),
+            "manifests": ", ".join(d.manifest_path for d in deliveries),
+            "files": sum(len(d.files) for d in deliveries),
+            "bytes": sum(f.size or 0 for d in deliveries for f in d.files),
+        }
+    )
 
 
-RAW_DELIVERIES = {provider: raw_delivery_asset(provider) for provider in PROVIDERS}
-
-
-def _landed(lake: Lake, provider: str, billing_period: str) -> list[tuple[Delivery, Path]]:
-    """The deliveries the last landing of the period recorded, one per source, with their
-    folders (older landings stay until these are ingested)."""
-    folder = _raw_folder(lake, provider, billing_period)
+def _landed(folder: Path) -> list[tuple[Delivery, Path]]:
+    """The deliveries the last landing of the period recorded in ``folder``, one per source,
+    with their folders (older landings stay until these are ingested)."""
     record = folder / LANDED_RECORD
     if not record.exists():
-        raise Failure(f"nothing landed in {folder}: materialize {provider}_delivery first")
+        raise Failure(f"nothing landed in {folder}: materialize raw_delivery first")
     landed = []
     for relative in json.loads(record.read_text()):
         delivery = landed_delivery(folder / relative)
@@ -159,6 +148,7 @@ def _check_results(
     return [
         AssetCheckResult(
             check_name=outcome.check,
+            asset_key="focus",
             passed=outcome.passed,
             severity=AssetCheckSeverity.ERROR,
             metadata=_check_metadata(outcome, report),
@@ -168,28 +158,52 @@ def _check_results(
 
 
 def _audit_spec(name: str, description: str) -> AssetCheckSpec:
-    return AssetCheckSpec(name, asset="focus", blocking=True, description=description)
+    # Partitioned like focus, so each (period, provider)'s verdict is its own: the period
+    # marts' automation condition reads it (pipelines.policies).
+    return AssetCheckSpec(
+        name,
+        asset="focus",
+        partitions_def=billing_partitions,
+        blocking=True,
+        description=description,
+    )
+
+
+def _period_table(table: str, description: str) -> AssetSpec:
+    return table_spec(table, description, [raw_delivery], billing_partitions, "billing")
 
 
 def _duplicates_check(report: IngestReport) -> AssetCheckResult:
     """A warning, not a failure: a bill may repeat a line item (the lake keeps every row)."""
     return AssetCheckResult(
         check_name="no_duplicate_line_items",
+        asset_key="focus",
         passed=report.duplicate_rows == 0,
         severity=AssetCheckSeverity.WARN,
         metadata={"duplicate_rows": report.duplicate_rows},
     )
 
 
-@asset(
-    partitions_def=billing_partitions,
-    group_name="billing",
-    deps=list(RAW_DELIVERIES.values()),
-    kinds={"polars", "parquet"},
-    description=(
-        "The bill as FOCUS 1.2 rows (plus x_ lineage), one period replaced whole: written aside, "
-        "audited there, and published only when the audit passes."
-    ),
+@multi_asset(
+    name="focus",
+    specs=[
+        _period_table(
+            "focus",
+            "The bill as FOCUS 1.3 rows (plus x_ lineage), one period replaced whole: written "
+            "aside, audited there, and published only when the audit passes.",
+        ),
+        _period_table(
+            CONTRACT_COMMITMENT_TABLE,
+            "The FOCUS Contract Commitment rows the period's cost rows link to, one per "
+            "commitment: written in the same staging as focus and published with it.",
+        ),
+        _period_table(
+            "rejects", "The bill's rows that could not be normalized, each with its reason."
+        ),
+        _period_table(
+            "ingests", "The ingest record: which delivery the period holds, and its bill totals."
+        ),
+    ],
     check_specs=[
         _audit_spec(RECONCILES, "Σ BilledCost per currency equals the bill's own cost column."),
         _audit_spec(SCHEMA, "Every file has the FOCUS table's columns and types."),
@@ -197,6 +211,7 @@ def _duplicates_check(report: IngestReport) -> AssetCheckResult:
         AssetCheckSpec(
             "no_duplicate_line_items",
             asset="focus",
+            partitions_def=billing_partitions,
             description="No row of a delivery file repeats another exactly (kept if one does).",
         ),
     ],
@@ -209,10 +224,12 @@ def focus(
     try:
         # One run of the period at a time, from reading the landing record to dropping the raw
         # deliveries the published version superseded.
-        with lake.period_lock(provider, billing_period, run=context.run_id):
-            landed = _landed(lake, provider, billing_period)
+        with (
+            lake.period_lock(provider, billing_period, run=context.run_id),
+            lake.worked_on_locally(_raw_folder(provider, billing_period)) as folder,
+        ):
+            landed = _landed(folder)
             report = ingest_deliveries(landed, lake, context.log.info, costlake.tag_rules())
-            folder = _raw_folder(lake, provider, billing_period)
             _drop_superseded(folder, [path for _, path in landed])
     except AuditFailed as exc:
         # The check results are yielded (events logged then raised would never be emitted),
@@ -227,7 +244,11 @@ def focus(
             f"{report.rows_rejected} row(s) rejected: see rejects/{provider}/{billing_period}"
         )
     written = lake.scan_partition("focus", provider, billing_period)
+    yield MaterializeResult(asset_key="rejects", metadata={"rows_rejected": report.rows_rejected})
+    yield MaterializeResult(asset_key=CONTRACT_COMMITMENT_TABLE)
+    yield MaterializeResult(asset_key="ingests", metadata={"delivery_id": report.delivery_id})
     yield MaterializeResult(
+        asset_key="focus",
         metadata={
             "delivery_id": report.delivery_id,
             "source_dataset": report.source_dataset,

@@ -6,15 +6,13 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
 from assets.alerts import announce
-from assets.partitions import period_partitions
-from assets.period_inputs import focus_of_period, period_focus
+from assets.period_inputs import period_focus, period_table
 from assets.resources import CostlakeResource
 from costlake.alerts import Alert
 from costlake.anomalies.marts import data_horizon
@@ -60,23 +58,16 @@ def _table(budgets: pl.DataFrame) -> str:
 
 @multi_asset(
     name="budget_marts",
-    group_name="budgets",
     specs=[
-        AssetSpec(
-            "budgets",
-            deps=[focus_of_period],
-            partitions_def=period_partitions,
-            kinds={"polars", "parquet"},
-            description="Each budget over the month, quarter or year holding the period: spend "
-            "to date in its currency, forecast at the period's end with an 80 % interval, share "
-            "used, thresholds crossed and status.",
+        period_table(
+            BUDGET_TABLES[0],
+            "Each budget over the month, quarter or year holding the period: spend to date in "
+            "its currency, forecast at the period's end with an 80 % interval, share used, "
+            "thresholds crossed and status.",
         ),
-        AssetSpec(
-            "forecasts",
-            deps=[focus_of_period],
-            partitions_def=period_partitions,
-            kinds={"polars", "parquet"},
-            description="Month-end and quarter-end forecasts per provider x service (in its "
+        period_table(
+            BUDGET_TABLES[1],
+            "Month-end and quarter-end forecasts per provider x service (in its "
             "BillingCurrency) and per budget.",
         ),
     ],

@@ -1,5 +1,9 @@
-"""The commitment marts of each (billing period, provider): utilization and coverage, for BI."""
+"""The commitment marts of each (billing period, provider): utilization and coverage, for BI.
 
+One computation over the period's rows and its Contract Commitment table writes both, so they
+are one multi-asset with a key per table."""
+
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import polars as pl
@@ -10,10 +14,11 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
-from assets.billing import focus, partition_of
+from assets.billing import partition_of
+from assets.lake_tables import table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from costlake.commitments.marts import (
@@ -27,20 +32,29 @@ from costlake.focus.schema import CONTRACT_COMMITMENT_TABLE
 COMMITMENT_MARTS = ("marts/commitment_utilization", "marts/commitment_coverage")
 
 
-@asset(
-    partitions_def=billing_partitions,
-    group_name="commitments",
-    deps=[focus],
-    kinds={"polars", "parquet"},
-    description=(
-        "Per commitment and day: cost, used and unused parts, utilization, covered on-demand "
-        "value and realized savings; per account and day: coverage of eligible usage and the "
-        "effective savings rate (docs/commitments.md)."
-    ),
+@multi_asset(
+    name="commitment_marts",
+    specs=[
+        table_spec(
+            COMMITMENT_MARTS[0],
+            "Per commitment and day: cost, used and unused parts, utilization, covered "
+            "on-demand value and realized savings (docs/commitments.md).",
+            ["focus", CONTRACT_COMMITMENT_TABLE],
+            billing_partitions,
+            "commitments",
+        ),
+        table_spec(
+            COMMITMENT_MARTS[1],
+            "Per account and day: coverage of eligible usage and the effective savings rate.",
+            ["focus"],
+            billing_partitions,
+            "commitments",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "commitments_used_and_not_expiring",
-            asset="commitment_marts",
+            asset="commitment_utilization",
             description="Every commitment's utilization is at or above the configured level and "
             "none ends within the configured days.",
         )
@@ -48,7 +62,7 @@ COMMITMENT_MARTS = ("marts/commitment_utilization", "marts/commitment_coverage")
 )
 def commitment_marts(
     context: AssetExecutionContext, costlake: CostlakeResource
-) -> MaterializeResult:
+) -> Iterator[MaterializeResult]:
     billing_period, provider = partition_of(context)
     lake = costlake.lake()
     limits = costlake.settings().commitments
@@ -74,7 +88,9 @@ def commitment_marts(
         period, contracts, as_of, limits.utilization_threshold, limits.expiry_days
     )
     lines = [f"- {w.message}" for w in warnings]
-    return MaterializeResult(
+    yield MaterializeResult(asset_key="commitment_coverage")
+    yield MaterializeResult(
+        asset_key="commitment_utilization",
         metadata={
             "commitments": period.height,
             "unused_cost": float(period["unused_cost"].sum() or 0.0),
@@ -82,6 +98,7 @@ def commitment_marts(
         check_results=[
             AssetCheckResult(
                 check_name="commitments_used_and_not_expiring",
+                asset_key="commitment_utilization",
                 passed=not warnings,
                 severity=AssetCheckSeverity.WARN,
                 metadata={

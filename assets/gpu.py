@@ -11,17 +11,16 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
-from assets.partitions import period_partitions
 from assets.period_inputs import (
     SHOWN,
-    focus_of_period,
     input_files,
     listed,
     period_days,
     period_focus,
+    period_table,
 )
 from assets.resources import CostlakeResource
 from costlake.gpu.catalog import load_gpu_catalog
@@ -82,23 +81,42 @@ def _namespace_markdown(allocation: pl.DataFrame) -> str:
     return "\n".join(lines) or "no GPU spend"
 
 
-@asset(
-    name="gpu_utilization",
-    partitions_def=period_partitions,
-    group_name="gpu",
-    deps=[focus_of_period],
-    kinds={"polars", "parquet"},
-    description=(
-        "GPU hours paid (bills × GPU catalog) against GPU telemetry: per resource and charge "
-        "period the busy ratio, SM / tensor / DRAM activity, coverage, utilization, idle, "
-        "inefficient (busy but SMs idle) and unmonitored cost, memory headroom and spot "
-        "savings; the cost per Kubernetes workload and MIG instance; and right-sizing hints "
-        "with their monthly saving."
-    ),
+@multi_asset(
+    name="gpu_marts",
+    group_name="marts",
+    specs=[
+        period_table(
+            "gpu_samples",
+            "GPU telemetry samples of the period (nvidia-smi, NVML, dcgm-exporter), one table.",
+        ),
+        period_table(
+            "marts/gpu_busy_hours",
+            "Time-weighted busy ratio (and SM / tensor / DRAM activity) per GPU-hour.",
+            "gpu_samples",
+        ),
+        period_table(
+            "marts/gpu_utilization",
+            "GPU hours paid (bills × GPU catalog) against GPU telemetry: per resource and charge "
+            "period the busy ratio, SM / tensor / DRAM activity, coverage, utilization, idle, "
+            "inefficient (busy but SMs idle) and unmonitored cost, memory headroom and spot "
+            "savings.",
+            "gpu_busy_hours",
+        ),
+        period_table(
+            "marts/gpu_cost_allocation",
+            "GPU cost per Kubernetes workload and MIG instance.",
+            "gpu_samples",
+        ),
+        period_table(
+            "marts/gpu_rightsizing",
+            "Right-sizing hints with their monthly saving.",
+            "gpu_utilization",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "telemetry_parses",
-            asset="gpu_utilization",
+            asset="gpu_samples",
             description="Every telemetry line is read; bad ones are counted and listed.",
         ),
         AssetCheckSpec(
@@ -108,9 +126,7 @@ def _namespace_markdown(allocation: pl.DataFrame) -> str:
         ),
     ],
 )
-def gpu_utilization_mart(
-    context: AssetExecutionContext, costlake: CostlakeResource
-) -> MaterializeResult:
+def gpu_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period = context.partition_key
     first, after = period_days(billing_period)
     lake = costlake.lake()
@@ -164,9 +180,23 @@ def gpu_utilization_mart(
     )
     by_resource = utilization_by(mart, "resource_id", "project")
     by_project = utilization_by(mart, "project")
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key="gpu_samples",
+        metadata={"samples": samples},
+        check_results=[
+            AssetCheckResult(
+                check_name="telemetry_parses",
+                asset_key="gpu_samples",
+                passed=not problems,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"problems": MetadataValue.md(listed(problems))},
+            )
+        ],
+    )
+    yield MaterializeResult(asset_key="gpu_busy_hours", metadata={"gpu_hours": busy_hours.height})
+    yield MaterializeResult(
+        asset_key="gpu_utilization",
         metadata={
-            "samples": samples,
             "gpu_hours": float(mart["gpu_hours"].sum() or 0.0),
             "largest_idle_spenders": MetadataValue.md(_idle_markdown(by_resource)),
             "by_project": MetadataValue.md(
@@ -183,7 +213,24 @@ def gpu_utilization_mart(
                 )
                 or "no GPU spend"
             ),
-            "by_namespace": MetadataValue.md(_namespace_markdown(allocation)),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="telemetry_maps_to_bills",
+                asset_key="gpu_utilization",
+                passed=unmapped.height == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unmapped_gpus": unmapped.height},
+            )
+        ],
+    )
+    yield MaterializeResult(
+        asset_key="gpu_cost_allocation",
+        metadata={"by_namespace": MetadataValue.md(_namespace_markdown(allocation))},
+    )
+    yield MaterializeResult(
+        asset_key="gpu_rightsizing",
+        metadata={
             "rightsizing_monthly_saving": MetadataValue.md(
                 "\n".join(
                     f"- {r['resource_id']}: {r['reason']} "
@@ -193,18 +240,4 @@ def gpu_utilization_mart(
                 or "no hints"
             ),
         },
-        check_results=[
-            AssetCheckResult(
-                check_name="telemetry_parses",
-                passed=not problems,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"problems": MetadataValue.md(listed(problems))},
-            ),
-            AssetCheckResult(
-                check_name="telemetry_maps_to_bills",
-                passed=unmapped.height == 0,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"unmapped_gpus": unmapped.height},
-            ),
-        ],
     )

@@ -3,10 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.ai import ai_unit_costs_mart
-from assets.anomalies import anomalies_mart
-from assets.budgets import budget_marts
-from assets.gpu import gpu_utilization_mart
+from assets.lake_tables import LAKE_TABLE
 from assets.partitions import period_partitions
 from assets.period_inputs import focus_of_period, period_focus, period_mart
 from assets.resources import CostlakeResource
@@ -29,11 +26,20 @@ PERIOD_MARTS = (
 @asset(
     name="maturity_scorecard",
     partitions_def=period_partitions,
-    group_name="report",
+    group_name="marts",
     # After the marts of the period it reads, when they are in the same run; the others
-    # (commitments) are read by name when the lake has them.
-    deps=[focus_of_period, ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart, budget_marts],
+    # (commitments, per provider) are read by name when the lake has them.
+    deps=[
+        focus_of_period,
+        "ai_unit_costs",
+        "model_routing_savings",
+        "gpu_cost_allocation",
+        "anomaly_events",
+        "budgets",
+        "forecasts",
+    ],
     kinds={"polars", "parquet"},
+    metadata={LAKE_TABLE: SCORECARD_TABLES[0]},
     description=(
         "FinOps maturity per project (crawl, walk, run, fly) with the evidence of each "
         "criterion and the next step; criteria whose marts are not in the lake say so."

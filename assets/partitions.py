@@ -12,7 +12,7 @@ from costlake.focus.periods import billing_period as normalized_period
 
 FIRST_PERIOD = "2023-01"
 
-# The marts that span the providers (AI unit costs, GPU utilization, anomalies) are rebuilt per
+# The marts that span the providers (AI, GPU, anomalies, budgets, ...) are rebuilt per
 # billing period, after every provider's FOCUS rows of the period.
 period_partitions = MonthlyPartitionsDefinition(start_date=FIRST_PERIOD, fmt="%Y-%m", end_offset=1)
 

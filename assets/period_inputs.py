@@ -1,25 +1,33 @@
-"""What the period marts (AI unit costs, GPU utilization, anomalies) read: every provider's FOCUS
-rows of a billing period, and input files (request logs, GPU telemetry) found under folders."""
+"""What the period marts (AI, GPU, anomalies, budgets, the scorecard, the report) read: every
+provider's FOCUS rows of a billing period, and input files (request logs, GPU telemetry) found
+under folders."""
 
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetDep, MultiToSingleDimensionPartitionMapping
+from dagster import AssetDep, AssetSpec, MultiToSingleDimensionPartitionMapping
 
-from assets.billing import focus
+from assets.lake_tables import table_spec
+from assets.partitions import period_partitions
 from costlake.focus.lake import Lake, partition_dir
 
 SHOWN = 10  # rows of a list in the UI's metadata
 
 # A period mart depends on the focus partitions of its period, one per provider.
 focus_of_period = AssetDep(
-    focus,
+    "focus",
     partition_mapping=MultiToSingleDimensionPartitionMapping(
         partition_dimension_name="billing_period"
     ),
 )
+
+
+def period_table(table: str, description: str, *more_deps: str) -> AssetSpec:
+    """The asset of a mart table of each billing period, read from the period's FOCUS rows
+    (and ``more_deps``: tables of the same computation it is derived from)."""
+    return table_spec(table, description, [focus_of_period, *more_deps], period_partitions, "marts")
 
 
 def period_days(billing_period: str) -> tuple[date, date]:

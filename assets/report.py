@@ -3,22 +3,34 @@ marts it reads."""
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.ai import ai_unit_costs_mart
-from assets.anomalies import anomalies_mart
-from assets.budgets import budget_marts
-from assets.gpu import gpu_utilization_mart
+from assets.lake_tables import LAKE_TABLE
 from assets.partitions import period_partitions
+from assets.period_inputs import focus_of_period
 from assets.resources import CostlakeResource
 from costlake.report.page import report_html
-from costlake.report.tables import read_report_inputs, write_report
+from costlake.report.tables import REPORT_TABLE, read_report_inputs, write_report
 
 
 @asset(
     name="report",
     partitions_def=period_partitions,
-    group_name="report",
-    deps=[ai_unit_costs_mart, gpu_utilization_mart, anomalies_mart, budget_marts],
+    group_name="marts",
+    # Last of the period marts: after every one it reads, and after the scorecard and
+    # arbitrage, so a period's page is built once its marts are.
+    deps=[
+        focus_of_period,
+        "ai_unit_costs",
+        "model_routing_savings",
+        "gpu_utilization",
+        "anomaly_events",
+        "anomaly_contributions",
+        "budgets",
+        "forecasts",
+        "arbitrage",
+        "maturity_scorecard",
+    ],
     kinds={"html"},
+    metadata={LAKE_TABLE: REPORT_TABLE},
     description=(
         "One self-contained HTML page of the period (and the two before it): spend per day, "
         "top services, tags, AI unit costs, GPU idle cost, anomalies, budgets, reconciliation."

@@ -1,4 +1,7 @@
-"""The tag marts of each (billing period, provider): coverage and untagged spend, for BI."""
+"""The tag marts of each (billing period, provider): coverage and untagged spend, for BI.
+
+One streaming run over the period's rows writes both, so they are one multi-asset.
+"""
 
 import polars as pl
 from dagster import (
@@ -9,10 +12,11 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
-from assets.billing import focus, partition_of
+from assets.billing import partition_of
+from assets.lake_tables import table_spec
 from assets.partitions import billing_partitions
 from assets.resources import CostlakeResource
 from costlake.focus.lock import LockBusy, LockLost
@@ -32,6 +36,7 @@ def _share_check(shares: pl.DataFrame, warn: float, error: float) -> AssetCheckR
     ]
     return AssetCheckResult(
         check_name="untagged_share_under_threshold",
+        asset_key="tag_coverage",
         passed=worst <= warn,
         severity=severity,
         metadata={
@@ -58,24 +63,33 @@ def _top_spenders_markdown(spend: pl.DataFrame) -> str:
     return "\n".join([header, *rows]) if rows else "no untagged spend"
 
 
-@asset(
-    partitions_def=billing_partitions,
-    group_name="tags",
-    deps=[focus],
-    kinds={"polars", "parquet"},
-    description=(
-        "Tag coverage (share of cost carrying each mandatory tag, per account and service) and "
-        "untagged spend (per day and resource, ranked by cost), as marts/ Parquet."
-    ),
+@multi_asset(
+    name="tag_marts",
+    specs=[
+        table_spec(
+            TAG_MARTS[0],
+            "Share of cost carrying each mandatory tag, per account and service.",
+            ["focus"],
+            billing_partitions,
+            "tags",
+        ),
+        table_spec(
+            TAG_MARTS[1],
+            "Untagged spend per day and resource, ranked by cost.",
+            ["focus"],
+            billing_partitions,
+            "tags",
+        ),
+    ],
     check_specs=[
         AssetCheckSpec(
             "untagged_share_under_threshold",
-            asset="tag_marts",
+            asset="tag_coverage",
             description="The untagged share of taggable cost stays under the configured levels.",
         )
     ],
 )
-def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource) -> MaterializeResult:
+def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     billing_period, provider = partition_of(context)
     lake = costlake.lake()
     settings = costlake.settings()
@@ -100,10 +114,14 @@ def tag_marts(context: AssetExecutionContext, costlake: CostlakeResource) -> Mat
     spend = lake.scan_partition("marts/untagged_spend", provider, billing_period).collect()
     shares = untagged_share(lake.scan_partition("marts/tag_coverage", provider, billing_period))
     limits = settings.untagged_share
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key="tag_coverage",
+        check_results=[_share_check(shares, limits.warn, limits.error)],
+    )
+    yield MaterializeResult(
+        asset_key="untagged_spend",
         metadata={
             "untagged_rows": spend.height,
             "top_untagged": MetadataValue.md(_top_spenders_markdown(spend)),
         },
-        check_results=[_share_check(shares, limits.warn, limits.error)],
     )

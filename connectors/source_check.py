@@ -50,7 +50,7 @@ def source_checks(settings: Settings) -> list[SourceCheck]:
             check = SourceCheck(provider, source.name)
             try:
                 check.where = describe(source)
-                found = deliveries_at(provider, source, read_only=True)
+                found = deliveries_at(provider, source, lake, read_only=True)
             except Exception as exc:  # noqa: BLE001 - any failure is the verdict, shown whole
                 check.error = f"{type(exc).__name__}: {exc}"
                 checks.append(check)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from connectors.exports.aws import find_aws_deliveries
@@ -12,6 +11,7 @@ from connectors.exports.azure import find_azure_deliveries
 from connectors.exports.gcp import find_gcp_deliveries
 from connectors.exports.landing import land_delivery, landed_delivery
 from connectors.exports.oci import find_oci_deliveries
+from connectors.state import StateFile
 from connectors.stores.bigquery import (
     bigquery_client,
     land_bigquery_delivery,
@@ -29,17 +29,18 @@ from costlake.config import (
     S3Source,
 )
 from costlake.focus.deliveries import Delivery, DeliveryError
+from costlake.focus.lake import Lake
 
 # What each OCI report file holds, remembered so a run reads only new report files.
-OCI_REPORT_PERIODS = Path(".costlake/work/oci-report-periods.json")
+OCI_REPORT_PERIODS = "state/connectors/oci-report-periods.json"
 # What each BigQuery export table held at its last listing, so a run lists only recent days.
-BIGQUERY_LISTINGS = Path(".costlake/work/bigquery-listings.json")
+BIGQUERY_LISTINGS = "state/connectors/bigquery-listings.json"
 
 FINDERS: dict[str, Callable[[FileStore, str], dict[str, Delivery]]] = {
     "aws": find_aws_deliveries,
     "azure": find_azure_deliveries,
     "gcp": find_gcp_deliveries,
-    "oci": partial(find_oci_deliveries, cache=OCI_REPORT_PERIODS),
+    "oci": find_oci_deliveries,
 }
 
 
@@ -75,22 +76,25 @@ def store_for(source: ExportSource) -> FileStore:
 
 
 def deliveries_at(
-    provider: str, source: ExportSource, read_only: bool = False
+    provider: str, source: ExportSource, lake: Lake, read_only: bool = False
 ) -> dict[str, Delivery]:
     """Every billing period's newest delivery at one export location of a provider.
 
-    ``read_only`` leaves every local record as it was (OCI's report periods, BigQuery listings).
+    What a listing learnt (OCI's report periods, BigQuery listings) is kept in ``lake``'s
+    state; ``read_only`` leaves it as it was.
     """
     if isinstance(source, BigQuerySource):
-        return remembered_bigquery_deliveries(source, BIGQUERY_LISTINGS, update_cache=not read_only)
+        listings = StateFile(lake, BIGQUERY_LISTINGS)
+        return remembered_bigquery_deliveries(source, listings, update_cache=not read_only)
     store = store_for(source)
-    if provider == "oci" and read_only:
-        return find_oci_deliveries(store, source.prefix, OCI_REPORT_PERIODS, update_cache=False)
+    if provider == "oci":
+        periods = StateFile(lake, OCI_REPORT_PERIODS)
+        return find_oci_deliveries(store, source.prefix, periods, update_cache=not read_only)
     return FINDERS[provider](store, source.prefix)
 
 
 def deliveries_by_period(
-    provider: str, sources: list[ExportSource]
+    provider: str, sources: list[ExportSource], lake: Lake
 ) -> dict[str, list[tuple[ExportSource, Delivery]]]:
     """Each billing period's newest delivery from every export location of a provider: the
     accounts that together make up the period in the lake.
@@ -99,7 +103,7 @@ def deliveries_by_period(
     """
     periods: dict[str, list[tuple[ExportSource, Delivery]]] = {}
     for source in sources:
-        for delivery in deliveries_at(provider, source).values():
+        for delivery in deliveries_at(provider, source, lake).values():
             # Keyed by the delivery's own period, normalized once (2025-5 is 2025-05).
             periods.setdefault(delivery.billing_period, []).append((source, delivery))
     for period, found in periods.items():

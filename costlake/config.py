@@ -388,11 +388,12 @@ class Settings(BaseModel):
         return [p for p in PROVIDERS if self.sources(p)]
 
 
-def demo_settings() -> Settings:
+def demo_settings(data: str = "demo-data", lake_root: str = "lake") -> Settings:
     """The embedded default: the demo exports, request logs and GPU telemetry that
-    ``costlake demo`` writes, and ``./lake``."""
+    ``costlake demo`` writes under ``data``, and the lake at ``lake_root``."""
     return Settings(
-        ai=AiSettings(request_logs=["demo-data/ai"]),
+        lake_root=lake_root,
+        ai=AiSettings(request_logs=[f"{data}/ai"]),
         # One budget per team across clouds, one for the AI spend of one model (AWS in USD,
         # OCI in GBP, converted with the demo's rates): docs/budgets.md.
         budgets=[
@@ -404,9 +405,9 @@ def demo_settings() -> Settings:
                 scope={"model": ["atlas-13b"]},
             ),
         ],
-        exchange_rates="demo-data/exchange_rates.csv",
-        gpu=GpuSettings(telemetry=["demo-data/gpu"], mapping="demo-data/gpu/mapping.csv"),
-        **{p: [FolderSource(name="demo", root=f"demo-data/{p}")] for p in PROVIDERS},
+        exchange_rates=f"{data}/exchange_rates.csv",
+        gpu=GpuSettings(telemetry=[f"{data}/gpu"], mapping=f"{data}/gpu/mapping.csv"),
+        **{p: [FolderSource(name="demo", root=f"{data}/{p}")] for p in PROVIDERS},
     )
 
 

@@ -1,25 +1,32 @@
-"""The Dagster code location: ``dagster dev`` and the ``costlake`` CLI both load ``defs``."""
+"""The Dagster code location: ``dagster dev`` and the ``costlake`` CLI both load ``defs``.
 
-__all__ = ["assets_of", "defs", "nightly_job", "nightly_schedule", "period_marts_schedule"]
+Policies are set here, once, for every asset (``pipelines.policies``): freshness, run retries,
+and the automation condition that starts the period marts after ``focus``.
+"""
+
+__all__ = ["defs", "nightly_job", "nightly_schedule", "period_marts_job"]
 
 from datetime import datetime
 
 from dagster import (
+    AssetSelection,
+    AssetSpec,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
+    JobDefinition,
     RunRequest,
     ScheduleEvaluationContext,
     schedule,
 )
 
-from assets.billing import RAW_DELIVERIES, focus
-from assets.commitments import commitment_marts
 from assets.partitions import partition_key
 from assets.resources import CostlakeResource
-from assets.tags import tag_marts
 from costlake.config import PROVIDERS, load_settings
 from costlake.focus.periods import periods_to_refresh
-from pipelines.jobs import PERIOD_MARTS, assets_of, nightly_job, period_marts_job
+from pipelines.jobs import NIGHTLY_ASSETS, PERIOD_MARTS, nightly_job, period_marts_job
+from pipelines.policies import FRESHNESS, MARTS_AFTER_FOCUS, RUN_RETRIES
 from pipelines.sensors import DELIVERY_SENSORS
 
 
@@ -30,36 +37,54 @@ from pipelines.sensors import DELIVERY_SENSORS
     default_status=DefaultScheduleStatus.STOPPED,
 )
 def nightly_schedule(context: ScheduleEvaluationContext):
-    """Each night: the current period and, early in a month, the previous one (restatements)."""
+    """Each night: the current period and, early in a month, the previous one (restatements),
+    for every configured provider; the period marts follow through their automation condition."""
     when: datetime = context.scheduled_execution_time
     configured = load_settings().providers()
     for period in periods_to_refresh(when.date()):
         for provider in [p for p in PROVIDERS if p in configured]:
             key = partition_key(period, provider)
-            yield RunRequest(
-                run_key=f"{key}@{when:%Y-%m-%d}",
-                partition_key=key,
-                asset_selection=assets_of(provider),
-            )
+            yield RunRequest(run_key=f"{key}@{when:%Y-%m-%d}", partition_key=key)
 
 
-@schedule(
-    job=period_marts_job,
-    cron_schedule="0 6 * * *",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.STOPPED,
+MARTS = AssetSelection.assets(*PERIOD_MARTS)
+
+# The daemon's evaluation of the marts' automation condition; `costlake run` asks Dagster the
+# same question in-process (pipelines.launch), so both launch the marts that are due.
+marts_automation = AutomationConditionSensorDefinition(
+    "period_marts_after_focus",
+    target=MARTS,
+    run_tags=RUN_RETRIES,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests the period marts whose focus partitions were updated and passed "
+    "their blocking checks.",
 )
-def period_marts_schedule(context: ScheduleEvaluationContext):
-    """Two hours after the nightly runs: the cross-provider marts of the same periods."""
-    when: datetime = context.scheduled_execution_time
-    for period in periods_to_refresh(when.date()):
-        yield RunRequest(run_key=f"{period}@{when:%Y-%m-%d}", partition_key=period)
+
+
+MART_KEYS = {key for mart in PERIOD_MARTS for key in mart.keys}
+
+
+def _with_policies(spec: AssetSpec) -> AssetSpec:
+    spec = spec.replace_attributes(freshness_policy=FRESHNESS)
+    if spec.key in MART_KEYS:
+        spec = spec.replace_attributes(automation_condition=MARTS_AFTER_FOCUS)
+    return spec
 
 
 defs = Definitions(
-    assets=[*RAW_DELIVERIES.values(), focus, tag_marts, commitment_marts, *PERIOD_MARTS],
+    assets=[*NIGHTLY_ASSETS, *PERIOD_MARTS],
     jobs=[nightly_job, period_marts_job],
-    schedules=[nightly_schedule, period_marts_schedule],
-    sensors=DELIVERY_SENSORS,
+    schedules=[nightly_schedule],
+    sensors=[*DELIVERY_SENSORS, marts_automation],
     resources={"costlake": CostlakeResource()},
-)
+).map_asset_specs(func=_with_policies)
+
+
+def nightly() -> JobDefinition:
+    """The nightly job, reconstructable in another process (``dagster.reconstructable``)."""
+    return defs.resolve_job_def("nightly")
+
+
+def period_marts() -> JobDefinition:
+    """The period marts job, reconstructable in another process."""
+    return defs.resolve_job_def("period_marts")

@@ -1,49 +1,52 @@
-"""The nightly jobs, and what one of their runs materializes."""
+"""The jobs: the nightly run of one (billing period, provider), and the period marts.
 
-from dagster import AssetKey, AssetSelection, define_asset_job
+Dagster is the one sequencer. The nightly job lands a partition's delivery, builds its FOCUS
+tables and, only if their blocking checks passed, its tag and commitment marts. The period marts
+(AI, GPU, anomalies, budgets, arbitrage, the maturity scorecard, the report) span the providers:
+their automation condition (``pipelines.policies``) requests a period once one of its focus
+partitions was updated and every one passed its blocking checks; ``period_marts`` is the job
+those requests run in, the report last (it depends on the marts it shows).
+"""
 
-from assets.ai import ai_unit_costs_mart, arbitrage_mart
-from assets.anomalies import anomalies_mart
-from assets.billing import RAW_DELIVERIES, focus
+from dagster import AssetSelection, define_asset_job
+
+from assets.ai import ai_marts, arbitrage_mart
+from assets.anomalies import anomaly_marts
+from assets.billing import focus, raw_delivery
 from assets.budgets import budget_marts
 from assets.commitments import commitment_marts
-from assets.gpu import gpu_utilization_mart
+from assets.gpu import gpu_marts
 from assets.maturity import maturity_scorecard_mart
 from assets.partitions import billing_partitions, period_partitions
 from assets.report import report
 from assets.tags import tag_marts
+from pipelines.policies import RUN_RETRIES
 
-nightly_job = define_asset_job(
-    "nightly",
-    selection=AssetSelection.assets(*RAW_DELIVERIES.values(), focus, tag_marts, commitment_marts),
-    partitions_def=billing_partitions,
-    description="Land new deliveries, rebuild the FOCUS lake, tag and commitment marts, one "
-    "period a run.",
-)
-
-# The report reads the marts before it, so it comes last in the period's run.
+NIGHTLY_ASSETS = (raw_delivery, focus, tag_marts, commitment_marts)
 PERIOD_MARTS = (
-    ai_unit_costs_mart,
-    gpu_utilization_mart,
-    anomalies_mart,
+    ai_marts,
+    gpu_marts,
+    anomaly_marts,
     budget_marts,
     arbitrage_mart,
     maturity_scorecard_mart,
     report,
 )
 
+nightly_job = define_asset_job(
+    "nightly",
+    selection=AssetSelection.assets(*NIGHTLY_ASSETS),
+    partitions_def=billing_partitions,
+    run_tags=RUN_RETRIES,
+    description="Land a partition's delivery, build its FOCUS tables, tag and commitment marts.",
+)
+
 period_marts_job = define_asset_job(
     "period_marts",
     selection=AssetSelection.assets(*PERIOD_MARTS),
     partitions_def=period_partitions,
-    description="Rebuild the marts that span the providers (AI unit costs, GPU utilization, "
+    run_tags=RUN_RETRIES,
+    description="The marts that span the providers (AI unit costs, GPU utilization, "
     "anomalies, budgets and forecasts, arbitrage, the maturity scorecard) and the period's "
-    "report page, one period a run, "
-    "after the nightly runs of that period.",
+    "report page: the partitions the marts' automation condition finds due.",
 )
-
-
-def assets_of(provider: str) -> list[AssetKey]:
-    """What a run of one (period, provider) partition materializes: its delivery, focus, then
-    the tag and commitment marts."""
-    return [RAW_DELIVERIES[provider].key, focus.key, tag_marts.key, commitment_marts.key]

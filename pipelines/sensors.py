@@ -27,7 +27,7 @@ from costlake.config import PROVIDERS, load_settings
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.ingest import combined_delivery_id, ingested_delivery_id
 from costlake.focus.lake import Lake
-from pipelines.jobs import assets_of, nightly_job
+from pipelines.jobs import nightly_job
 
 
 def new_deliveries_sensor(provider: str) -> SensorDefinition:
@@ -47,7 +47,7 @@ def new_deliveries_sensor(provider: str) -> SensorDefinition:
             return
         lake = Lake(settings.lake_root)
         try:
-            periods = deliveries_by_period(provider, settings.sources(provider))
+            periods = deliveries_by_period(provider, settings.sources(provider), lake)
         except DeliveryError as exc:
             yield SkipReason(f"{provider}: {exc}")
             return
@@ -60,7 +60,6 @@ def new_deliveries_sensor(provider: str) -> SensorDefinition:
             yield RunRequest(
                 run_key=f"{provider}|{period}|{delivery_id}",
                 partition_key=partition_key(period, provider),
-                asset_selection=assets_of(provider),
                 tags={"costlake/delivery_id": delivery_id},
             )
         if not requested:

@@ -25,10 +25,10 @@ import json
 import re
 import zlib
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 
+from connectors.state import StateFile
 from connectors.stores.files import FileStore, StoredObject, safe_key
 from costlake.focus.deliveries import Delivery, DeliveryError, DeliveryFile
 from costlake.providers.registry import source_datasets
@@ -71,20 +71,14 @@ def _written_month(obj: StoredObject) -> str:
     return datetime.fromtimestamp(obj.modified, UTC).strftime("%Y-%m")
 
 
-def _load_periods(cache: Path | None) -> dict[str, list[str]]:
-    if cache is None or not cache.exists():
+def _load_periods(cache: StateFile | None) -> dict[str, list[str]]:
+    text = cache.read() if cache is not None else None
+    if text is None:
         return {}
     try:
-        return json.loads(cache.read_text())
-    except (OSError, ValueError):
+        return json.loads(text)
+    except ValueError:
         return {}  # a damaged cache only costs reading the files again
-
-
-def _save_periods(cache: Path, known: dict[str, list[str]]) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(cache.name + ".partial")
-    partial.write_text(json.dumps(known, indent=0, sort_keys=True))
-    partial.replace(cache)
 
 
 def _report_objects(
@@ -110,12 +104,12 @@ def _report_objects(
 
 
 def find_oci_deliveries(
-    store: FileStore, prefix: str = "", cache: Path | None = None, update_cache: bool = True
+    store: FileStore, prefix: str = "", cache: StateFile | None = None, update_cache: bool = True
 ) -> dict[str, Delivery]:
     """Every billing period's report files found under ``prefix`` (one kind of report).
 
-    A file is read to learn its periods. With ``cache`` (a JSON file), what was learnt is kept
-    by store, key and size, so a run reads, and on Object Storage lists, only the report files
+    A file is read to learn its periods. With ``cache`` (a JSON state file), what was learnt is
+    kept by store, key and size, so a run reads, and on Object Storage lists, only the report files
     written since: OCI never rewrites a report, it adds new ones. (Reports are kept for a year;
     a period whose remembered files have expired fails to land, naming them, rather than being
     rebuilt from what is left.) ``update_cache=False`` reads the cache but leaves it as it was.
@@ -143,7 +137,7 @@ def find_oci_deliveries(
         for period in known[remembered]:
             by_period.setdefault(period, []).append(obj)
     if cache is not None and update_cache:
-        _save_periods(cache, known)
+        cache.write(json.dumps(known, indent=0, sort_keys=True))
     deliveries = {}
     for period, objects in sorted(by_period.items()):
         objects.sort(key=lambda o: o.key)

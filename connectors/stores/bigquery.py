@@ -41,6 +41,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from connectors.exports.landing import RECORD
+from connectors.state import StateFile
 from costlake.config import BIGQUERY_COLUMN, BIGQUERY_NAME, BIGQUERY_PROJECT, BigQuerySource
 from costlake.focus.deliveries import Delivery, DeliveryError, DeliveryFile
 
@@ -332,16 +333,17 @@ def land_bigquery_delivery(
 
 
 def remembered_bigquery_deliveries(
-    source: BigQuerySource, cache: Path, update_cache: bool = True, today: date | None = None
+    source: BigQuerySource, cache: StateFile, update_cache: bool = True, today: date | None = None
 ) -> dict[str, Delivery]:
     """``find_bigquery_deliveries`` with what earlier listings found kept in ``cache`` (JSON),
     so a run lists only the trailing window. Without a remembered listing of the table (a first
     run), the listing starts ``backfill_months`` before the current month."""
     table = table_name(source)
     remembered: dict[str, dict[str, str]] = {}
-    if cache.exists():
+    text = cache.read()
+    if text is not None:
         try:
-            remembered = json.loads(cache.read_text())
+            remembered = json.loads(text)
         except ValueError:
             remembered = {}  # a damaged cache only costs a longer listing
     known = {p: Delivery.from_json(text) for p, text in remembered.get(table, {}).items()}
@@ -354,8 +356,5 @@ def remembered_bigquery_deliveries(
     deliveries = find_bigquery_deliveries(client, source, today, known, since)
     if update_cache:
         remembered[table] = {period: d.to_json() for period, d in deliveries.items()}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(cache.name + ".partial")
-        partial.write_text(json.dumps(remembered, indent=1, sort_keys=True))
-        partial.replace(cache)
+        cache.write(json.dumps(remembered, indent=1, sort_keys=True))
     return deliveries

@@ -29,7 +29,9 @@ first moved into the staging folder's ``_previous/``). Object stores have no ren
 upload cut short still becomes an object: so on a remote root each table's parts are merged into
 one file uploaded to the remote staging folder, and a server-side copy replaces the published
 object in one step (readers see the old file or the new one, never a torn one). Raw landed
-deliveries and the local half of staging stay in a local work folder.
+deliveries live in the lake itself (``raw/``), local or remote, so a step in another process or
+container finds them (``worked_on_locally``); the local half of a remote lake's staging is a
+scratch folder in the user's cache folder, never the working folder.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +57,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from platformdirs import user_cache_path
 
 from costlake.focus.audit import AuditOutcome, blocking_failures, failure_reason
 from costlake.focus.deliveries import DeliveryError
@@ -96,7 +100,8 @@ REJECTS_SCHEMA = pa.schema(
 HIVE = ds.partitioning(
     pa.schema([("provider", pa.string()), ("billing_period", pa.string())]), flavor="hive"
 )
-DEFAULT_WORK_DIR = ".costlake/work"
+# Scratch space of a remote lake's staging: per user, never the working folder.
+DEFAULT_WORK_DIR = user_cache_path("costlake") / "work"
 PUBLISHED_PART = "part-00000.parquet"  # a remote partition is one file, replaced in one step
 STAGING, FAILED, JOURNAL, LOCKS = "_staging", "_failed", "_journal", "_locks"
 ALL_PROVIDERS = "_all"  # the scope of marts that span the providers (partitioned by period)
@@ -198,6 +203,35 @@ class Lake:
         lake in its local work folder (staging and raw landed deliveries)."""
         return self.work / relative
 
+    @contextmanager
+    def worked_on_locally(self, relative: str) -> Iterator[Path]:
+        """A local folder holding the lake folder ``relative``, whose changes are the lake's
+        once the block ends without error: the folder itself on a local lake; on a remote one
+        a scratch copy, downloaded first, then new or changed files uploaded and removed
+        ones deleted (raw landings: files that are written once, under new names)."""
+        if not self.remote:
+            folder = self.local_path(relative)
+            folder.mkdir(parents=True, exist_ok=True)
+            yield folder
+            return
+        with tempfile.TemporaryDirectory(prefix="costlake-") as scratch:
+            folder = Path(scratch)
+            remote = {p[len(self.path(relative)) + 1 :]: p for p in self.files(relative, "")}
+            for name, path in remote.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                with self.fs.open_input_stream(path) as src, open(folder / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 8 << 20)
+            before = {n: _signature(folder / n) for n in remote}
+            yield folder
+            now = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+            for name, local in sorted(now.items()):
+                if before.get(name) != _signature(local):
+                    target = f"{self.path(relative)}/{name}"
+                    with open(local, "rb") as src, self.fs.open_output_stream(target) as dst:
+                        shutil.copyfileobj(src, dst, 8 << 20)
+            for name in sorted(set(remote) - set(now)):
+                self.fs.delete_file(remote[name])
+
     def exists(self, relative: str) -> bool:
         """Whether a file or folder exists in the lake."""
         return self.fs.get_file_info(self.path(relative)).type != pafs.FileType.NotFound
@@ -208,6 +242,18 @@ class Lake:
             return None
         with self.fs.open_input_stream(self.path(relative)) as stream:
             return stream.read().decode()
+
+    def write_text(self, relative: str, text: str) -> None:
+        """Replace a small text file of the lake (the pipeline's state) whole: written aside
+        and renamed on a local lake, one upload (atomic per object) on an object store."""
+        if self.remote:
+            self._write_text(relative, text)
+            return
+        target = Path(self.path(relative))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        partial.write_text(text)
+        partial.replace(target)
 
     def files(self, relative: str, suffix: str = ".parquet") -> list[str]:
         """Files under a lake folder, sorted, as filesystem paths."""
@@ -636,6 +682,11 @@ def _exchange(first: str, second: str) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
         return False
     raise OSError(code, os.strerror(code), second)
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _remote_filesystem(root: str) -> tuple[pafs.FileSystem, str]:

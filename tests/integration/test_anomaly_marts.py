@@ -183,7 +183,14 @@ def test_the_period_job_alerts_a_webhook_once(tmp_path, monkeypatch):
     assert [r.status for r in hook.received] == [500] * 5 + [200]  # 1 + 4 retries, then once
     body = json.loads(hook.received[-1].body)
     assert "aws · 111 · Amazon EC2 · USD" in body["text"]
-    meta = [run.asset_materializations_for_node("anomalies")[0].metadata for run in runs]
+    meta = [
+        next(
+            m.metadata
+            for m in run.asset_materializations_for_node("anomaly_marts")
+            if m.asset_key.path == ["anomaly_events"]
+        )
+        for run in runs
+    ]
     counts = [
         tuple(
             m[k].value for k in ("alerts_added", "alerts_sent", "alerts_failed", "alerts_pending")

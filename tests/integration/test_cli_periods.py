@@ -22,9 +22,10 @@ def test_the_cli_refuses_a_bad_period_in_one_line():
 
 def test_the_cli_normalizes_a_period_before_running(monkeypatch):
     from pipelines import cli
+    from pipelines.cli import night
 
     seen = []
-    monkeypatch.setattr(cli, "run_nightly", lambda periods, providers: seen.append(periods) or True)
+    monkeypatch.setattr(night, "run_nightly", lambda periods, *_: seen.append(periods) or True)
     result = CliRunner().invoke(
         cli.app, ["run", "--period", "2025-5", "--period", "2025-06", "--provider", "aws"]
     )

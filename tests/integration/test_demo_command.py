@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import shutil
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -75,33 +74,39 @@ def oci_billed(root: Path) -> Decimal:
 
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
-    """``costlake demo`` run in a fresh folder, as a user runs it from the project."""
+    """``costlake demo --data exports`` run in a fresh folder, as a user runs it from the
+    project, with the user's home (and so its state folder) elsewhere."""
     folder = tmp_path_factory.mktemp("demo")
-    shutil.copy(ROOT / "dagster.yaml", folder / "dagster.yaml")
+    home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
     mp.chdir(folder)
-    mp.delenv("DAGSTER_HOME", raising=False)
-    mp.delenv("COSTLAKE_CONFIG", raising=False)
-    result = CliRunner().invoke(cli.app, ["demo"])
+    mp.setenv("HOME", str(home))
+    for name in ("DAGSTER_HOME", "COSTLAKE_CONFIG", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        mp.setenv(name, "restored after the demo")
+        mp.delenv(name)
+    result = CliRunner().invoke(cli.app, ["demo", "--data", "exports"])
     mp.undo()
-    return folder, result
+    return folder, result, home
 
 
 def test_the_demo_runs_every_cloud_and_every_check_passes(demo_folder):
-    folder, result = demo_folder
+    folder, result, home = demo_folder
     assert result.exit_code == 0, result.output
     # 4 providers × 2 billing periods, then the period marts of each period
     assert result.output.count(": ok") == 10
-    assert (folder / ".costlake/dagster/dagster.yaml").exists()  # the run history's instance
+    # The run history's instance is in the user's state folder; the pipeline read the exports
+    # where --data put them, and the working folder holds only what the demo makes there.
+    assert (home / ".local/state/costlake/dagster/dagster.yaml").exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["exports", "lake"]
 
 
 def test_the_readme_query_gives_each_clouds_bill_in_its_own_currency(demo_folder):
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     assert QUERY in (ROOT / "README.md").read_text()
     with duckdb.connect() as con:
         con.execute(f"SET file_search_path = '{folder}'")
         rows = con.sql(QUERY).fetchall()
-    data = folder / "demo-data"
+    data = folder / "exports"
     expected = {
         ("aws", "USD"): aws_billed(data / "aws"),
         ("azure", "EUR"): azure_billed(data / "azure"),
@@ -115,7 +120,7 @@ def test_the_readme_query_gives_each_clouds_bill_in_its_own_currency(demo_folder
 
 
 def test_each_period_is_in_the_lake_once(demo_folder):
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     periods = defaultdict(set)
     for path in (folder / "lake/focus").glob("provider=*/billing_period=*"):
         periods[path.parent.name.split("=")[1]].add(path.name.split("=")[1])
@@ -136,10 +141,10 @@ def test_demo_ai_unit_costs_equal_the_bill_and_logs_worked_by_hand(demo_folder):
     """Claude 3 Haiku on 2026-10-06: the support bot's bill lines split over its logged calls."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     day = "2026-10-06"
     bill = {}
-    for row in _aws_rows(folder / "demo-data/aws", "2026-10"):
+    for row in _aws_rows(folder / "exports/aws", "2026-10"):
         if (
             row["line_item_usage_start_date"].startswith(day)
             and "Claude3Haiku" in (row["line_item_usage_type"])
@@ -149,7 +154,7 @@ def test_demo_ai_unit_costs_equal_the_bill_and_logs_worked_by_hand(demo_folder):
             )
     spans = [
         json.loads(line)
-        for line in (folder / "demo-data/ai/otel/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "exports/ai/otel/2026-10.jsonl").read_text().splitlines()
     ]
     spans = [s for s in spans if s["start_time"].startswith(day)]
     tokens_in = sum(s["gen_ai.usage.input_tokens"] for s in spans)
@@ -194,10 +199,10 @@ def test_demo_direct_api_calls_are_estimated_from_the_catalog(demo_folder):
     million input / output tokens and $0.075 per million cached input tokens."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     rows = [
         json.loads(line)
-        for line in (folder / "demo-data/ai/litellm/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "exports/ai/litellm/2026-10.jsonl").read_text().splitlines()
     ]
     cached = [json.loads(r["metadata"])["usage_object"]["prompt_tokens_details"] for r in rows]
     expected = sum(
@@ -222,7 +227,7 @@ def test_demo_allocated_token_cost_sums_back_to_the_bill(demo_folder):
     total is every Bedrock token line of the bill."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     recon = pl.read_parquet(
         folder / "lake/marts/ai_cost_reconciliation/billing_period=2026-10/*.parquet"
     )
@@ -230,7 +235,7 @@ def test_demo_allocated_token_cost_sums_back_to_the_bill(demo_folder):
     assert gap < 1e-9
     bedrock = sum(
         Decimal(r["line_item_unblended_cost"])
-        for r in _aws_rows(folder / "demo-data/aws", "2026-10")
+        for r in _aws_rows(folder / "exports/aws", "2026-10")
         if r["line_item_line_item_type"] == "Usage"
         and r["line_item_product_code"].startswith("AmazonBedrock")
     )
@@ -246,10 +251,10 @@ def test_demo_gpu_idle_cost_and_utilization_per_project_worked_by_hand(demo_fold
     busy GPU hours) / paid GPU hours."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     p5, g5 = "i-0a7f3c9e21b845d60", "i-03be8d2f6a1c79e45"
     cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for row in _aws_rows(folder / "demo-data/aws", "2026-11"):
+    for row in _aws_rows(folder / "exports/aws", "2026-11"):
         day = row["line_item_usage_start_date"][:10]
         if (
             not ("2026-11-02" <= day <= "2026-11-08")
@@ -317,10 +322,10 @@ def test_demo_failed_and_retried_calls_worked_by_hand(demo_folder):
     retried once in the same session. Bedrock bills the support bot's throttled calls nothing."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     rows = [
         json.loads(line)
-        for line in (folder / "demo-data/ai/litellm/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "exports/ai/litellm/2026-10.jsonl").read_text().splitlines()
     ]
     failed = [r for r in rows if r["status"] == "failure"]
     cached = [json.loads(r["metadata"])["usage_object"]["prompt_tokens_details"] for r in failed]
@@ -352,7 +357,7 @@ def test_demo_arbitrage_moves_sonnet_and_never_an_unpriced_host(demo_folder):
     on OCI has no catalog price there: no move is suggested."""
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     mart = pl.read_parquet(folder / "lake/marts/arbitrage/billing_period=2026-10/*.parquet")
     units = pl.read_parquet(folder / "lake/marts/ai_unit_costs/billing_period=2026-10/*.parquet")
     sonnet_cost = units.filter(
@@ -376,7 +381,7 @@ def test_demo_arbitrage_moves_sonnet_and_never_an_unpriced_host(demo_folder):
 def test_demo_maturity_scorecard_says_which_marts_are_missing(demo_folder):
     import polars as pl
 
-    folder, _ = demo_folder
+    folder, *_ = demo_folder
     card = pl.read_parquet(
         folder / "lake/marts/maturity_scorecard/billing_period=2026-10/*.parquet"
     )

@@ -18,7 +18,7 @@ from assets.partitions import partition_key
 from costlake.focus.lake import Lake
 from costlake.focus.periods import periods_to_refresh
 from demo.aws import write_demo_aws_export
-from pipelines.definitions import assets_of, defs, nightly_schedule
+from pipelines.definitions import defs, nightly_schedule
 
 NO_TELEMETRY = {"telemetry": {"enabled": False}}
 
@@ -74,7 +74,6 @@ def demo_run(tmp_path_factory):
     results = {
         period: job.execute_in_process(
             partition_key=partition_key(period, "aws"),
-            asset_selection=assets_of("aws"),
             instance=instance,
             raise_on_error=False,
         )
@@ -105,35 +104,40 @@ def test_every_run_succeeds_and_every_check_passes(demo_run):
     assert len(instance.get_runs()) == 2  # the run history is kept in the instance
 
 
-def test_the_job_shows_one_raw_delivery_asset_per_provider_feeding_focus():
+def test_the_job_shows_one_asset_per_lake_table_from_raw_delivery_to_the_tag_marts():
     job = defs.resolve_job_def("nightly")
     graph = job.asset_layer.asset_graph
-    raw = ["aws_delivery", "azure_delivery", "gcp_delivery", "oci_delivery"]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        *raw,
+    tables = {
+        "raw_delivery",
         "focus",
-        "tag_marts",
-        "commitment_marts",
+        "rejects",
+        "focus_contract_commitments",
+        "ingests",
+        "tag_coverage",
+        "untagged_spend",
+        "commitment_utilization",
+        "commitment_coverage",
     }
-    parents = graph.get(AssetKey("focus")).parent_keys
-    assert sorted(k.to_user_string() for k in parents) == raw
-    assert graph.get(AssetKey("tag_marts")).parent_keys == {AssetKey("focus")}
-    assert graph.get(AssetKey("commitment_marts")).parent_keys == {AssetKey("focus")}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == tables
+    # one computation, published together
+    for table in ("focus", "rejects", "focus_contract_commitments", "ingests"):
+        assert graph.get(AssetKey(table)).parent_keys == {AssetKey("raw_delivery")}
+    for mart in ("tag_coverage", "untagged_spend", "commitment_coverage"):
+        assert graph.get(AssetKey(mart)).parent_keys == {AssetKey("focus")}
+    assert graph.get(AssetKey("commitment_utilization")).parent_keys == {
+        AssetKey("focus"),
+        AssetKey("focus_contract_commitments"),
+    }
 
 
-def test_a_raw_delivery_asset_refuses_another_providers_partition(tmp_path, nightly):
+def test_the_raw_delivery_of_a_partition_lands_its_own_providers_delivery(tmp_path, nightly_run):
     bucket = tmp_path / "bucket"
     write_demo_aws_export(bucket)
-    (tmp_path / "dagster2").mkdir()
-    instance = DagsterInstance.local_temp(str(tmp_path / "dagster2"), overrides=NO_TELEMETRY)
-    result = defs.resolve_job_def("nightly").execute_in_process(
-        partition_key=partition_key("2026-11", "azure"),
-        asset_selection=[AssetKey("aws_delivery")],
-        instance=instance,
-        raise_on_error=False,
-    )
+    settings = {"lake_root": str(tmp_path / "lake"), "aws": [{"name": "demo", "root": str(bucket)}]}
+    result = nightly_run(settings, "azure")  # no azure source: nothing for this partition
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "aws_delivery lands aws deliveries only" in failure.step_failure_data.error.message
+    assert "no azure delivery for billing period 2026-11" in failure.step_failure_data.error.message
+    assert not (tmp_path / "lake/focus/provider=aws").exists()
 
 
 @pytest.mark.parametrize("period", ["2026-10", "2026-11"])
@@ -212,11 +216,9 @@ def test_nightly_schedule_requests_current_and_restated_previous_period(tmp_path
         "2026-12|aws",
         "2026-12|oci",
     ]
-    # Each run lands its own provider's delivery, then rebuilds focus and the tag marts.
-    assert [[k.to_user_string() for k in r.asset_selection] for r in requests[:2]] == [
-        ["aws_delivery", "focus", "tag_marts", "commitment_marts"],
-        ["oci_delivery", "focus", "tag_marts", "commitment_marts"],
-    ]
+    # Each run is the whole nightly job on its partition: its provider's delivery, focus and
+    # the tag marts (the period marts follow through their automation condition).
+    assert all(r.asset_selection is None for r in requests)
     # Only providers with an export location are refreshed.
     config.write_text(yaml.safe_dump({"aws": [{"root": "a"}]}))
     assert [r.partition_key for r in nightly_schedule(context)] == ["2026-11|aws", "2026-12|aws"]

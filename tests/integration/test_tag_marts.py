@@ -99,7 +99,7 @@ def test_the_nightly_job_writes_the_marts_and_checks_the_untagged_share(tmp_path
         {"lake_root": str(tmp_path / "lake"), "aws": [{"root": str(bucket)}]}, "aws"
     )
     assert result.success
-    assert check_verdicts(result, "tag_marts") == {"untagged_share_under_threshold": False}
+    assert check_verdicts(result, "tag_coverage") == {"untagged_share_under_threshold": False}
 
     lake = Lake(tmp_path / "lake")
     focus = lake.scan_partition("focus", "aws", "2026-11").collect()

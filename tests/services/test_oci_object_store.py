@@ -25,6 +25,7 @@ from oci_loopback import LoopbackObjectStorage, serving, write_api_key
 
 from connectors.exports.landing import land_delivery
 from connectors.exports.oci import find_oci_deliveries
+from connectors.state import StateFile
 from connectors.stores.files import LocalFileStore, StoredObject
 from connectors.stores.oci import RETRY_STRATEGY, OciObjectStore
 from costlake.focus.deliveries import DeliveryError
@@ -213,7 +214,7 @@ def test_the_demo_export_is_found_as_in_a_local_folder(demo, server, store):
 
 
 def test_a_remembered_listing_asks_only_for_reports_after_the_newest(tmp_path, demo, server, store):
-    cache = tmp_path / "periods.json"
+    cache = StateFile(Lake(tmp_path / "lake"), "state/connectors/oci-report-periods.json")
     first = find_oci_deliveries(store, PREFIX, cache)
     newest = max(server.objects)
     server.list_queries.clear()

@@ -544,8 +544,8 @@ def test_a_run_with_nothing_new_downloads_nothing(cloud, nightly_run, tmp_path, 
     if cloud.served:
         assert cloud.served() == served  # the stand-in sent no object again
     if cloud.provider == "oci":
-        # What each served report file holds is remembered in the working folder.
-        cache = json.loads((tmp_path / ".costlake/work/oci-report-periods.json").read_text())
+        # What each served report file holds is remembered in the lake's state.
+        cache = json.loads((lake / "state/connectors/oci-report-periods.json").read_text())
         remembered = [k.split("|")[1] for k in cache if k.startswith(f"oci://{OCI_TENANCY}@")]
         assert sorted(remembered) == sorted(cloud.sent)
 

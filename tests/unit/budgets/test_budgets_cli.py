@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from costlake.budgets.marts import BUDGETS_SCHEMA
 from pipelines.cli import app
-from pipelines.cli_budgets import bar
+from pipelines.cli.budgets import bar
 
 
 def test_bar_marks_spend_forecast_and_the_amount():

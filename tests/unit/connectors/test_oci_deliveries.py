@@ -13,6 +13,7 @@ import pytest
 from conftest import FIXTURES, failed_audit, gzip_file
 
 from connectors.exports.oci import find_oci_deliveries
+from connectors.state import StateFile
 from connectors.stores.files import LocalFileStore
 from costlake.focus.deliveries import DeliveryError
 from costlake.focus.ingest import ingest_delivery
@@ -141,7 +142,7 @@ class CountingStore(LocalFileStore):
 
 def test_with_a_cache_each_report_file_is_read_once(tmp_path, bucket):
     root, _ = bucket
-    cache = tmp_path / "work" / "oci-report-periods.json"
+    cache = StateFile(Lake(tmp_path / "lake"), "state/connectors/oci-report-periods.json")
     store = CountingStore(root)
     first = find_oci_deliveries(store, cache=cache)
     assert sorted(store.opened) == [
@@ -158,7 +159,7 @@ def test_with_a_cache_each_report_file_is_read_once(tmp_path, bucket):
     assert store.opened == ["reports/cost-csv/0000000030000271.csv.gz"]
     assert sorted(after) == ["2023-11", "2023-12", "2026-11"]
     # A damaged cache costs a re-read, never a wrong answer.
-    cache.write_text("{not json")
+    cache.write("{not json")
     store.opened.clear()
     assert find_oci_deliveries(store, cache=cache) == after
     assert len(store.opened) == 3

@@ -9,7 +9,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REPO_ROOT
-from rich.console import Console
 from typer.testing import CliRunner
 
 from costlake.focus.currency import (
@@ -331,8 +330,9 @@ def lake_root(tmp_path: Path) -> Path:
 def run_cli(monkeypatch: pytest.MonkeyPatch):
     """Invoke ``costlake`` with a wide console, so no header or number is wrapped."""
     from pipelines import cli
+    from pipelines.cli.common import console
 
-    monkeypatch.setattr(cli, "console", Console(width=200))
+    monkeypatch.setattr(console, "width", 200)  # the one console every command prints to
     runner = CliRunner()
     return lambda *args: runner.invoke(cli.app, list(args))
 

@@ -1,8 +1,9 @@
 """``costlake commitments``: what the period's commitments cost, used and saved, and what to buy.
 
-A Typer sub-app of its own (registered on the main app in ``pipelines/cli.py``): the summary of
-a period, ``recommend`` (the commitment level that maximizes net savings) and ``capacity``
-(provisioned AI capacity against pay-as-you-go tokens). Formulas: docs/commitments.md.
+A Typer sub-app of its own (registered on the main app in ``pipelines/cli/__init__.py``): the
+summary of a period, ``recommend`` (the commitment level that maximizes net savings) and
+``capacity`` (provisioned AI capacity against pay-as-you-go tokens). Formulas:
+docs/commitments.md.
 """
 
 from datetime import UTC, datetime
