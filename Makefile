@@ -34,9 +34,9 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json postgres-server
 	$(BIN)/python -m pytest
 
-## test-quick: the unit tests alone (pure logic on small frames), before each commit
+## test-quick: the unit tests alone (pure logic on small frames, no FOCUS validator runs), before each commit
 test-quick: $(VENV)/.test
-	$(BIN)/python -m pytest tests/unit -q
+	$(BIN)/python -m pytest tests/unit -q -m 'not validator'
 
 # Azurite, the Azure Blob stand-in the tests start on loopback (pinned in package-lock.json).
 node_modules/.package-lock.json: package.json package-lock.json

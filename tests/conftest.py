@@ -225,3 +225,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kind = item.path.resolve().relative_to(tests).parts[0]
         if kind in TEST_KINDS:
             item.add_marker(getattr(pytest.mark, kind))
+        # The FOCUS validator is an external program started per test (seconds each).
+        if "focus_validator" in item.fixturenames or "validator" in item.name:
+            item.add_marker(pytest.mark.validator)
