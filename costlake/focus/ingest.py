@@ -1,8 +1,9 @@
 """Turn a period's landed deliveries into FOCUS Parquet for its (provider, billing period).
 
-Each file is one lazy polars plan run by the streaming engine: the scan is read once and feeds
-three outputs, the FOCUS rows and the rejected rows (both streamed into staged Parquet parts)
-and the bill's own totals per currency. Memory stays bounded whatever the file's size. When
+Each file is one lazy polars plan run by the streaming engine: the source is read once into a
+working file of its normalized rows, from which the FOCUS rows and the rejected rows (staged
+Parquet parts) and the bill's own totals per currency are taken. Memory stays bounded whatever
+the file's size. When
 every file of the delivery has been read, the staged period is audited (``costlake.focus.audit``:
 money reconciled to the bill, FOCUS schema, finite amounts) and published only if it passes;
 otherwise ``AuditFailed`` says why and the lake keeps its previous version.
@@ -11,8 +12,8 @@ Validation (docs/lake.md, "What is refused and what is rejected"): a file whose 
 column twice or lacks a required one, that cannot be decoded, or that ends mid-row fails the
 delivery before anything is written. A row that cannot be read as its dataset's (more fields
 than the header, a currency outside ISO 4217, an amount that is not a finite number, a value
-that does not parse) is a counted reject with its reason. Exact duplicate rows are counted, not
-removed: a bill may repeat a line.
+that does not parse) is a counted reject with its reason. Exact duplicate rows (equal in all
+the lake keeps of them) are counted, not removed: a bill may repeat a line.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +45,12 @@ from costlake.focus.readers import (
     ROW_COLUMN,
     TOO_FEW_FIELDS,
     TOO_MANY_FIELDS,
+    WELL_SHAPED,
+    Misshapen,
     csv_problem,
     cut_last_line,
     file_format,
+    misshapen_rows,
     ndjson_problem,
     parquet_copy,
     parquet_slices,
@@ -281,17 +286,18 @@ def normalized_rows(
     delivery: Delivery,
     dataset: SourceDataset,
     rows: tuple[int, int] | None = None,
+    misshapen: Misshapen = WELL_SHAPED,
 ) -> pl.LazyFrame:
     """The FOCUS rows of one file (or its ``rows`` slice) with lineage, reject reasons and the
     bill's own cost and currency as the source gave them (``WORKING_COLUMNS``), as one lazy
-    streaming plan."""
-    raw = scan_export(path, file_name, dataset.ndjson_schema, rows)
+    streaming plan; a CSV file's ``misshapen`` rows (``readers.misshapen_rows``) are rejects."""
+    raw = scan_export(path, file_name, dataset.ndjson_schema, rows, misshapen)
     columns = [c for c in raw.collect_schema().names() if c not in (ROW_COLUMN, ROW_PROBLEM)]
     renamed = dataset.rename(columns)
     currency = dataset.currency_column
     # ISO 4217 codes compare upper case ("usd" is USD), in the lake too; amounts are never
     # converted. A row that cannot be placed (another number of fields than the header) has no
-    # known cost, and is no line item to compare with others.
+    # known cost.
     readable = pl.col(ROW_PROBLEM).is_null()
     raw = (
         raw.rename(renamed)
@@ -304,7 +310,6 @@ def normalized_rows(
             **{
                 RAW_COST: pl.when(readable).then(pl.col(dataset.cost_column)),
                 RAW_CURRENCY: pl.when(readable).then(pl.col(currency)),
-                ROW_HASH: pl.when(readable).then(pl.struct([renamed[c] for c in columns]).hash()),
                 ROW_PROBLEM: pl.when(readable)
                 .then(
                     pl.when(~pl.col(currency).is_in(iso_4217_codes())).then(
@@ -324,19 +329,22 @@ def _file_plan(
     delivery: Delivery,
     dataset: SourceDataset,
     rows: tuple[int, int] | None,
+    misshapen: Misshapen,
 ) -> pl.LazyFrame:
-    """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period.
+    """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period and
+    ``ROW_HASH`` (``_row_hash``).
 
     Such rows are rejected, except in datasets whose files span periods: there they belong to
     their own period's delivery and this one leaves them out.
     """
     period_start = datetime.strptime(delivery.billing_period, "%Y-%m").replace(tzinfo=UTC)
     other = pl.col(REJECT_REASON).is_null() & (pl.col("BillingPeriodStart") != period_start)
-    frame = normalized_rows(path, file_name, delivery, dataset, rows)
+    frame = normalized_rows(path, file_name, delivery, dataset, rows, misshapen)
     frame = frame.with_columns(
         _finite_or_rejected(), pl.col("PricingCurrency").str.strip_chars().str.to_uppercase()
     )
     frame = with_contract_applied(frame)
+    frame = frame.with_columns(_row_hash(frame, dataset))
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
@@ -346,6 +354,25 @@ def _file_plan(
         pl.when(other).then(pl.lit(message)).otherwise(pl.col(REJECT_REASON)).alias(REJECT_REASON),
         pl.lit(False).alias(OTHER_PERIOD),
     )
+
+
+def _row_hash(frame: pl.LazyFrame, dataset: SourceDataset) -> pl.Expr:
+    """``ROW_HASH``: a hash of a row's values as the lake keeps them (lineage and working
+    columns aside), null for a row whose fields cannot be placed. Equal hashes are exact
+    duplicates in the lake.
+
+    The row's columns, not the source's: hashing every source column would parse and decode
+    columns the mapping never reads (Parquet's column projection would be lost). ``Tags`` of a
+    dataset that builds it per distinct raw value is left to ``RAW_TAGS``, which it comes from.
+    """
+    names = frame.collect_schema().names()
+    skip = {ROW_COLUMN, ROW_HASH, *WORKING_COLUMNS, *LINK_COLUMNS}
+    if RAW_TAGS in names and dataset.tags_from_raw is not None:
+        skip.add("Tags")
+    reason = pl.col(REJECT_REASON)
+    placeable = ~(reason.str.starts_with(TOO_MANY_FIELDS) | reason.str.starts_with(TOO_FEW_FIELDS))
+    row = pl.struct([n for n in names if n not in skip]).hash()
+    return pl.when(placeable.fill_null(True)).then(row).alias(ROW_HASH)
 
 
 def _finite_or_rejected() -> pl.Expr:
@@ -377,10 +404,10 @@ def _ingest_file(
     one streaming run each: the engine keeps several decoded row groups of a file in flight, so
     memory would otherwise grow with the file's row groups, not stay flat.
 
-    Exact duplicates are counted over the whole file: each slice gives its distinct row
-    hashes, and a file holds (its source rows) - (its distinct hashes) duplicate rows.
+    Exact duplicates are counted over the whole file: each slice gives its hashed source rows
+    and their distinct hashes, and a file holds (its hashed rows) - (its distinct hashes).
     """
-    source_rows = 0
+    hashed = 0
     hashes: list[pl.Series] = []
     with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
         slices = parquet_slices(readable, SLICE_ROWS) if readable.suffix == ".parquet" else [None]
@@ -389,12 +416,48 @@ def _ingest_file(
             in_slice, distinct = _ingest_readable(
                 readable, file_name, delivery, dataset, staged, (part, chunk), rows, report, rules
             )
-            source_rows += in_slice
+            hashed += in_slice
             hashes.append(distinct)
-    duplicates = source_rows - pl.concat(hashes).n_unique()
+    duplicates = hashed - pl.concat(hashes).n_unique()
     if duplicates:
         log.warning("%s rows of %s repeat an earlier row exactly", duplicates, file_name)
     report.duplicate_rows += duplicates
+
+
+def _write_working_file(
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    rows: tuple[int, int] | None,
+    target: str,
+) -> list[str]:
+    """The one pass over the source: every row of the file (or slice) normalized, with its
+    working columns, streamed to ``target`` (Parquet, lz4); the plan's columns in order.
+
+    A CSV file's field counts come from pyarrow's parser (``misshapen_rows``), which runs in a
+    thread beside the polars pass, both streaming the file. The pass assumes every row has the
+    header's fields, as a delivery's rows nearly always do; when some do not, it runs again
+    with them flagged as rejects.
+    """
+
+    def sink(misshapen: Misshapen) -> list[str]:
+        plan = _file_plan(path, file_name, delivery, dataset, rows, misshapen)
+        names = plan.collect_schema().names()
+        if dataset.tags_from_raw is not None and RAW_TAGS in names:
+            plan = plan.drop("Tags")  # built per distinct RAW_TAGS value afterwards
+        plan.sink_parquet(target, compression="lz4", engine="streaming")
+        return names
+
+    if file_format(path.name) == "parquet":
+        return sink(WELL_SHAPED)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlake-fields") as pool:
+        counted = pool.submit(misshapen_rows, path, file_name)
+        try:
+            names = sink(WELL_SHAPED)
+        finally:
+            misshapen = counted.result()
+    return sink(misshapen) if misshapen else names
 
 
 def _ingest_readable(
@@ -409,64 +472,72 @@ def _ingest_readable(
     rules: TagRules,
 ) -> tuple[int, pl.Series]:
     """Stream one readable file, or the (offset, length) slice ``rows`` of it, into the parts
-    ``part`` (file number, slice number) of the focus and rejects tables; its source rows of
-    the period and their distinct hashes (``ROW_HASH``).
+    ``part`` (file number, slice number) of the focus and rejects tables; its hashed rows of the
+    period and their distinct hashes (``ROW_HASH``).
 
-    The file is read once. That pass writes the rejects, the bill's totals, the good rows
-    without their tag columns (to a working file beside the part, lz4) and the rows' distinct
-    tag keys. Each distinct key's tags are then read once (``found_tags``: a bill repeats a
-    resource's tags on all its line items) and joined onto the working file's rows, which
-    become the focus part: reading the tags row by row cost 10 times the rest of the ingest.
+    The file is read once, into a working file of its normalized rows (``_write_working_file``).
+    The rejects, the bill's totals, the commitment-linked rows and the distinct tag keys are
+    read from that file's few columns they need. Each distinct key's tags are then read once
+    (``found_tags``: a bill repeats a resource's tags on all its line items) and joined onto the
+    good rows, which become the focus part: reading the tags row by row cost 10 times the rest
+    of the ingest. One streaming sink per pass: several outputs of one pass over the source
+    made polars evaluate the normalization more than once.
     """
-    plan = _file_plan(path, file_name, delivery, dataset, rows)
-    # The bill's totals come from its own cost and currency text, not from the mapped columns,
-    # so a mapping mistake shows up as a reconciliation failure. Rows are 1-based and dense.
-    raw_cost = plan.collect_schema()[RAW_COST]
-    in_period = ~pl.col(OTHER_PERIOD)
-    bill = plan.group_by(RAW_CURRENCY).agg(
-        parsing.number(RAW_COST, raw_cost).filter(in_period).sum().alias("cost"),
-        pl.col(ROW_COLUMN).max().alias("rows"),
-        in_period.sum().alias("rows_in_period"),
-        pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
-        # A source row can become several FOCUS rows (credits, unused commitments).
-        pl.col(ROW_COLUMN)
-        .filter(in_period & pl.col(ROW_HASH).is_not_null())
-        .n_unique()
-        .alias("source_rows_in_period"),
-    )
-    hashes = plan.filter(in_period).select(pl.col(ROW_HASH).unique().drop_nulls())
-    focus = plan.filter(in_period).drop(OTHER_PERIOD)
-    accepted = focus.filter(pl.col(REJECT_REASON).is_null())
-    good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, strict=False)
-    bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
-        "x_Provider",
-        "x_SourceDataset",
-        "x_DeliveryId",
-        "x_SourceFile",
-        "x_SourceRow",
-        pl.col(REJECT_REASON).alias("reason"),
-        pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
-    )
     focus_path = staged.part_path("focus", *part)
-    untagged_path = focus_path + ".untagged"
+    work_path = focus_path + ".work"
     rejects_path = staged.part_path("rejects", *part)
     lines_path = staged.part_path(COMMITMENT_LINES, *part)
-    names = [n for n in good.collect_schema().names() if n != RAW_TAGS]
-    names += [n for n in tag_columns(rules) if n not in names]
-    raw_tags = good.collect_schema().get(RAW_TAGS)
-    if dataset.tags_from_raw is None or raw_tags is None:
-        untagged, keys_plan, on = good.drop(RAW_TAGS, strict=False), tag_keys(good, rules), None
-    else:  # Tags itself is built per distinct raw value below
-        on = [RAW_TAGS, *(["x_Provider", "SubAccountId"] if rules.account_defaults else [])]
-        untagged, keys_plan = good.drop("Tags"), good.select(on).unique()
     try:
-        *_, totals, distinct, keys = pl.collect_all(
+        columns = _write_working_file(path, file_name, delivery, dataset, rows, work_path)
+        work = pl.scan_parquet(work_path)
+        # The bill's totals come from its own cost and currency text, not from the mapped
+        # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
+        # and dense.
+        raw_cost = work.collect_schema()[RAW_COST]
+        in_period = ~pl.col(OTHER_PERIOD)
+        bill = work.group_by(RAW_CURRENCY).agg(
+            parsing.number(RAW_COST, raw_cost).filter(in_period).sum().alias("cost"),
+            pl.col(ROW_COLUMN).max().alias("rows"),
+            in_period.sum().alias("rows_in_period"),
+            pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
+        )
+        focus = work.filter(in_period).drop(OTHER_PERIOD)
+        # One hash per source row, of its FOCUS rows' hashes (credits and unused commitments
+        # make several rows of one): duplicates are counted in source rows.
+        hashes = (
+            focus.filter(pl.col(ROW_HASH).is_not_null())
+            .group_by(ROW_COLUMN)
+            .agg(pl.col(ROW_HASH).sort().implode().hash())
+            .select(pl.col(ROW_HASH).unique())
+        )
+        hashed = focus.select(pl.col(ROW_COLUMN).filter(pl.col(ROW_HASH).is_not_null()).n_unique())
+        accepted = focus.filter(pl.col(REJECT_REASON).is_null())
+        good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, strict=False)
+        bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
+            "x_Provider",
+            "x_SourceDataset",
+            "x_DeliveryId",
+            "x_SourceFile",
+            "x_SourceRow",
+            pl.col(REJECT_REASON).alias("reason"),
+            pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
+        )
+        kept = set(good.collect_schema().names()) | {"Tags"}
+        names = [n for n in columns if n in kept and n != RAW_TAGS]
+        names += [n for n in tag_columns(rules) if n not in names]
+        raw_tags = good.collect_schema().get(RAW_TAGS)
+        if dataset.tags_from_raw is None or raw_tags is None:
+            untagged, keys_plan, on = good.drop(RAW_TAGS, strict=False), tag_keys(good, rules), None
+        else:  # Tags itself is built per distinct raw value below
+            on = [RAW_TAGS, *(["x_Provider", "SubAccountId"] if rules.account_defaults else [])]
+            untagged, keys_plan = good, good.select(on).unique()
+        _, _, totals, distinct, hashed, keys = pl.collect_all(
             [
                 commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
-                untagged.sink_parquet(untagged_path, lazy=True, compression="lz4"),
                 bad.sink_parquet(rejects_path, lazy=True),
                 bill,
                 hashes,
+                hashed,
                 keys_plan,
             ],
             engine="streaming",
@@ -476,7 +547,7 @@ def _ingest_readable(
         else:
             keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
             found = pl.concat([keys.select(RAW_TAGS), found_tags(keys, rules)], how="horizontal")
-        tagged = with_tag_columns(pl.scan_parquet(untagged_path), rules, found, on).select(names)
+        tagged = with_tag_columns(untagged, rules, found, on).select(names)
         # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
         tagged.sink_parquet(
             focus_path, metadata=FOCUS_FILE_METADATA, compression_level=1, engine="streaming"
@@ -485,7 +556,7 @@ def _ingest_readable(
         where = _read_problem(path, dataset)
         raise DeliveryError(f"{file_name}: cannot read the file: {where or exc}") from exc
     finally:
-        Path(untagged_path).unlink(missing_ok=True)
+        Path(work_path).unlink(missing_ok=True)
     for row in totals.iter_rows(named=True):
         currency, cost = row[RAW_CURRENCY], row["cost"]
         # Rows with no currency and no cost (unplaceable rows) add no bill total of their own.
@@ -496,7 +567,7 @@ def _ingest_readable(
     report.rows_other_periods += int(totals["rows_other_periods"].sum())
     report.rows_written += pq.read_metadata(focus_path).num_rows
     _count_rejects(pl.read_parquet(rejects_path), report)
-    return int(totals["source_rows_in_period"].sum()), distinct[ROW_HASH]
+    return hashed.item(), distinct[ROW_HASH]
 
 
 def _read_problem(path: Path, dataset: SourceDataset) -> str | None:

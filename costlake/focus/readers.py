@@ -8,10 +8,11 @@ later instead of a type-inference failure now; Parquet keeps its own types. Ever
 A CSV header is read apart (``csv_header``), so duplicate names are seen as the file has them
 (polars would rename the second ``a`` to ``a_duplicated_0``). polars cannot say which rows have
 a different number of fields than the header: it pads a short row with nulls and, told to
-(``truncate_ragged_lines``), cuts a long one, so "a,b," and "a,b" read alike. So a first pass
-by pyarrow's CSV parser, streaming, converting one column only, lists those rows by number
-(``misshapen_rows``: its handler runs for the bad rows alone), and the polars scan flags them.
-Their values were not shifted into other columns: the whole row is a reject.
+(``truncate_ragged_lines``), cuts a long one, so "a,b," and "a,b" read alike. pyarrow's CSV
+parser can: ``misshapen_rows`` lists those rows by number (streaming, converting one column
+only; its handler runs for the bad rows alone), and a scan given that list (``Misshapen``)
+flags them. Their values were not shifted into other columns: the whole row is a reject. The
+ingest runs that parser beside its own polars pass (``costlake.focus.ingest``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -43,6 +45,20 @@ TOO_FEW_FIELDS = "row has fewer fields than the header"
 TAIL_BYTES = 1 << 20  # how much of a file's end is read to check that its last line is whole
 NDJSON_SAMPLE_ROWS = 10_000
 COPY_ROW_GROUP_ROWS = 65_536  # row group size of a JSON lines file's Parquet copy
+
+
+@dataclass(frozen=True)
+class Misshapen:
+    """The data rows (1-based) of a CSV file with more, and with fewer, fields than its header."""
+
+    longer: tuple[int, ...] = ()
+    shorter: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.longer or self.shorter)
+
+
+WELL_SHAPED = Misshapen()  # every row has the header's number of fields
 
 
 def file_format(name: str) -> str:
@@ -66,9 +82,11 @@ def scan_export(
     name: str,
     ndjson_schema: pl.Schema | None = None,
     rows: tuple[int, int] | None = None,
+    misshapen: Misshapen = WELL_SHAPED,
 ) -> pl.LazyFrame:
     """A lazy, streaming scan of one export file with its row numbers; ``rows`` (offset,
-    length) reads only that slice of a Parquet file, numbered as in the whole file.
+    length) reads only that slice of a Parquet file, numbered as in the whole file. A CSV
+    file's ``misshapen`` rows (``misshapen_rows``) are flagged in ``x_RowProblem``.
 
     The file on disk decides how it is read (a JSON lines file may be given as its Parquet copy,
     see ``parquet_copy``); ``name`` is the delivery's name for it, for messages.
@@ -89,19 +107,18 @@ def scan_export(
         scan = scan.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in text)
         scan = scan.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_PROBLEM))
     else:
-        scan = _scan_csv(path, name)
+        scan = _scan_csv(path, name, misshapen)
     return scan.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
 
 
-def _scan_csv(path: Path, name: str) -> pl.LazyFrame:
-    """Every column as text, against the header read apart; rows with another number of
-    fields than the header flagged (see the module's docstring). A blank line is a row of
-    nulls, rejected by its dataset's checks (testing every column for null would make the
-    scan read columns the mapping never uses)."""
+def _scan_csv(path: Path, name: str, misshapen: Misshapen) -> pl.LazyFrame:
+    """Every column as text, against the header read apart; the ``misshapen`` rows flagged
+    (see the module's docstring). A blank line is a row of nulls, rejected by its dataset's
+    checks (testing every column for null would make the scan read columns the mapping never
+    uses)."""
     header = csv_header(path, name)
     if len(set(header)) != len(header):
         raise DeliveryError(f"{name}: the header names a column twice")
-    longer, shorter = misshapen_rows(path, name, len(header))
     scan = pl.scan_csv(
         path,
         has_header=False,
@@ -114,17 +131,19 @@ def _scan_csv(path: Path, name: str) -> pl.LazyFrame:
     )
     row = pl.col(ROW_COLUMN)
     width = f"{len(header)} columns"
+    if not misshapen:
+        return scan.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_PROBLEM))
     return scan.with_columns(
-        pl.when(row.is_in(longer))
+        pl.when(row.is_in(misshapen.longer))
         .then(pl.lit(f"{TOO_MANY_FIELDS}: {width}"))
-        .when(row.is_in(shorter))
+        .when(row.is_in(misshapen.shorter))
         .then(pl.lit(f"{TOO_FEW_FIELDS}: {width}"))
         .alias(ROW_PROBLEM)
     )
 
 
-def misshapen_rows(path: Path, name: str, width: int) -> tuple[list[int], list[int]]:
-    """Data rows (1-based) of a CSV file with more, and with fewer, fields than ``width``.
+def misshapen_rows(path: Path, name: str) -> Misshapen:
+    """The data rows of a CSV file (plain or gzip) with another number of fields than its header.
 
     pyarrow's streaming parser checks every row's field count; only the first column is
     converted, and its handler (Python) is called for the misshapen rows alone. One thread, so
@@ -138,6 +157,7 @@ def misshapen_rows(path: Path, name: str, width: int) -> tuple[list[int], list[i
         (longer if row.actual_columns > width else shorter).append(data_row)
         return "skip"
 
+    width = len(csv_header(path, name))
     names = [f"c{i}" for i in range(width)]
     try:
         compression = "gzip" if file_format(path.name) == "csv.gz" else None
@@ -158,7 +178,7 @@ def misshapen_rows(path: Path, name: str, width: int) -> tuple[list[int], list[i
                 pass
     except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
         raise DeliveryError(f"{name}: cannot read the file: {csv_problem(path) or exc}") from exc
-    return longer, shorter
+    return Misshapen(tuple(longer), tuple(shorter))
 
 
 def csv_header(path: Path, name: str) -> list[str]:

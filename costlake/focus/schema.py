@@ -146,7 +146,7 @@ EXTENSION_COLUMNS += [
 REJECT_REASON = "x_RejectReason"
 RAW_COST = "x_RawCost"
 RAW_CURRENCY = "x_RawCurrency"
-# A hash of the source row's own values (lineage excluded): equal hashes are exact duplicates.
+# A hash of a row's values as the lake keeps them (lineage excluded): see ``ingest._row_hash``.
 ROW_HASH = "x_RowHash"
 # The commitment's own term where the bill states it (AWS reservation / savings plan start and
 # end times): read into the Contract Commitment table, not kept on the cost rows.

@@ -601,6 +601,28 @@ def test_the_fixtures_used_are_costed_where_the_faults_go():
         assert decimal(rows[BAD - 1][header.index(source.cost)]) not in (None, 0), source.dataset
 
 
+def test_rows_equal_in_all_the_lake_keeps_are_duplicates(tmp_path):
+    """Duplicates are judged on what the lake keeps: a copy of a row with another
+    identity/LineItemId (a column the mapping never reads) counts, a copy with another
+    lineItem/UsageAmount (ConsumedQuantity in the lake) does not."""
+    header, rows = AWS_LEGACY.read()
+    rows = [list(r) for r in rows]
+    line_id, usage = header.index("identity/LineItemId"), header.index("lineItem/UsageAmount")
+    other_id = list(rows[0])
+    other_id[line_id] = "another-line-item-id"
+    kind = header.index("lineItem/LineItemType")
+    other_usage = list(next(r for r in rows if r[kind] == "Usage" and r[usage]))
+    other_usage[usage] = str(float(other_usage[usage] or 0) + 1)
+    folder = tmp_path / "landed"
+    folder.mkdir()
+    data = csv_bytes(header, [*rows, other_id, other_usage])
+    (folder / "part-1.csv").write_bytes(data)
+    delivery = delivery_of("aws_cur_legacy", "aws", "2023-11", "part-1.csv", len(data))
+    report = ingest_delivery(delivery, folder, Lake(tmp_path / "lake"))
+    assert report.duplicate_rows == 1
+    assert report.rows_read == len(rows) + 2
+
+
 def test_duplicated_rows_are_counted_not_removed(tmp_path):
     """Three rows repeated (one of them twice) on top of the sample's own: the report counts
     them and the lake keeps every row, so the money still matches the bill."""
