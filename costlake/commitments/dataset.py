@@ -89,20 +89,9 @@ def _gcp_pool_resource(text: pl.Expr, dollar_based: pl.Expr) -> pl.Expr:
     return pl.when(dollar_based).then(pl.lit("spend")).otherwise(pl.coalesce(kind, pl.lit("other")))
 
 
-def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """FOCUS rows with the working link columns (``LINK_COLUMNS``) of the module's rules:
-    null on a row no commitment applies to."""
-    has_id = pl.col("CommitmentDiscountId").is_not_null()
-    usage = pl.col("ChargeCategory") == "Usage"
-    gcp = pl.col("x_Provider") == "gcp"
-    sku_text = pl.coalesce(pl.col("SkuMeter"), pl.col("ChargeDescription"))
-    gcp_fee = gcp & usage & sku_text.str.starts_with("Commitment").fill_null(False)
-    line_type = pl.col("x_LineItemType").fill_null("")
-    gcp_credit = gcp & line_type.str.starts_with(GCP_CUD_CREDIT)
-    dollar_based = line_type.str.contains("DOLLAR") | sku_text.str.contains(
-        r"(?i)dollar|spend"
-    ).fill_null(False)
-    pool = pl.concat_str(
+def _gcp_pool(dollar_based: pl.Expr) -> pl.Expr:
+    """The id of the GCP CUD pool a fee or credit row belongs to."""
+    return pl.concat_str(
         [
             pl.lit("gcp-cud/"),
             pl.col("BillingAccountId"),
@@ -114,7 +103,43 @@ def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
             _gcp_pool_resource(pl.col("ChargeDescription"), dollar_based),
         ]
     )
-    provisioned = ~has_id & ~gcp_fee & ~gcp_credit & is_provisioned_capacity()
+
+
+def _of(provider: str, only: str | None) -> pl.Expr | None:
+    """Whether a row is ``provider``'s: the ``x_Provider`` test, or None when every row is
+    ``only``'s and that is another provider (its rules then cost nothing per row)."""
+    if only is None:
+        return pl.col("x_Provider") == provider
+    return pl.lit(True) if only == provider else None
+
+
+def link_columns(frame: pl.LazyFrame, provider: str | None = None) -> pl.LazyFrame:
+    """FOCUS rows with the working link columns (``LINK_COLUMNS``) of the module's rules:
+    null on a row no commitment applies to. ``provider``: every row is that provider's (one
+    file of the ingest), so the other providers' text rules are left out of the plan."""
+    has_id = pl.col("CommitmentDiscountId").is_not_null()
+    usage = pl.col("ChargeCategory") == "Usage"
+    sku_text = pl.coalesce(pl.col("SkuMeter"), pl.col("ChargeDescription"))
+    line_type = pl.col("x_LineItemType").fill_null("")
+    gcp = _of("gcp", provider)
+    if gcp is None:
+        gcp_fee = gcp_credit = dollar_based = pl.lit(False)
+    else:
+        gcp_fee = gcp & usage & sku_text.str.starts_with("Commitment").fill_null(False)
+        gcp_credit = gcp & line_type.str.starts_with(GCP_CUD_CREDIT)
+        dollar_based = line_type.str.contains("DOLLAR") | sku_text.str.contains(
+            r"(?i)dollar|spend"
+        ).fill_null(False)
+    # Each rule is computed once, as a working column the later ones read: an expression
+    # used in several outputs would be evaluated for each (the AI capacity test is a regex).
+    flags = {
+        "__link_gcp_fee": gcp_fee,
+        "__link_gcp_credit": gcp_credit,
+        "__link_dollar": dollar_based,
+        "__link_provisioned": ~has_id & ~gcp_fee & ~gcp_credit & is_provisioned_capacity(),
+    }
+    frame = frame.with_columns(flag.alias(name) for name, flag in flags.items())
+    gcp_fee, gcp_credit, dollar_based, provisioned = (pl.col(name) for name in flags)
     capacity_id = pl.coalesce(
         pl.col("ResourceId"),
         pl.concat_str(
@@ -127,17 +152,16 @@ def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
     # Azure bills a purchase against its order (".../reservationOrders/<order>") and the usage
     # against a benefit inside it (".../reservations/<id>"): the order is the commitment.
-    azure_order = pl.when(pl.col("x_Provider") == "azure").then(
-        pl.col("CommitmentDiscountId").str.extract(AZURE_ORDER, 1)
+    azure = _of("azure", provider)
+    azure_order = (
+        pl.lit(None, dtype=pl.String)
+        if azure is None
+        else pl.when(azure).then(pl.col("CommitmentDiscountId").str.extract(AZURE_ORDER, 1))
     )
-    commitment_id = (
-        pl.when(has_id)
-        .then(pl.coalesce(azure_order, pl.col("CommitmentDiscountId")))
-        .when(gcp_fee | gcp_credit)
-        .then(pool)
-        .when(provisioned)
-        .then(capacity_id)
-    )
+    commitment_id = pl.when(has_id).then(pl.coalesce(azure_order, pl.col("CommitmentDiscountId")))
+    if gcp is not None:
+        commitment_id = commitment_id.when(gcp_fee | gcp_credit).then(_gcp_pool(dollar_based))
+    commitment_id = commitment_id.when(provisioned).then(capacity_id)
     commitment_type = (
         pl.when(has_id)
         .then(pl.coalesce(pl.col("CommitmentDiscountType"), pl.lit("Commitment")))
@@ -155,7 +179,7 @@ def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("Usage"))
     )
     role = (
-        pl.when(commitment_id.is_null())
+        pl.when(pl.col(COMMITMENT_ID).is_null())
         .then(None)
         .when(gcp_credit)
         .then(pl.lit("used"))
@@ -168,18 +192,21 @@ def link_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
     # The on-demand value of the usage a commitment covered: its list cost, or for a GCP CUD
     # credit (which cancels the covered usage at its on-demand price) the credit negated.
     covered = (
-        pl.when(role.is_null() | (role != "used"))
+        pl.when(pl.col(COMMITMENT_ROLE).is_null() | (pl.col(COMMITMENT_ROLE) != "used"))
         .then(None)
         .when(gcp_credit)
         .then(-pl.col("EffectiveCost"))
         .otherwise(pl.col("ListCost"))
     )
-    return frame.with_columns(
-        commitment_id.alias(COMMITMENT_ID),
-        commitment_type.alias(COMMITMENT_TYPE),
-        category.alias(COMMITMENT_CATEGORY),
-        role.alias(COMMITMENT_ROLE),
-        covered.alias(COVERED_LIST_COST),
+    return (
+        frame.with_columns(
+            commitment_id.alias(COMMITMENT_ID),
+            commitment_type.alias(COMMITMENT_TYPE),
+            category.alias(COMMITMENT_CATEGORY),
+        )
+        .with_columns(role.alias(COMMITMENT_ROLE))
+        .with_columns(covered.alias(COVERED_LIST_COST))
+        .drop(*flags)
     )
 
 
@@ -208,9 +235,11 @@ def contract_applied() -> pl.Expr:
     return pl.coalesce(pl.col("ContractApplied"), pl.when(role.is_not_null()).then(built))
 
 
-def with_contract_applied(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Normalized FOCUS rows with the link columns and ``ContractApplied`` filled in."""
-    return link_columns(frame).with_columns(contract_applied().alias("ContractApplied"))
+def with_contract_applied(frame: pl.LazyFrame, provider: str | None = None) -> pl.LazyFrame:
+    """Normalized FOCUS rows (of ``provider`` alone, if given) with the link columns and
+    ``ContractApplied`` filled in."""
+    linked = link_columns(frame, provider)
+    return linked.with_columns(contract_applied().alias("ContractApplied"))
 
 
 def commitment_lines(frame: pl.LazyFrame) -> pl.LazyFrame:

@@ -343,7 +343,7 @@ def _file_plan(
     frame = frame.with_columns(
         _finite_or_rejected(), pl.col("PricingCurrency").str.strip_chars().str.to_uppercase()
     )
-    frame = with_contract_applied(frame)
+    frame = with_contract_applied(frame, delivery.provider)
     frame = frame.with_columns(_row_hash(frame, dataset))
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
