@@ -88,6 +88,11 @@ OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billi
 # Staged beside the period's tables, never published: each file's commitment-linked rows, grouped
 # into the Contract Commitment table once every file is read.
 COMMITMENT_LINES = "_commitment_lines"
+# Working column: a 64-bit hash of a row's tag key (``RAW_TAGS``, and the account where tag
+# rules have account defaults), by which the tags found once per distinct key are joined back:
+# a join on the 600-byte text itself cost as much as the rest of that step.
+TAGS_KEY = "x_RawTagsKey"
+WORK_ROW_GROUP_ROWS = 20_000  # small row groups: the working file is read back streaming
 
 
 @dataclass
@@ -431,6 +436,7 @@ def _write_working_file(
     dataset: SourceDataset,
     rows: tuple[int, int] | None,
     target: str,
+    tag_key: list[str],
 ) -> list[str]:
     """The one pass over the source: every row of the file (or slice) normalized, with its
     working columns, streamed to ``target`` (Parquet, lz4); the plan's columns in order.
@@ -438,15 +444,19 @@ def _write_working_file(
     A CSV file's field counts come from pyarrow's parser (``misshapen_rows``), which runs in a
     thread beside the polars pass, both streaming the file. The pass assumes every row has the
     header's fields, as a delivery's rows nearly always do; when some do not, it runs again
-    with them flagged as rejects.
+    with them flagged as rejects. A dataset that builds ``Tags`` from ``RAW_TAGS`` leaves it to
+    later, and the rows get ``TAGS_KEY``, the hash of their ``tag_key`` columns.
     """
 
     def sink(misshapen: Misshapen) -> list[str]:
         plan = _file_plan(path, file_name, delivery, dataset, rows, misshapen)
         names = plan.collect_schema().names()
         if dataset.tags_from_raw is not None and RAW_TAGS in names:
-            plan = plan.drop("Tags")  # built per distinct RAW_TAGS value afterwards
-        plan.sink_parquet(target, compression="lz4", engine="streaming")
+            # Built per distinct RAW_TAGS value afterwards.
+            plan = plan.drop("Tags").with_columns(pl.struct(tag_key).hash().alias(TAGS_KEY))
+        plan.sink_parquet(
+            target, compression="lz4", row_group_size=WORK_ROW_GROUP_ROWS, engine="streaming"
+        )
         return names
 
     if file_format(path.name) == "parquet":
@@ -488,7 +498,9 @@ def _ingest_readable(
     rejects_path = staged.part_path("rejects", *part)
     lines_path = staged.part_path(COMMITMENT_LINES, *part)
     try:
-        columns = _write_working_file(path, file_name, delivery, dataset, rows, work_path)
+        accounts = ["x_Provider", "SubAccountId"] if rules.account_defaults else []
+        tag_key = [RAW_TAGS, *accounts]
+        columns = _write_working_file(path, file_name, delivery, dataset, rows, work_path, tag_key)
         work = pl.scan_parquet(work_path)
         # The bill's totals come from its own cost and currency text, not from the mapped
         # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
@@ -512,7 +524,7 @@ def _ingest_readable(
         )
         hashed = focus.select(pl.col(ROW_COLUMN).filter(pl.col(ROW_HASH).is_not_null()).n_unique())
         accepted = focus.filter(pl.col(REJECT_REASON).is_null())
-        good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, strict=False)
+        good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, TAGS_KEY, strict=False)
         bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
             "x_Provider",
             "x_SourceDataset",
@@ -526,11 +538,12 @@ def _ingest_readable(
         names = [n for n in columns if n in kept and n != RAW_TAGS]
         names += [n for n in tag_columns(rules) if n not in names]
         raw_tags = good.collect_schema().get(RAW_TAGS)
-        if dataset.tags_from_raw is None or raw_tags is None:
+        if TAGS_KEY not in work.collect_schema():
             untagged, keys_plan, on = good.drop(RAW_TAGS, strict=False), tag_keys(good, rules), None
         else:  # Tags itself is built per distinct raw value below
-            on = [RAW_TAGS, *(["x_Provider", "SubAccountId"] if rules.account_defaults else [])]
-            untagged, keys_plan = good, good.select(on).unique()
+            on = [TAGS_KEY]
+            untagged = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, RAW_TAGS, strict=False)
+            keys_plan = accepted.group_by(TAGS_KEY).agg(pl.col(tag_key).first())
         _, _, totals, distinct, hashed, keys = pl.collect_all(
             [
                 commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
@@ -546,7 +559,8 @@ def _ingest_readable(
             found = found_tags(keys, rules)
         else:
             keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
-            found = pl.concat([keys.select(RAW_TAGS), found_tags(keys, rules)], how="horizontal")
+            found = found_tags(keys, rules).drop(accounts)
+            found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
         tagged = with_tag_columns(untagged, rules, found, on).select(names)
         # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
         tagged.sink_parquet(
