@@ -502,6 +502,12 @@ def _ingest_readable(
         tag_key = [RAW_TAGS, *accounts]
         columns = _write_working_file(path, file_name, delivery, dataset, rows, work_path, tag_key)
         work = pl.scan_parquet(work_path)
+        keys = None
+        if TAGS_KEY in work.collect_schema():
+            # The distinct tag keys of the good rows, their tags read once below.
+            readable = work.filter(~pl.col(OTHER_PERIOD) & pl.col(REJECT_REASON).is_null())
+            keys = readable.group_by(TAGS_KEY).agg(pl.col(tag_key).first()).collect()
+            work = _with_tags_problems(work, keys, dataset)
         # The bill's totals come from its own cost and currency text, not from the mapped
         # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
         # and dense.
@@ -538,25 +544,22 @@ def _ingest_readable(
         names = [n for n in columns if n in kept and n != RAW_TAGS]
         names += [n for n in tag_columns(rules) if n not in names]
         raw_tags = good.collect_schema().get(RAW_TAGS)
-        if TAGS_KEY not in work.collect_schema():
-            untagged, keys_plan, on = good.drop(RAW_TAGS, strict=False), tag_keys(good, rules), None
+        outputs = [
+            commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
+            bad.sink_parquet(rejects_path, lazy=True),
+            bill,
+            hashes,
+            hashed,
+        ]
+        if keys is None:
+            untagged, on = good.drop(RAW_TAGS, strict=False), None
+            outputs.append(tag_keys(good, rules))
         else:  # Tags itself is built per distinct raw value below
             on = [TAGS_KEY]
             untagged = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, RAW_TAGS, strict=False)
-            keys_plan = accepted.group_by(TAGS_KEY).agg(pl.col(tag_key).first())
-        _, _, totals, distinct, hashed, keys = pl.collect_all(
-            [
-                commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
-                bad.sink_parquet(rejects_path, lazy=True),
-                bill,
-                hashes,
-                hashed,
-                keys_plan,
-            ],
-            engine="streaming",
-        )
-        if on is None:
-            found = found_tags(keys, rules)
+        _, _, totals, distinct, hashed, *key_table = pl.collect_all(outputs, engine="streaming")
+        if keys is None:
+            found = found_tags(key_table[0], rules)
         else:
             keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
             found = found_tags(keys, rules).drop(accounts)
@@ -582,6 +585,21 @@ def _ingest_readable(
     report.rows_written += pq.read_metadata(focus_path).num_rows
     _count_rejects(pl.read_parquet(rejects_path), report)
     return hashed.item(), distinct[ROW_HASH]
+
+
+def _with_tags_problems(
+    work: pl.LazyFrame, keys: pl.DataFrame, dataset: SourceDataset
+) -> pl.LazyFrame:
+    """The working rows, those whose tags ``keys`` (distinct, with their ``RAW_TAGS``) the
+    dataset's ``tags_problem`` refuses rejected with its reason, unless they have one already."""
+    if dataset.tags_problem is None:
+        return work
+    bad = keys.select(TAGS_KEY, dataset.tags_problem(pl.col(RAW_TAGS)).alias("reason"))
+    bad = bad.drop_nulls("reason")
+    if bad.is_empty():
+        return work
+    reason = pl.col(TAGS_KEY).replace_strict(bad[TAGS_KEY], bad["reason"], default=None)
+    return work.with_columns(pl.coalesce(pl.col(REJECT_REASON), reason).alias(REJECT_REASON))
 
 
 def _read_problem(path: Path, dataset: SourceDataset) -> str | None:

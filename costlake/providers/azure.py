@@ -291,6 +291,11 @@ def _tags_are_bad(tags: pl.Expr) -> pl.Expr:
     )
 
 
+def cost_details_tags_problem(tags: pl.Expr) -> pl.Expr:
+    """The reject reason of a cost-details ``Tags`` text that is not JSON object members."""
+    return pl.when(_tags_are_bad(tags)).then(pl.lit("Tags is not a list of JSON object members"))
+
+
 def _lower(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_lowercase()
 
@@ -326,8 +331,7 @@ def cost_details_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         (text["BillingAccountId"].is_null(), "BillingAccountId is empty"),
         (dates["Date"].is_null(), "Date is empty"),
         (dates["BillingPeriodStartDate"].is_null(), "BillingPeriodStartDate is empty"),
-        (_tags_are_bad(text["Tags"]), "Tags is not a list of JSON object members"),
-    ]
+    ]  # and Tags, checked once per distinct value (``cost_details_tags_problem``)
 
     cost = money[COST]
     currency = text[CURRENCY].str.to_uppercase()
@@ -672,6 +676,7 @@ SOURCE_DATASETS: dict[str, SourceDataset] = {
         cost_column=COST,
         currency_column=CURRENCY,
         tags_from_raw=lambda dtype: azure_tags(pl.col(RAW_TAGS)),
+        tags_problem=cost_details_tags_problem,
     )
     for name in ("azure_actual", "azure_amortized")
 }

@@ -32,6 +32,10 @@ class SourceDataset:
     # Tags JSON from the ``RAW_TAGS`` column of the given type (which ``normalize`` carries
     # beside ``Tags``), so the ingest can build ``Tags`` once per distinct value.
     tags_from_raw: Callable[[pl.DataType], pl.Expr] | None = None
+    # Why a ``RAW_TAGS`` value cannot be read (a reject reason), or null: checked once per
+    # distinct value by the ingest, beside ``tags_from_raw``; a row with no other reason and
+    # such tags is rejected with it.
+    tags_problem: Callable[[pl.Expr], pl.Expr] | None = None
 
 
 def same_names(columns: list[str]) -> dict[str, str]:
