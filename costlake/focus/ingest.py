@@ -3,10 +3,10 @@
 Each file is one lazy polars plan run by the streaming engine: the source is read once into a
 working file of its normalized rows, from which the FOCUS rows and the rejected rows (staged
 Parquet parts) and the bill's own totals per currency are taken. Memory stays bounded whatever
-the file's size. When
-every file of the delivery has been read, the staged period is audited (``costlake.focus.audit``:
-money reconciled to the bill, FOCUS schema, finite amounts) and published only if it passes;
-otherwise ``AuditFailed`` says why and the lake keeps its previous version.
+the file's size. When every file of the delivery has been read, the staged period is audited
+(``costlake.focus.audit``: money reconciled to the bill, FOCUS schema, finite amounts) and
+published only if it passes; otherwise ``AuditFailed`` says why and the lake keeps its previous
+version.
 
 Validation (docs/lake.md, "What is refused and what is rejected"): a file whose header names a
 column twice or lacks a required one, that cannot be decoded, or that ends mid-row fails the
