@@ -506,7 +506,8 @@ def _ingest_readable(
         if TAGS_KEY in work.collect_schema():
             # The distinct tag keys of the good rows, their tags read once below.
             readable = work.filter(~pl.col(OTHER_PERIOD) & pl.col(REJECT_REASON).is_null())
-            keys = readable.group_by(TAGS_KEY).agg(pl.col(tag_key).first()).collect()
+            keys = readable.group_by(TAGS_KEY).agg(pl.col(tag_key).first())
+            keys = keys.collect(engine="streaming")
             work = _with_tags_problems(work, keys, dataset)
         # The bill's totals come from its own cost and currency text, not from the mapped
         # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
