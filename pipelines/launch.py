@@ -117,11 +117,15 @@ def _outcome(label: str, result) -> RunOutcome:
 
 
 def _message(failure) -> str:
-    """What a step failure says: a ``Failure``'s own description, else the error's message
-    without its exception class."""
+    """What a step failure says: a ``Failure``'s own description, else the message of the
+    error the step's code raised (not Dagster's "Error occurred while executing op" around
+    it), without its exception class."""
     if failure.user_failure_data is not None and failure.user_failure_data.description:
         return failure.user_failure_data.description.strip()
-    return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", failure.error.message.strip())
+    error = failure.error
+    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", error.message.strip())
 
 
 def _run(
