@@ -8,7 +8,9 @@ instance, as the daemon's sensor does, and run the mart partitions it requests. 
 kept in the instance, so a night launched from a shell and one launched by the daemon see the
 same history. Every run goes through ``execute_job`` with the job's executor: in-process (the
 default: one process, least memory) or multiprocess (each step its own process); with
-``workers`` > 1 the runs go side by side, each in a process of its own.
+``workers`` > 1 the nightly runs go side by side, each in a process of its own. The period
+marts' runs go oldest period first, one at a time (a period's marts read the earlier periods'),
+so a night's tables are the same however many workers built them.
 
 A failed run is an outcome, never an exception: every partition runs, and each outcome says
 what failed and why.
@@ -228,12 +230,12 @@ def run_night(
         due = due_mart_periods(instance)
         if not due:
             break
-        night.runs += launch(
-            [
-                ("period_marts", period_partitions.get_tags_for_partition_key(p), f"marts {p}")
-                for p in due
-            ]
-        )
+        # Oldest period first, one at a time: a period's marts read those of the periods
+        # before it (the scorecard's forecast accuracy, the report's two earlier periods), so
+        # side by side they would read them half-built or not yet built.
+        for p in due:
+            tags = period_partitions.get_tags_for_partition_key(p)
+            night.runs += launch([("period_marts", tags, f"marts {p}")])
         built |= set(due)
     for period in periods:
         if period not in built:
