@@ -38,7 +38,7 @@ demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json postgres-server
 	$(BIN)/python -m pytest
 
-## test-quick: the unit tests alone (pure logic on small frames, no FOCUS validator runs), before each commit
+## test-quick: the unit tests alone (pure logic on small frames, no FOCUS validator runs), under a minute, before each commit
 test-quick: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit -q -m 'not validator'
 
