@@ -97,8 +97,10 @@ def _against_config_folder(value: str, info: ValidationInfo) -> str:
     costlake home for settings built without a file."""
     if _is_url(value):
         return value
-    folder = (info.context or {}).get("config_folder") or costlake_home()
-    return str((Path(folder) / Path(value).expanduser()).resolve())
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path((info.context or {}).get("config_folder") or costlake_home()) / path
+    return str(path.resolve())
 
 
 def _no_credentials(value: str | None) -> str | None:

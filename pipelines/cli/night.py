@@ -153,7 +153,10 @@ def demo(
     show_lake()
     budgets()
     console.print(
-        f"\nNext: [bold]COSTLAKE_CONFIG={config} make ui[/] opens the Dagster UI (lineage, runs, "
-        "checks); query the lake with DuckDB or polars: see the README's 'Query the lake'."
+        f"\nNext: [bold]export COSTLAKE_CONFIG={config}[/], so that the costlake commands "
+        "(costlake lake, budgets, arbitrage, ...) and [bold]make ui[/] (the Dagster UI: lineage, "
+        "runs, checks) use the demo's settings; query the lake with DuckDB or polars: see the "
+        "README's 'Query the lake'.",
+        soft_wrap=True,
     )
     raise typer.Exit(0 if ok else 1)
