@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.costlake/dagster
+# The demo's folders, named to the command: costlake itself never reads or writes the working
+# folder (without them it uses its home, see docs/operations.md).
+DEMO_DATA := $(CURDIR)/demo-data
+DEMO_LAKE := $(CURDIR)/lake
 
 .PHONY: demo test test-quick ui lint bench validator-env bqemulator-env postgres-server chromium report-screenshot
 
@@ -28,13 +32,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 ## demo: install, generate the demo bills and run the whole nightly pipeline into ./lake
 demo: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/costlake demo
+	$(BIN)/costlake demo --data $(DEMO_DATA) --lake $(DEMO_LAKE)
 
 ## test: install test dependencies (and the FOCUS validator's and bqemulator's own venvs) and run every test
 test: $(VENV)/.test validator-env bqemulator-env chromium node_modules/.package-lock.json postgres-server
 	$(BIN)/python -m pytest
 
-## test-quick: the unit tests alone (pure logic on small frames, no FOCUS validator runs), before each commit
+## test-quick: the unit tests alone (pure logic on small frames, no FOCUS validator runs), under a minute, before each commit
 test-quick: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit -q -m 'not validator'
 
@@ -64,9 +68,10 @@ validator-env:
 bqemulator-env:
 	bash scripts/setup_bqemulator_env.sh
 
-## ui: the Dagster UI on http://127.0.0.1:3000 (lineage, runs, checks)
+## ui: the Dagster UI on http://127.0.0.1:3000 (lineage, runs, checks), on $COSTLAKE_CONFIG or the demo's settings
 ui: $(VENV)/.runtime $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	COSTLAKE_CONFIG="$${COSTLAKE_CONFIG:-$(wildcard $(DEMO_DATA)/costlake.yaml)}" \
+		$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 lint: $(VENV)/.test
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .

@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from assets.alerts import announce
-from assets.period_inputs import SHOWN, period_days, period_focus, period_table
+from assets.period_inputs import SHOWN, period_days, period_focus, period_mart, period_table
 from assets.resources import CostlakeResource
 from costlake.anomalies.alerts import event_alerts, top_contributors
 from costlake.anomalies.marts import (
@@ -23,7 +23,6 @@ from costlake.anomalies.marts import (
     data_horizon,
     period_anomalies,
 )
-from costlake.focus.lake import partition_dir
 
 ANOMALY_TABLES = ("marts/anomaly_scores", "marts/anomaly_events", "marts/anomaly_contributions")
 
@@ -88,10 +87,10 @@ def anomaly_marts(context: AssetExecutionContext, costlake: CostlakeResource):
     except FileNotFoundError:
         focus = period_focus(lake, billing_period)  # an empty frame of the schema
     as_of = data_horizon(focus)
-    previous_files = lake.files(partition_dir("marts/anomaly_events", None, billing_period))
+    previous_events = period_mart(lake, "marts/anomaly_events", billing_period)
     previous = (
-        pl.read_parquet(previous_files[0]).select(list(EVENTS_SCHEMA)).cast(EVENTS_SCHEMA)
-        if previous_files
+        previous_events.select(list(EVENTS_SCHEMA)).cast(EVENTS_SCHEMA).collect()
+        if previous_events is not None
         else None
     )
     if as_of is None:

@@ -45,10 +45,11 @@ def period_focus(lake: Lake, billing_period: str) -> pl.LazyFrame:
 
 
 def period_mart(lake: Lake, table: str, billing_period: str) -> pl.LazyFrame | None:
-    """One period of a mart that spans the providers (``marts/<name>``), or None when the lake
-    does not hold it (a mart another asset has not built yet)."""
-    files = lake.files(partition_dir(table, None, billing_period))
-    return pl.scan_parquet(files) if files else None
+    """One period of a mart that spans the providers (``marts/<name>``), read through the
+    lake's filesystem (a local folder or an object store), or None when the lake does not hold
+    it (a mart another asset has not built yet)."""
+    relative = partition_dir(table, None, billing_period)
+    return lake.scan_folder(relative, table) if lake.files(relative) else None
 
 
 def input_files(

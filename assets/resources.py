@@ -8,7 +8,7 @@ from costlake.tags.rules import TagRules, load_tag_rules
 
 
 class CostlakeResource(ConfigurableResource):
-    """Settings file to use (empty: ``$COSTLAKE_CONFIG``, ``./costlake.yaml`` or defaults).
+    """Settings file to use (empty: ``$COSTLAKE_CONFIG``, else the built-in settings).
 
     The path is its only configuration: the settings are read by each step, never copied into
     run config, tags or metadata, which Dagster keeps in its run records."""

@@ -1,9 +1,13 @@
 """Where the lake is and where each provider's exports live, validated on load.
 
-A YAML file (``costlake.yaml`` in the working folder, or the path in ``COSTLAKE_CONFIG``) with
-the shape of ``Settings``. Without one, costlake uses the embedded default: the lake in ``./lake``
-and the demo exports in ``./demo-data/<provider>`` for aws, azure, gcp and oci. Relative paths in
-a file are relative to the file's own folder, so a run behaves the same from any working folder.
+A YAML file with the shape of ``Settings``, named by ``--config`` where a command has it or by
+``$COSTLAKE_CONFIG``; a file in the working folder is never looked for. Without one, costlake
+uses the built-in default (``default_settings``): the demo's exports, logs and telemetry in
+``<home>/demo-data`` and the lake in ``<home>/lake``, where ``<home>`` is the costlake home
+(``costlake_home``: ``$COSTLAKE_HOME``, else the user's data folder). Relative paths in a file
+are relative to the file's own folder, and in settings built without a file to the costlake
+home, so nothing is read or written relative to the working folder: a run behaves the same from
+any folder.
 
 Secrets never go here: each cloud SDK finds its own credentials, and a connection string or a
 webhook URL is named by the environment variable holding it. Loading is defensive, because the
@@ -27,6 +31,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
+from platformdirs import user_data_path
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -46,8 +51,8 @@ from costlake.anomalies.marts import DEFAULT_GROUPINGS
 from costlake.budgets.settings import Budget
 
 CONFIG_ENV = "COSTLAKE_CONFIG"
+HOME_ENV = "COSTLAKE_HOME"
 PROVIDERS = ("aws", "azure", "gcp", "oci")
-DEFAULT_CONFIG_FILE = "costlake.yaml"
 # Query parameters that carry a credential (pyarrow's S3 and GCS URIs, Azure SAS tokens).
 SECRET_PARAMETERS = re.compile(
     r"access_key|secret|token|password|passwd|credential|signature|^sig$|^sv$|^se$|^sp$|"
@@ -60,16 +65,42 @@ SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
+def env_path(name: str) -> Path | None:
+    """The path environment variable ``name`` holds (unset or empty: None). A relative one is
+    refused: it would mean another place from each working folder."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ValueError(
+            f"${name} must be an absolute path: a relative one would depend on the folder "
+            "costlake is started from"
+        )
+    return path
+
+
+def costlake_home() -> Path:
+    """Where costlake keeps what it makes without being told where: the built-in default's lake
+    and demo data, and the Dagster instance of the ``costlake`` command. ``$COSTLAKE_HOME``
+    (an absolute path), else the user's data folder (``platformdirs``: ``~/.local/share/costlake``
+    on Linux, ``~/Library/Application Support/costlake`` on macOS); never the working folder."""
+    return env_path(HOME_ENV) or user_data_path("costlake")
+
+
 def _is_url(value: str) -> bool:
     return "://" in value
 
 
 def _against_config_folder(value: str, info: ValidationInfo) -> str:
-    """A relative path of a settings file, made absolute against the file's folder."""
-    folder = (info.context or {}).get("config_folder")
-    if folder is None or _is_url(value):
+    """A relative path made absolute against the settings file's folder, or against the
+    costlake home for settings built without a file."""
+    if _is_url(value):
         return value
-    return str((Path(folder) / Path(value).expanduser()).resolve())
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path((info.context or {}).get("config_folder") or costlake_home()) / path
+    return str(path.resolve())
 
 
 def _no_credentials(value: str | None) -> str | None:
@@ -388,9 +419,10 @@ class Settings(BaseModel):
         return [p for p in PROVIDERS if self.sources(p)]
 
 
-def demo_settings(data: str = "demo-data", lake_root: str = "lake") -> Settings:
-    """The embedded default: the demo exports, request logs and GPU telemetry that
-    ``costlake demo`` writes under ``data``, and the lake at ``lake_root``."""
+def demo_settings(data: str | Path, lake_root: str | Path) -> Settings:
+    """The demo's settings: the exports, request logs and GPU telemetry that ``costlake demo``
+    writes under the folder ``data``, and the lake at ``lake_root`` (a folder or a URL)."""
+    data, lake_root = str(data), str(lake_root)
     return Settings(
         lake_root=lake_root,
         ai=AiSettings(request_logs=[f"{data}/ai"]),
@@ -409,6 +441,16 @@ def demo_settings(data: str = "demo-data", lake_root: str = "lake") -> Settings:
         gpu=GpuSettings(telemetry=[f"{data}/gpu"], mapping=f"{data}/gpu/mapping.csv"),
         **{p: [FolderSource(name="demo", root=f"{data}/{p}")] for p in PROVIDERS},
     )
+
+
+DEMO_DATA, DEMO_LAKE = "demo-data", "lake"  # the built-in default's folders in the home
+
+
+def default_settings() -> Settings:
+    """The built-in default, used without a settings file: the demo's, in the costlake home
+    (``<home>/demo-data`` and ``<home>/lake``, where ``costlake demo`` writes by default)."""
+    home = costlake_home()
+    return demo_settings(home / DEMO_DATA, home / DEMO_LAKE)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -435,13 +477,12 @@ def _validation_problems(exc: ValidationError, root: yaml.Node | None = None) ->
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Settings from ``path``, ``$COSTLAKE_CONFIG`` or ``./costlake.yaml``, else the defaults.
-    Relative paths in the file are taken from the file's folder."""
-    chosen = path or os.environ.get(CONFIG_ENV)
-    if chosen is None and Path(DEFAULT_CONFIG_FILE).exists():
-        chosen = DEFAULT_CONFIG_FILE
+    """Settings from the file ``path`` (a command's ``--config``), else the one
+    ``$COSTLAKE_CONFIG`` names (an absolute path; unset or empty: none), else the built-in
+    default (``default_settings``). Relative paths in the file are taken from its folder."""
+    chosen = path or env_path(CONFIG_ENV)
     if chosen is None:
-        return demo_settings()
+        return default_settings()
     data = read_yaml(chosen)
     if data is None:
         data = {}

@@ -8,7 +8,9 @@ instance, as the daemon's sensor does, and run the mart partitions it requests. 
 kept in the instance, so a night launched from a shell and one launched by the daemon see the
 same history. Every run goes through ``execute_job`` with the job's executor: in-process (the
 default: one process, least memory) or multiprocess (each step its own process); with
-``workers`` > 1 the runs go side by side, each in a process of its own.
+``workers`` > 1 the nightly runs go side by side, each in a process of its own. The period
+marts' runs go oldest period first, one at a time (a period's marts read the earlier periods'),
+so a night's tables are the same however many workers built them.
 
 A failed run is an outcome, never an exception: every partition runs, and each outcome says
 what failed and why.
@@ -117,11 +119,15 @@ def _outcome(label: str, result) -> RunOutcome:
 
 
 def _message(failure) -> str:
-    """What a step failure says: a ``Failure``'s own description, else the error's message
-    without its exception class."""
+    """What a step failure says: a ``Failure``'s own description, else the message of the
+    error the step's code raised (not Dagster's "Error occurred while executing op" around
+    it), without its exception class."""
     if failure.user_failure_data is not None and failure.user_failure_data.description:
         return failure.user_failure_data.description.strip()
-    return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", failure.error.message.strip())
+    error = failure.error
+    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", error.message.strip())
 
 
 def _run(
@@ -224,12 +230,12 @@ def run_night(
         due = due_mart_periods(instance)
         if not due:
             break
-        night.runs += launch(
-            [
-                ("period_marts", period_partitions.get_tags_for_partition_key(p), f"marts {p}")
-                for p in due
-            ]
-        )
+        # Oldest period first, one at a time: a period's marts read those of the periods
+        # before it (the scorecard's forecast accuracy, the report's two earlier periods), so
+        # side by side they would read them half-built or not yet built.
+        for p in due:
+            tags = period_partitions.get_tags_for_partition_key(p)
+            night.runs += launch([("period_marts", tags, f"marts {p}")])
         built |= set(due)
     for period in periods:
         if period not in built:

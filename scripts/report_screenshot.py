@@ -1,8 +1,9 @@
 """Render the demo's report and screenshot it: the picture in the README (docs/report.png).
 
-Runs ``costlake demo`` in a fresh temporary folder, then ``costlake report --period 2026-11
---out``, opens the page in headless Chromium with the network closed (the same launcher as the
-report's browser test) and saves the top of the page as a PNG.
+Runs ``costlake demo`` with a fresh temporary folder as the costlake home (``COSTLAKE_HOME``:
+the demo's exports, lake and Dagster instance), then ``costlake report --period 2026-11 --out``,
+opens the page in headless Chromium with the network closed (the same launcher as the report's
+browser test) and saves the top of the page as a PNG.
 
     python scripts/report_screenshot.py [--out docs/report.png] [--height 2200]
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,16 +31,13 @@ def main() -> None:
     args = parser.parse_args()
     cli = [sys.executable, "-c", "from pipelines.cli import app; app()"]
     with tempfile.TemporaryDirectory() as folder:
-        shutil.copy(REPO / "dagster.yaml", Path(folder) / "dagster.yaml")
         env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "COSTLAKE_CONFIG")}
+        env["COSTLAKE_HOME"] = folder
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-        subprocess.run([*cli, "demo"], cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*cli, "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
         page = Path(folder) / "report.html"
         subprocess.run(
-            [*cli, "report", "--period", PERIOD, "--out", str(page)],
-            cwd=folder,
-            env=env,
-            check=True,
+            [*cli, "report", "--period", PERIOD, "--out", str(page)], env=env, check=True
         )
         with open_offline(page, width=1100, height=args.height) as visit:
             if visit.console_errors or visit.blocked:

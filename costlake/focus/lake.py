@@ -97,9 +97,7 @@ REJECTS_SCHEMA = pa.schema(
 )
 
 
-HIVE = ds.partitioning(
-    pa.schema([("provider", pa.string()), ("billing_period", pa.string())]), flavor="hive"
-)
+HIVE_KEYS = ("provider", "billing_period")  # the partition folders' keys, outermost first
 # Scratch space of a remote lake's staging: per user, never the working folder.
 DEFAULT_WORK_DIR = user_cache_path("costlake") / "work"
 PUBLISHED_PART = "part-00000.parquet"  # a remote partition is one file, replaced in one step
@@ -322,12 +320,25 @@ class Lake:
             raise FileNotFoundError(f"table {table!r} has no data in lake {self.root}")
         self.check_versions(table)
         if self.remote:
-            found = ds.dataset(
-                files, filesystem=self.fs, partitioning=HIVE, partition_base_dir=self.path(table)
-            )
-            return pl.scan_pyarrow_dataset(found)
+            return pl.scan_pyarrow_dataset(self._remote_dataset(table, files))
         schema = focus_polars_schema() if table == "focus" else None
         return pl.scan_parquet(files, schema=schema, hive_partitioning=True)
+
+    def _remote_dataset(self, table: str, files: list[str]) -> ds.Dataset:
+        """A remote table's files as one dataset with a column per partition key, as polars'
+        Hive reading gives locally: the keys its folders have (a mart that spans the providers
+        has no ``provider``), except those the files hold as a column of their own (the
+        ``forecasts`` mart's ``billing_period``), which are read from the files."""
+        columns = ds.dataset(files, filesystem=self.fs).schema.names
+        folders = files[0].removeprefix(self.path(table))
+        keys = [k for k in HIVE_KEYS if f"/{k}=" in folders and k not in columns]
+        partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
+        return ds.dataset(
+            files,
+            filesystem=self.fs,
+            partitioning=partitioning,
+            partition_base_dir=self.path(table),
+        )
 
     def scan_partition(self, table: str, provider: str | None, billing_period: str) -> pl.LazyFrame:
         """A lazy view of one partition's files (without the Hive columns)."""

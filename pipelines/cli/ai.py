@@ -43,7 +43,7 @@ def _mart(root: str, table: str, period: str) -> tuple[str, pl.DataFrame]:
     if not files:
         shown = ", ".join(built) or "none"
         _fail(f"lake {lake.root} has no {table} for {period} (built periods: {shown})")
-    return period, pl.read_parquet(files)
+    return period, lake.scan_partition(table, None, period).collect()
 
 
 def _money(value: float | None, currency: str | None) -> str:

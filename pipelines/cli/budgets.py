@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -57,7 +56,7 @@ def budgets(
     if not files:
         console.print(f"no budgets mart for {period} in lake {lake.root}")
         raise typer.Exit(1)
-    rows = pl.read_parquet(files[0])
+    rows = lake.scan_partition("marts/budgets", None, period).collect()
     if rows.is_empty():
         console.print("no budgets configured (budgets: in costlake.yaml, see docs/budgets.md)")
         return

@@ -6,10 +6,10 @@ from typing import NoReturn
 
 import typer
 from dagster import DagsterInstance
-from platformdirs import user_state_path
 from rich.console import Console
 from rich.markup import escape
 
+from costlake.config import costlake_home, env_path
 from costlake.focus.periods import billing_period
 
 console = Console()
@@ -24,17 +24,19 @@ def fail(message: str) -> NoReturn:
 
 
 def dagster_home() -> Path:
-    """``$DAGSTER_HOME``, else the user's state folder for costlake (``platformdirs``: e.g.
-    ``~/.local/state/costlake/dagster`` on Linux), never the working folder."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    return user_state_path("costlake") / "dagster"
+    """``$DAGSTER_HOME`` (an absolute path), else ``dagster`` in the costlake home
+    (``costlake.config.costlake_home``), never the working folder."""
+    return env_path("DAGSTER_HOME") or costlake_home() / "dagster"
 
 
 def dagster_instance() -> DagsterInstance:
     """The instance runs are recorded in (``dagster_home()``, made with telemetry off if it is
-    new), so run history lands where ``dagster dev`` with the same DAGSTER_HOME finds it."""
-    home = dagster_home()
+    new), so run history lands where ``dagster dev`` with the same DAGSTER_HOME finds it; a
+    relative ``$DAGSTER_HOME`` or ``$COSTLAKE_HOME`` is an error, said without a traceback."""
+    try:
+        home = dagster_home()
+    except ValueError as exc:
+        fail(str(exc))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(INSTANCE_YAML)

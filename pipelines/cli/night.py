@@ -9,7 +9,15 @@ import typer
 import yaml
 from rich.markup import escape
 
-from costlake.config import CONFIG_ENV, PROVIDERS, demo_settings, load_settings
+from costlake.config import (
+    CONFIG_ENV,
+    DEMO_DATA,
+    DEMO_LAKE,
+    PROVIDERS,
+    costlake_home,
+    demo_settings,
+    load_settings,
+)
 from costlake.focus.periods import periods_to_refresh
 from pipelines.cli.budgets import budgets
 from pipelines.cli.common import console, dagster_instance, fail, periods_option
@@ -86,11 +94,17 @@ def run(
 
 
 def demo(
-    data: Annotated[Path, typer.Option(help="where the demo exports are written")] = Path(
-        "demo-data"
-    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(help="where the demo exports are written (default: demo-data in the home)"),
+    ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(help="the lake: a folder or an object-store URL (default: lake in the home)"),
+    ] = None,
 ) -> None:
-    """Generate the demo bills of all four clouds and run the whole nightly pipeline into ./lake."""
+    """Generate the demo bills of all four clouds and run the whole nightly pipeline into the
+    lake; both default to the costlake home ($COSTLAKE_HOME, else the user's data folder)."""
     from connectors.sources import FINDERS
     from connectors.stores.files import LocalFileStore
     from demo.ai import write_demo_request_logs
@@ -101,6 +115,16 @@ def demo(
     from demo.oci import write_demo_oci_export
     from demo.rates import write_demo_rates
 
+    try:
+        home = costlake_home()
+    except ValueError as exc:
+        fail(str(exc))
+    # Folders given are the caller's, taken where the command was typed; the defaults are in
+    # the home, never the working folder.
+    data = (data or home / DEMO_DATA).resolve()
+    lake = lake or str(home / DEMO_LAKE)
+    if "://" not in lake:
+        lake = str(Path(lake).resolve())
     writers = {
         "aws": write_demo_aws_export,
         "azure": write_demo_azure_export,
@@ -120,16 +144,19 @@ def demo(
     write_demo_rates(data / "exchange_rates.csv", sorted(periods))
     console.print(f"demo exchange rates: {data / 'exchange_rates.csv'}")
     # The pipeline reads what was just written, wherever --data put it, by absolute paths.
-    settings = demo_settings(str(data.resolve()), str(Path("lake").resolve()))
+    settings = demo_settings(data, lake)
     config = data / DEMO_CONFIG
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_defaults=True)))
-    os.environ[CONFIG_ENV] = str(config.resolve())
+    os.environ[CONFIG_ENV] = str(config)
     console.print(f"demo settings: {config} (COSTLAKE_CONFIG)")
     ok = run_nightly(sorted(periods), list(PROVIDERS))
     show_lake()
     budgets()
     console.print(
-        f"\nNext: [bold]COSTLAKE_CONFIG={config} make ui[/] opens the Dagster UI (lineage, runs, "
-        "checks); query the lake with DuckDB or polars: see the README's 'Query the lake'."
+        f"\nNext: [bold]export COSTLAKE_CONFIG={config}[/], so that the costlake commands "
+        "(costlake lake, budgets, arbitrage, ...) and [bold]make ui[/] (the Dagster UI: lineage, "
+        "runs, checks) use the demo's settings; query the lake with DuckDB or polars: see the "
+        "README's 'Query the lake'.",
+        soft_wrap=True,
     )
     raise typer.Exit(0 if ok else 1)

@@ -74,30 +74,33 @@ def oci_billed(root: Path) -> Decimal:
 
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
-    """``costlake demo --data exports`` run in a fresh folder, as a user runs it from the
-    project, with the user's home (and so its state folder) elsewhere."""
-    folder = tmp_path_factory.mktemp("demo")
+    """``costlake demo`` with no option, started from a fresh working folder, as a user runs it,
+    with the user's home elsewhere; returns the costlake home the demo wrote into (the user's
+    data folder: its ``demo-data``, ``lake`` and ``dagster``), the result and the working folder."""
+    work = tmp_path_factory.mktemp("work")
     home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
-    mp.chdir(folder)
+    mp.chdir(work)
     mp.setenv("HOME", str(home))
-    for name in ("DAGSTER_HOME", "COSTLAKE_CONFIG", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    names = ("DAGSTER_HOME", "COSTLAKE_CONFIG", "COSTLAKE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")
+    for name in names:
         mp.setenv(name, "restored after the demo")
         mp.delenv(name)
-    result = CliRunner().invoke(cli.app, ["demo", "--data", "exports"])
+    result = CliRunner().invoke(cli.app, ["demo"])
     mp.undo()
-    return folder, result, home
+    return home / ".local/share/costlake", result, work
 
 
 def test_the_demo_runs_every_cloud_and_every_check_passes(demo_folder):
-    folder, result, home = demo_folder
+    folder, result, work = demo_folder
     assert result.exit_code == 0, result.output
     # 4 providers × 2 billing periods, then the period marts of each period
     assert result.output.count(": ok") == 10
-    # The run history's instance is in the user's state folder; the pipeline read the exports
-    # where --data put them, and the working folder holds only what the demo makes there.
-    assert (home / ".local/state/costlake/dagster/dagster.yaml").exists()
-    assert sorted(p.name for p in folder.iterdir()) == ["exports", "lake"]
+    # Without options or environment the exports, the lake and the run history's instance are
+    # in the costlake home, the user's data folder; the working folder is left as it was.
+    assert sorted(p.name for p in folder.iterdir()) == ["dagster", "demo-data", "lake"]
+    assert (folder / "dagster/dagster.yaml").exists()
+    assert list(work.iterdir()) == []
 
 
 def test_the_readme_query_gives_each_clouds_bill_in_its_own_currency(demo_folder):
@@ -106,7 +109,7 @@ def test_the_readme_query_gives_each_clouds_bill_in_its_own_currency(demo_folder
     with duckdb.connect() as con:
         con.execute(f"SET file_search_path = '{folder}'")
         rows = con.sql(QUERY).fetchall()
-    data = folder / "exports"
+    data = folder / "demo-data"
     expected = {
         ("aws", "USD"): aws_billed(data / "aws"),
         ("azure", "EUR"): azure_billed(data / "azure"),
@@ -144,7 +147,7 @@ def test_demo_ai_unit_costs_equal_the_bill_and_logs_worked_by_hand(demo_folder):
     folder, *_ = demo_folder
     day = "2026-10-06"
     bill = {}
-    for row in _aws_rows(folder / "exports/aws", "2026-10"):
+    for row in _aws_rows(folder / "demo-data/aws", "2026-10"):
         if (
             row["line_item_usage_start_date"].startswith(day)
             and "Claude3Haiku" in (row["line_item_usage_type"])
@@ -154,7 +157,7 @@ def test_demo_ai_unit_costs_equal_the_bill_and_logs_worked_by_hand(demo_folder):
             )
     spans = [
         json.loads(line)
-        for line in (folder / "exports/ai/otel/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "demo-data/ai/otel/2026-10.jsonl").read_text().splitlines()
     ]
     spans = [s for s in spans if s["start_time"].startswith(day)]
     tokens_in = sum(s["gen_ai.usage.input_tokens"] for s in spans)
@@ -202,7 +205,7 @@ def test_demo_direct_api_calls_are_estimated_from_the_catalog(demo_folder):
     folder, *_ = demo_folder
     rows = [
         json.loads(line)
-        for line in (folder / "exports/ai/litellm/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "demo-data/ai/litellm/2026-10.jsonl").read_text().splitlines()
     ]
     cached = [json.loads(r["metadata"])["usage_object"]["prompt_tokens_details"] for r in rows]
     expected = sum(
@@ -235,7 +238,7 @@ def test_demo_allocated_token_cost_sums_back_to_the_bill(demo_folder):
     assert gap < 1e-9
     bedrock = sum(
         Decimal(r["line_item_unblended_cost"])
-        for r in _aws_rows(folder / "exports/aws", "2026-10")
+        for r in _aws_rows(folder / "demo-data/aws", "2026-10")
         if r["line_item_line_item_type"] == "Usage"
         and r["line_item_product_code"].startswith("AmazonBedrock")
     )
@@ -254,7 +257,7 @@ def test_demo_gpu_idle_cost_and_utilization_per_project_worked_by_hand(demo_fold
     folder, *_ = demo_folder
     p5, g5 = "i-0a7f3c9e21b845d60", "i-03be8d2f6a1c79e45"
     cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for row in _aws_rows(folder / "exports/aws", "2026-11"):
+    for row in _aws_rows(folder / "demo-data/aws", "2026-11"):
         day = row["line_item_usage_start_date"][:10]
         if (
             not ("2026-11-02" <= day <= "2026-11-08")
@@ -325,7 +328,7 @@ def test_demo_failed_and_retried_calls_worked_by_hand(demo_folder):
     folder, *_ = demo_folder
     rows = [
         json.loads(line)
-        for line in (folder / "exports/ai/litellm/2026-10.jsonl").read_text().splitlines()
+        for line in (folder / "demo-data/ai/litellm/2026-10.jsonl").read_text().splitlines()
     ]
     failed = [r for r in rows if r["status"] == "failure"]
     cached = [json.loads(r["metadata"])["usage_object"]["prompt_tokens_details"] for r in failed]

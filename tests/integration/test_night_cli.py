@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from conftest import FIXTURES, HAND_CUR2, gzip_file, write_cur2_delivery
 from typer.testing import CliRunner
+from webhook_receiver import receiving
 
 from pipelines.cli import app
 
@@ -44,7 +46,7 @@ def night(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("COSTLAKE_CONFIG", str(config))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+    for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "COSTLAKE_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_HOME", "set so that monkeypatch restores it")
     monkeypatch.delenv("DAGSTER_HOME")
@@ -57,19 +59,47 @@ def night(tmp_path, monkeypatch):
     return run
 
 
-def test_a_night_from_two_working_folders_writes_nothing_into_either(night, tmp_path):
-    first = night(tmp_path / "one", "--period", NOVEMBER)
-    assert first.exit_code == 0, first.output
-    lines = first.output.splitlines()
-    for label in ("aws 2026-11", "gcp 2026-11", "marts 2026-11"):
-        assert any(line.strip().startswith(f"{label} run ") and ": ok" in line for line in lines)
-    # Without DAGSTER_HOME the run history is kept in the user's state folder (platformdirs).
-    assert (tmp_path / "home/.local/state/costlake/dagster/dagster.yaml").exists()
+def sent_alert_ids(hook) -> list[str]:
+    """The alert ids (Slack section block ids) of every message the webhook accepted."""
+    return [
+        block["block_id"]
+        for body in hook.delivered
+        for block in json.loads(body)["blocks"]
+        if block["type"] == "section"
+    ]
 
-    second = night(tmp_path / "two", "--period", NOVEMBER)
-    assert second.exit_code == 0, second.output
-    # Focus was rebuilt, so Dagster's automation condition asks for the marts again.
-    assert "marts 2026-11 run " in second.output
+
+def test_a_night_from_two_working_folders_writes_nothing_into_either(night, tmp_path, monkeypatch):
+    # A one-dollar budget on AWS, whose November bill is far above it: its thresholds are
+    # crossed on the first night, and alerted to the webhook.
+    config = tmp_path / "costlake.yaml"
+    settings = yaml.safe_load(config.read_text())
+    settings["budgets"] = [
+        {"name": "tiny", "amount": 1, "currency": "USD", "scope": {"provider": "aws"}}
+    ]
+    settings["anomalies"] = {"webhook_url_env": "COSTLAKE_TEST_WEBHOOK"}
+    config.write_text(yaml.safe_dump(settings))
+    with receiving() as hook:
+        monkeypatch.setenv("COSTLAKE_TEST_WEBHOOK", hook.url)
+        first = night(tmp_path / "one", "--period", NOVEMBER)
+        assert first.exit_code == 0, first.output
+        lines = first.output.splitlines()
+        for label in ("aws 2026-11", "gcp 2026-11", "marts 2026-11"):
+            assert any(
+                line.strip().startswith(f"{label} run ") and ": ok" in line for line in lines
+            )
+        after_first = sent_alert_ids(hook)
+
+        second = night(tmp_path / "two", "--period", NOVEMBER)
+        assert second.exit_code == 0, second.output
+        # Focus was rebuilt, so Dagster's automation condition asks for the marts again, and
+        # the budget is crossed again: its alerts are in the lake's outbox already.
+        assert "marts 2026-11 run " in second.output
+        sent = sent_alert_ids(hook)
+    assert {"budget:tiny:2026-11:actual-80", "budget:tiny:2026-11:actual-100"} <= set(sent)
+    assert sorted(sent) == sorted(set(sent)) == sorted(after_first)  # none twice, none later
+    # Without DAGSTER_HOME the run history is kept in the costlake home, the user's data folder.
+    assert (tmp_path / "home/.local/share/costlake/dagster/dagster.yaml").exists()
     assert list((tmp_path / "one").iterdir()) == []
     assert list((tmp_path / "two").iterdir()) == []
 
@@ -114,3 +144,17 @@ def test_a_failed_partition_is_reported_and_the_others_and_good_marts_survive(ni
     summary = lines[next(i for i, line in enumerate(lines) if "run(s) failed" in line) :]
     assert any(line.startswith("aws 2026-11:") for line in summary)
     assert any(line.startswith("aws 2026-10:") and "no aws delivery" in line for line in summary)
+
+
+def test_a_step_that_raises_is_reported_with_its_own_error(night, tmp_path):
+    """An error the step's code raised (not a Failure it made) is told by its own message, not
+    by Dagster's "Error occurred while executing op" around it."""
+    config = tmp_path / "costlake.yaml"
+    settings = yaml.safe_load(config.read_text())
+    settings["ai"] = {"request_logs": [str(tmp_path / "no-logs")]}
+    config.write_text(yaml.safe_dump(settings))
+    result = night(tmp_path / "work", "--period", NOVEMBER)
+    assert result.exit_code == 1
+    marts = next(line.strip() for line in result.output.splitlines() if "marts 2026-11 run" in line)
+    assert f"request log location {tmp_path / 'no-logs'} does not exist" in marts
+    assert "Error occurred while executing" not in result.output

@@ -272,3 +272,57 @@ def test_the_alert_outbox_on_an_object_store(s3, root):
         f"lake/{OUTBOX_DIR}/b-2.failed.json",
         f"lake/{OUTBOX_DIR}/b-2.json",
     ]
+
+
+def test_a_period_mart_on_an_object_store_is_read_back_by_the_marts_and_the_cli(tmp_path, root, s3):
+    """The marts that read another mart (arbitrage, the scorecard, the anomalies' previous
+    events) and the CLI read it through the lake's filesystem, not as a local path."""
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from assets.period_inputs import period_mart
+    from costlake.budgets.marts import BUDGETS_SCHEMA
+    from pipelines.cli import app
+
+    lake = Lake(root, work_dir=tmp_path / "work")
+    with lake.staged_period(None, "2026-10", ("marts/ai_unit_costs", "marts/budgets")) as staged:
+        pl.DataFrame({"model": ["a", "b"], "cost": [1.25, 2.5]}).write_parquet(
+            staged.part_path("marts/ai_unit_costs", 0)
+        )
+        pl.DataFrame(schema=BUDGETS_SCHEMA).write_parquet(staged.part_path("marts/budgets", 0))
+    read = period_mart(lake, "marts/ai_unit_costs", "2026-10").collect()
+    assert read.sort("model").rows() == [("a", 1.25), ("b", 2.5)]
+    assert period_mart(lake, "marts/ai_unit_costs", "2026-11") is None
+
+    result = CliRunner().invoke(app, ["budgets", "--root", root, "--period", "2026-10"])
+    assert result.exit_code == 0, result.output
+    assert "no budgets configured" in result.output
+
+
+def test_a_table_read_whole_from_an_object_store_has_the_columns_of_a_local_one(tmp_path, root, s3):
+    """A mart that spans the providers has no ``provider`` folder, and the forecasts mart holds
+    ``billing_period`` as a column of its own: read whole, both give the same rows and columns
+    on S3 as from a local folder (the maturity scorecard reads the forecasts this way)."""
+    import polars as pl
+
+    lakes = [Lake(root, work_dir=tmp_path / "work"), Lake(tmp_path / "local")]
+    for lake in lakes:
+        for period, actual in (("2026-10", 1.5), ("2026-11", 2.5)):
+            with lake.staged_period(None, period, ("marts/forecasts",)) as staged:
+                frame = pl.DataFrame({"billing_period": [period], "actual": [actual]})
+                frame.write_parquet(staged.part_path("marts/forecasts", 0))
+        with lake.staged_period("aws", "2026-10", ("marts/tag_coverage",)) as staged:
+            pl.DataFrame({"share": [0.25]}).write_parquet(staged.part_path("marts/tag_coverage", 0))
+    remote, local = (
+        (
+            lake.scan("marts/forecasts").collect().sort("billing_period").to_dicts(),
+            lake.scan("marts/tag_coverage").collect().to_dicts(),
+        )
+        for lake in lakes
+    )
+    assert remote == local
+    assert remote[0] == [
+        {"billing_period": "2026-10", "actual": 1.5},
+        {"billing_period": "2026-11", "actual": 2.5},
+    ]
+    assert remote[1] == [{"share": 0.25, "provider": "aws", "billing_period": "2026-10"}]

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import duckdb
 import pytest
 from chromium import open_offline
-from conftest import REPO_ROOT
 from typer.testing import CliRunner
 
 from costlake.report.charts import symbol
@@ -26,11 +24,11 @@ def money(value: float, currency: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """``costlake demo`` in a fresh folder, then ``costlake report --out``."""
+    """``costlake demo`` with a fresh folder as the costlake home (its exports, lake and Dagster
+    instance), then ``costlake report --out`` on the same built-in settings."""
     folder = tmp_path_factory.mktemp("report-demo")
-    shutil.copy(REPO_ROOT / "dagster.yaml", folder / "dagster.yaml")
     mp = pytest.MonkeyPatch()
-    mp.chdir(folder)
+    mp.setenv("COSTLAKE_HOME", str(folder))
     mp.delenv("DAGSTER_HOME", raising=False)
     mp.delenv("COSTLAKE_CONFIG", raising=False)
     try:

@@ -330,15 +330,18 @@ def test_a_url_that_is_not_http_fails_without_showing_it(outbox):
     assert_no_secret(result.error, outbox_text(outbox))
 
 
-# Two runs of the anomaly step at once, each from its own working folder, on one lake: they
-# add the same alerts and deliver; the webhook answers slowly so their deliveries overlap.
+# Two runs of the anomaly step at once, each from its own working folder, on the lake of one
+# configuration (the built-in default's, in the costlake home): they add the same alerts and
+# deliver; the webhook answers slowly so their deliveries overlap.
 RUN = """
 import json, sys, time
 from pathlib import Path
 from costlake.alerts import Alert, Outbox
+from costlake.config import load_settings
 from costlake.focus.lake import Lake
 from connectors.webhook import deliver_pending
-lake, url, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+url, go = sys.argv[1], Path(sys.argv[2])
+lake = load_settings().lake_root
 alerts = [Alert(f"a{n}", "anomaly", f"A{n}", ("x",), "high", "2025-11") for n in range(3)]
 Path("ready").write_text("")
 while not go.exists():
@@ -351,16 +354,18 @@ print(json.dumps([added, result.sent, result.pending]))
 
 
 def test_two_runs_at_once_from_two_working_folders_send_each_alert_once(tmp_path):
-    lake, go = tmp_path / "lake", tmp_path / "go"
+    lake, go = tmp_path / "home" / "lake", tmp_path / "go"
     folders = [tmp_path / "run-a", tmp_path / "run-b"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    env = {k: v for k, v in os.environ.items() if k != "COSTLAKE_CONFIG"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
+    env["COSTLAKE_HOME"] = str(tmp_path / "home")
     with receiving(then=Slow(1.0)) as hook:
         runs = []
         for folder in folders:
             folder.mkdir()
             runs.append(
                 subprocess.Popen(
-                    [sys.executable, "-c", RUN, str(lake), hook.url, str(go)],
+                    [sys.executable, "-c", RUN, hook.url, str(go)],
                     cwd=folder,
                     env=env,
                     stdout=subprocess.PIPE,

@@ -10,6 +10,8 @@ from costlake.config import (
     FolderSource,
     ObjectStorageSource,
     S3Source,
+    Settings,
+    costlake_home,
     load_settings,
 )
 
@@ -77,17 +79,50 @@ def test_sources_of_every_kind_load_into_their_models(tmp_path):
     assert settings.providers() == ["aws", "azure", "gcp", "oci"]
 
 
-def test_without_a_file_the_demo_folders_of_all_four_clouds(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_without_a_file_the_demo_of_all_four_clouds_in_the_costlake_home(tmp_path, monkeypatch):
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    # A settings file in the working folder is not looked for: it is not the one in use.
+    write(work, "lake_root: /somewhere/else\noci: [{root: /r}]\n")
+    monkeypatch.chdir(work)
     monkeypatch.delenv("COSTLAKE_CONFIG", raising=False)
+    monkeypatch.setenv("COSTLAKE_HOME", str(home))
     settings = load_settings()
-    assert settings.lake_root == "lake"
+    assert settings.lake_root == str(home / "lake")
     assert {p: [s.root for s in settings.sources(p)] for p in settings.providers()} == {
-        "aws": ["demo-data/aws"],
-        "azure": ["demo-data/azure"],
-        "gcp": ["demo-data/gcp"],
-        "oci": ["demo-data/oci"],
+        p: [str(home / "demo-data" / p)] for p in ("aws", "azure", "gcp", "oci")
     }
+    assert settings.ai.request_logs == [str(home / "demo-data" / "ai")]
+    assert settings.exchange_rates == str(home / "demo-data" / "exchange_rates.csv")
+    assert settings.gpu.telemetry == [str(home / "demo-data" / "gpu")]
+    assert settings.gpu.mapping == str(home / "demo-data" / "gpu" / "mapping.csv")
+
+
+def test_the_costlake_home_is_the_users_data_folder_unless_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("COSTLAKE_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert costlake_home() == tmp_path / ".local" / "share" / "costlake"
+    monkeypatch.setenv("COSTLAKE_HOME", "")  # empty is unset
+    assert costlake_home() == tmp_path / ".local" / "share" / "costlake"
+    monkeypatch.setenv("COSTLAKE_HOME", str(tmp_path / "elsewhere"))
+    assert costlake_home() == tmp_path / "elsewhere"
+
+
+def test_settings_built_without_a_file_take_relative_paths_from_the_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(aws=[{"root": "exports/aws"}])
+    assert settings.lake_root == str(tmp_path / "home" / "lake")
+    assert settings.aws[0].root == str(tmp_path / "home" / "exports" / "aws")
+
+
+@pytest.mark.parametrize("variable", ["COSTLAKE_HOME", "COSTLAKE_CONFIG"])
+def test_a_relative_home_or_settings_file_in_the_environment_is_refused(variable, monkeypatch):
+    monkeypatch.delenv("COSTLAKE_CONFIG", raising=False)
+    monkeypatch.setenv(variable, "costlake")
+    with pytest.raises(ValueError, match=f"\\${variable} must be an absolute path"):
+        load_settings()
 
 
 def test_the_environment_names_the_file(tmp_path, monkeypatch):
