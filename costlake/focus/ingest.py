@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -405,28 +405,77 @@ def _ingest_file(
 ) -> None:
     """Stream one file into its focus and rejects parts, with the bill's totals on the side.
 
-    A Parquet file (or a JSON lines file's Parquet copy) is read in slices of whole row groups,
-    one streaming run each: the engine keeps several decoded row groups of a file in flight, so
-    memory would otherwise grow with the file's row groups, not stay flat.
+    The file's normalized rows are written, then published in slices of at most
+    ``SLICE_ROWS`` source rows (``_working_slices``), one streaming run each, so memory stays
+    flat in the file's rows.
 
     Exact duplicates are counted over the whole file: each slice gives its hashed source rows
     and their distinct hashes, and a file holds (its hashed rows) - (its distinct hashes).
     """
-    hashed = 0
+    accounts = ["x_Provider", "SubAccountId"] if rules.account_defaults else []
+    tag_key = [RAW_TAGS, *accounts]
+    hashed, last_row = 0, 0
     hashes: list[pl.Series] = []
-    with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
-        slices = parquet_slices(readable, SLICE_ROWS) if readable.suffix == ".parquet" else [None]
-        for number, rows in enumerate(slices):
-            chunk = None if len(slices) == 1 else number
-            in_slice, distinct = _ingest_readable(
-                readable, file_name, delivery, dataset, staged, (part, chunk), rows, report, rules
-            )
-            hashed += in_slice
-            hashes.append(distinct)
+    try:
+        with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
+            work_path = staged.part_path("focus", part) + ".work"
+            slices = _working_slices(readable, file_name, delivery, dataset, work_path, tag_key)
+            for work, columns, chunk in slices:
+                in_slice, distinct, last = _publish_slice(
+                    work, columns, dataset, staged, (part, chunk), report, rules, tag_key
+                )
+                hashed += in_slice
+                hashes.append(distinct)
+                last_row = max(last_row, last)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        where = _read_problem(path, dataset)
+        raise DeliveryError(f"{file_name}: cannot read the file: {where or exc}") from exc
+    # Row numbers are the file's, dense and 1-based: the file holds its last row's number.
+    report.rows_read += last_row
     duplicates = hashed - pl.concat(hashes).n_unique()
     if duplicates:
         log.warning("%s rows of %s repeat an earlier row exactly", duplicates, file_name)
     report.duplicate_rows += duplicates
+
+
+def _working_slices(
+    readable: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    work_path: str,
+    tag_key: list[str],
+) -> Iterator[tuple[pl.LazyFrame, list[str], int | None]]:
+    """The file's normalized rows (``_write_working_file``) in slices of at most
+    ``SLICE_ROWS`` source rows, each with the plan's columns and its slice number (None for a
+    file in one slice).
+
+    A Parquet file (or a JSON lines file's Parquet copy) is read in slices of whole row groups,
+    one working file each: the engine keeps several decoded row groups of a file in flight. A
+    CSV file is read once into one working file, then taken in ranges of source rows (its row
+    groups are small, so a range reads little more than its own): a source row's FOCUS rows
+    stay in one slice.
+    """
+    try:
+        if readable.suffix == ".parquet":
+            slices = parquet_slices(readable, SLICE_ROWS)
+            for number, rows in enumerate(slices):
+                columns = _write_working_file(
+                    readable, file_name, delivery, dataset, rows, work_path, tag_key
+                )
+                yield pl.scan_parquet(work_path), columns, None if len(slices) == 1 else number
+            return
+        columns = _write_working_file(
+            readable, file_name, delivery, dataset, None, work_path, tag_key
+        )
+        work = pl.scan_parquet(work_path)
+        last = work.select(pl.col(ROW_COLUMN).max()).collect().item() or 0
+        starts = list(range(1, last + 1, SLICE_ROWS)) or [1]
+        for number, first in enumerate(starts):
+            in_slice = pl.col(ROW_COLUMN).is_between(first, first + SLICE_ROWS - 1)
+            yield work.filter(in_slice), columns, None if len(starts) == 1 else number
+    finally:
+        Path(work_path).unlink(missing_ok=True)
 
 
 def _write_working_file(
@@ -470,122 +519,107 @@ def _write_working_file(
     return sink(misshapen) if misshapen else names
 
 
-def _ingest_readable(
-    path: Path,
-    file_name: str,
-    delivery: Delivery,
+def _publish_slice(
+    work: pl.LazyFrame,
+    columns: list[str],
     dataset: SourceDataset,
     staged: StagedPeriod,
     part: tuple[int, int | None],
-    rows: tuple[int, int] | None,
     report: IngestReport,
     rules: TagRules,
-) -> tuple[int, pl.Series]:
-    """Stream one readable file, or the (offset, length) slice ``rows`` of it, into the parts
-    ``part`` (file number, slice number) of the focus and rejects tables; its hashed rows of the
-    period and their distinct hashes (``ROW_HASH``).
+    tag_key: list[str],
+) -> tuple[int, pl.Series, int]:
+    """One slice of a file's working rows (``_working_slices``) into the parts ``part`` (file
+    number, slice number) of the focus and rejects tables; its hashed rows of the period, their
+    distinct hashes (``ROW_HASH``) and its last source row's number.
 
-    The file is read once, into a working file of its normalized rows (``_write_working_file``).
     The rejects, the bill's totals, the commitment-linked rows and the distinct tag keys are
-    read from that file's few columns they need. Each distinct key's tags are then read once
-    (``found_tags``: a bill repeats a resource's tags on all its line items) and joined onto the
-    good rows, which become the focus part: reading the tags row by row cost 10 times the rest
-    of the ingest. One streaming sink per pass: several outputs of one pass over the source
-    made polars evaluate the normalization more than once.
+    read from the working rows' few columns they need. Each distinct key's tags are then read
+    once (``found_tags``: a bill repeats a resource's tags on all its line items) and joined
+    onto the good rows, which become the focus part: reading the tags row by row cost 10 times
+    the rest of the ingest.
     """
     focus_path = staged.part_path("focus", *part)
-    work_path = focus_path + ".work"
     rejects_path = staged.part_path("rejects", *part)
     lines_path = staged.part_path(COMMITMENT_LINES, *part)
-    try:
-        accounts = ["x_Provider", "SubAccountId"] if rules.account_defaults else []
-        tag_key = [RAW_TAGS, *accounts]
-        columns = _write_working_file(path, file_name, delivery, dataset, rows, work_path, tag_key)
-        work = pl.scan_parquet(work_path)
-        keys = None
-        if TAGS_KEY in work.collect_schema():
-            # The distinct tag keys of the good rows, their tags read once below.
-            readable = work.filter(~pl.col(OTHER_PERIOD) & pl.col(REJECT_REASON).is_null())
-            keys = readable.group_by(TAGS_KEY).agg(pl.col(tag_key).first())
-            keys = keys.collect(engine="streaming")
-            work = _with_tags_problems(work, keys, dataset)
-        # The bill's totals come from its own cost and currency text, not from the mapped
-        # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
-        # and dense.
-        raw_cost = work.collect_schema()[RAW_COST]
-        in_period = ~pl.col(OTHER_PERIOD)
-        bill = work.group_by(RAW_CURRENCY).agg(
-            parsing.number(RAW_COST, raw_cost).filter(in_period).sum().alias("cost"),
-            pl.col(ROW_COLUMN).max().alias("rows"),
-            in_period.sum().alias("rows_in_period"),
-            pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
-        )
-        focus = work.filter(in_period).drop(OTHER_PERIOD)
-        # One hash per source row, of its FOCUS rows' hashes (credits and unused commitments
-        # make several rows of one): duplicates are counted in source rows.
-        hashes = (
-            focus.filter(pl.col(ROW_HASH).is_not_null())
-            .group_by(ROW_COLUMN)
-            .agg(pl.col(ROW_HASH).sort().implode().hash())
-            .select(pl.col(ROW_HASH).unique())
-        )
-        hashed = focus.select(pl.col(ROW_COLUMN).filter(pl.col(ROW_HASH).is_not_null()).n_unique())
-        accepted = focus.filter(pl.col(REJECT_REASON).is_null())
-        good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, TAGS_KEY, strict=False)
-        bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
-            "x_Provider",
-            "x_SourceDataset",
-            "x_DeliveryId",
-            "x_SourceFile",
-            "x_SourceRow",
-            pl.col(REJECT_REASON).alias("reason"),
-            pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
-        )
-        kept = set(good.collect_schema().names()) | {"Tags"}
-        names = [n for n in columns if n in kept and n != RAW_TAGS]
-        names += [n for n in tag_columns(rules) if n not in names]
-        raw_tags = good.collect_schema().get(RAW_TAGS)
-        outputs = [
-            commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
-            bad.sink_parquet(rejects_path, lazy=True),
-            bill,
-            hashes,
-            hashed,
-        ]
-        if keys is None:
-            untagged, on = good.drop(RAW_TAGS, strict=False), None
-            outputs.append(tag_keys(good, rules))
-        else:  # Tags itself is built per distinct raw value below
-            on = [TAGS_KEY]
-            untagged = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, RAW_TAGS, strict=False)
-        _, _, totals, distinct, hashed, *key_table = pl.collect_all(outputs, engine="streaming")
-        if keys is None:
-            found = found_tags(key_table[0], rules)
-        else:
-            keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
-            found = found_tags(keys, rules).drop(accounts)
-            found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
-        tagged = with_tag_columns(untagged, rules, found, on).select(names)
-        # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
-        tagged.sink_parquet(
-            focus_path, metadata=FOCUS_FILE_METADATA, compression_level=1, engine="streaming"
-        )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        where = _read_problem(path, dataset)
-        raise DeliveryError(f"{file_name}: cannot read the file: {where or exc}") from exc
-    finally:
-        Path(work_path).unlink(missing_ok=True)
+    accounts = tag_key[1:]
+    keys = None
+    if TAGS_KEY in work.collect_schema():
+        # The distinct tag keys of the good rows, their tags read once below.
+        readable = work.filter(~pl.col(OTHER_PERIOD) & pl.col(REJECT_REASON).is_null())
+        keys = readable.group_by(TAGS_KEY).agg(pl.col(tag_key).first())
+        keys = keys.collect(engine="streaming")
+        work = _with_tags_problems(work, keys, dataset)
+    # The bill's totals come from its own cost and currency text, not from the mapped
+    # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
+    # and dense.
+    raw_cost = work.collect_schema()[RAW_COST]
+    in_period = ~pl.col(OTHER_PERIOD)
+    bill = work.group_by(RAW_CURRENCY).agg(
+        parsing.number(RAW_COST, raw_cost).filter(in_period).sum().alias("cost"),
+        pl.col(ROW_COLUMN).max().alias("rows"),
+        in_period.sum().alias("rows_in_period"),
+        pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
+    )
+    focus = work.filter(in_period).drop(OTHER_PERIOD)
+    # One hash per source row, of its FOCUS rows' hashes (credits and unused commitments
+    # make several rows of one): duplicates are counted in source rows.
+    hashes = (
+        focus.filter(pl.col(ROW_HASH).is_not_null())
+        .group_by(ROW_COLUMN)
+        .agg(pl.col(ROW_HASH).sort().implode().hash())
+        .select(pl.col(ROW_HASH).unique())
+    )
+    hashed = focus.select(pl.col(ROW_COLUMN).filter(pl.col(ROW_HASH).is_not_null()).n_unique())
+    accepted = focus.filter(pl.col(REJECT_REASON).is_null())
+    good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, TAGS_KEY, strict=False)
+    bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
+        "x_Provider",
+        "x_SourceDataset",
+        "x_DeliveryId",
+        "x_SourceFile",
+        "x_SourceRow",
+        pl.col(REJECT_REASON).alias("reason"),
+        pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
+    )
+    kept = set(good.collect_schema().names()) | {"Tags"}
+    names = [n for n in columns if n in kept and n != RAW_TAGS]
+    names += [n for n in tag_columns(rules) if n not in names]
+    raw_tags = good.collect_schema().get(RAW_TAGS)
+    outputs = [
+        commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
+        bad.sink_parquet(rejects_path, lazy=True),
+        bill,
+        hashes,
+        hashed,
+    ]
+    if keys is None:
+        untagged, on = good.drop(RAW_TAGS, strict=False), None
+        outputs.append(tag_keys(good, rules))
+    else:  # Tags itself is built per distinct raw value below
+        on = [TAGS_KEY]
+        untagged = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, RAW_TAGS, strict=False)
+    _, _, totals, distinct, hashed, *key_table = pl.collect_all(outputs, engine="streaming")
+    if keys is None:
+        found = found_tags(key_table[0], rules)
+    else:
+        keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
+        found = found_tags(keys, rules).drop(accounts)
+        found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
+    tagged = with_tag_columns(untagged, rules, found, on).select(names)
+    # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
+    tagged.sink_parquet(
+        focus_path, metadata=FOCUS_FILE_METADATA, compression_level=1, engine="streaming"
+    )
     for row in totals.iter_rows(named=True):
         currency, cost = row[RAW_CURRENCY], row["cost"]
         # Rows with no currency and no cost (unplaceable rows) add no bill total of their own.
         if row["rows_in_period"] and (currency is not None or cost):
             report.bill_totals[str(currency)] = report.bill_totals.get(str(currency), 0.0) + cost
-    # Row numbers are the file's, dense and 1-based: a slice holds (its last) - (its offset).
-    report.rows_read += int(totals["rows"].max() or 0) - (rows[0] if rows else 0)
     report.rows_other_periods += int(totals["rows_other_periods"].sum())
     report.rows_written += pq.read_metadata(focus_path).num_rows
     _count_rejects(pl.read_parquet(rejects_path), report)
-    return hashed.item(), distinct[ROW_HASH]
+    return hashed.item(), distinct[ROW_HASH], int(totals["rows"].max() or 0)
 
 
 def _with_tags_problems(
