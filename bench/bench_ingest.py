@@ -18,7 +18,8 @@ plus every credit's amount). Usage::
     .venv/bin/python bench/bench_ingest.py --rows 1000000 5000000
     .venv/bin/python bench/bench_ingest.py --rows 1000000 --exports cur2 gcp --formats parquet
 
-Generated inputs are kept in ``bench-data/`` and reused when their row count matches.
+Generated inputs are kept in the repository's ``bench-data/`` (or ``--workdir``) and reused
+when their row count matches.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import polars as pl
 from real_exports import EXPORTS, Export
 
 FORMATS = ("csv.gz", "parquet", "ndjson")
+REPOSITORY = Path(__file__).resolve().parent.parent
 UTC_US = pl.Datetime("us", "UTC")
 
 # Per export form: source column → (FOCUS-ish name, kind) for the bare convert. Kinds: "s" text,
@@ -371,7 +373,9 @@ def main() -> None:
     )
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--repeat", type=int, default=3, help="bare/costlake pairs per file")
-    parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
+    parser.add_argument(
+        "--workdir", type=Path, default=REPOSITORY / "bench-data", help="inputs and outputs"
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
