@@ -545,10 +545,15 @@ def _publish_slice(
     accounts = tag_key[1:]
     keys = None
     if TAGS_KEY in work.collect_schema():
-        # The distinct tag keys of the good rows, their tags read once below.
+        # The distinct tag keys of the good rows, their tags read once below. Each key's
+        # columns are taken from its first source row: a group_by keeping the first raw tags
+        # of each key held them all (a struct of 40 columns in legacy CUR and OCI: 1.7 GB for
+        # 300k rows, against 0.7 GB this way).
         readable = work.filter(~pl.col(OTHER_PERIOD) & pl.col(REJECT_REASON).is_null())
-        keys = readable.group_by(TAGS_KEY).agg(pl.col(tag_key).first())
-        keys = keys.collect(engine="streaming")
+        firsts = readable.group_by(TAGS_KEY).agg(pl.col(ROW_COLUMN).min())
+        firsts = firsts.collect(engine="streaming")[ROW_COLUMN]
+        keys = readable.filter(pl.col(ROW_COLUMN).is_in(firsts.implode()))
+        keys = keys.select(TAGS_KEY, *tag_key).unique(TAGS_KEY).collect(engine="streaming")
         work = _with_tags_problems(work, keys, dataset)
     # The bill's totals come from its own cost and currency text, not from the mapped
     # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
