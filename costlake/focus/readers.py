@@ -129,10 +129,10 @@ def _scan_csv(path: Path, name: str, misshapen: Misshapen) -> pl.LazyFrame:
         row_index_name=ROW_COLUMN,
         row_index_offset=1,
     )
-    row = pl.col(ROW_COLUMN)
-    width = f"{len(header)} columns"
     if not misshapen:
         return scan.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_PROBLEM))
+    row = pl.col(ROW_COLUMN)
+    width = f"{len(header)} columns"
     return scan.with_columns(
         pl.when(row.is_in(misshapen.longer))
         .then(pl.lit(f"{TOO_MANY_FIELDS}: {width}"))
