@@ -715,9 +715,15 @@ def is_provisioned_capacity() -> pl.Expr:
     provisioned-throughput model units, Vertex AI GSUs, OCI dedicated AI clusters): the lines
     ``unrecognised_ai_lines`` lists as provisioned, as one expression over the FOCUS columns,
     for the Contract Commitment table (``costlake.commitments``)."""
+    ai_usage = _is_ai_usage()
+    # The meter text of AI usage rows only, null elsewhere: the regexes below then cost
+    # nothing on the other rows (nearly all of a bill's), where every row was rewritten before.
     meter = pl.concat_str(
-        [pl.col("x_UsageType"), pl.col("SkuMeter"), pl.col("ChargeDescription")],
+        [
+            pl.when(ai_usage).then(pl.col(name))
+            for name in ("x_UsageType", "SkuMeter", "ChargeDescription")
+        ],
         separator=" ",
         ignore_nulls=True,
     )
-    return _is_ai_usage() & _any(_words(meter), _PROVISIONED)
+    return ai_usage & _any(_words(meter), _PROVISIONED)
