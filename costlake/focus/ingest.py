@@ -296,6 +296,19 @@ def normalized_rows(
     """The FOCUS rows of one file (or its ``rows`` slice) with lineage, reject reasons and the
     bill's own cost and currency as the source gave them (``WORKING_COLUMNS``), as one lazy
     streaming plan; a CSV file's ``misshapen`` rows (``readers.misshapen_rows``) are rejects."""
+    frame = _source_rows(path, file_name, delivery, dataset, rows, misshapen)
+    return frame if dataset.expand is None else dataset.expand(frame)
+
+
+def _source_rows(
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    rows: tuple[int, int] | None,
+    misshapen: Misshapen,
+) -> pl.LazyFrame:
+    """``normalized_rows`` before the dataset's ``expand``: one row per source row."""
     raw = scan_export(path, file_name, dataset.ndjson_schema, rows, misshapen)
     columns = [c for c in raw.collect_schema().names() if c not in (ROW_COLUMN, ROW_PROBLEM)]
     renamed = dataset.rename(columns)
@@ -376,7 +389,10 @@ def _row_hash(frame: pl.LazyFrame, dataset: SourceDataset) -> pl.Expr:
         skip.add("Tags")
     reason = pl.col(REJECT_REASON)
     placeable = ~(reason.str.starts_with(TOO_MANY_FIELDS) | reason.str.starts_with(TOO_FEW_FIELDS))
-    row = pl.struct([n for n in names if n not in skip]).hash()
+    # Each column hashed with its own seed (a value moved to another column changes the
+    # hash), the hashes added with wrap-around: half the CPU of hashing the row as a struct.
+    kept = [n for n in names if n not in skip]
+    row = pl.sum_horizontal(pl.col(name).hash(seed) for seed, name in enumerate(kept))
     return pl.when(placeable.fill_null(True)).then(row).alias(ROW_HASH)
 
 
@@ -420,9 +436,9 @@ def _ingest_file(
         with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
             work_path = staged.part_path("focus", part) + ".work"
             slices = _working_slices(readable, file_name, delivery, dataset, work_path, tag_key)
-            for work, columns, chunk in slices:
+            for work, key_rows, columns, chunk in slices:
                 in_slice, distinct, last = _publish_slice(
-                    work, columns, dataset, staged, (part, chunk), report, rules, tag_key
+                    work, key_rows, columns, dataset, staged, (part, chunk), report, rules, tag_key
                 )
                 hashed += in_slice
                 hashes.append(distinct)
@@ -445,37 +461,84 @@ def _working_slices(
     dataset: SourceDataset,
     work_path: str,
     tag_key: list[str],
-) -> Iterator[tuple[pl.LazyFrame, list[str], int | None]]:
-    """The file's normalized rows (``_write_working_file``) in slices of at most
-    ``SLICE_ROWS`` source rows, each with the plan's columns and its slice number (None for a
-    file in one slice).
+) -> Iterator[tuple[pl.LazyFrame, pl.LazyFrame, list[str], int | None]]:
+    """The file's normalized rows (``_working_plan``) in slices of at most ``SLICE_ROWS``
+    source rows, each with a plan of the slice's rows to read the tag keys from, the plan's
+    columns and its slice number (None for a file in one slice).
 
     A Parquet file (or a JSON lines file's Parquet copy) is read in slices of whole row groups,
-    one working file each: the engine keeps several decoded row groups of a file in flight. A
-    CSV file is read once into one working file, then taken in ranges of source rows (its row
-    groups are small, so a range reads little more than its own): a source row's FOCUS rows
-    stay in one slice.
+    each slice's plan straight from the file: reading a few columns of it again costs little
+    (column projection), and the engine keeps several decoded row groups of a file in flight.
+    A CSV file, which cannot be read in part, is read once into one working file
+    (``_write_working_file``), then taken in ranges of source rows (its row groups are small,
+    so a range reads little more than its own): a source row's FOCUS rows stay in one slice.
     """
     try:
         if readable.suffix == ".parquet":
             slices = parquet_slices(readable, SLICE_ROWS)
             for number, rows in enumerate(slices):
-                columns = _write_working_file(
-                    readable, file_name, delivery, dataset, rows, work_path, tag_key
+                plan, columns = _working_plan(
+                    readable, file_name, delivery, dataset, rows, WELL_SHAPED, tag_key
                 )
-                yield pl.scan_parquet(work_path), columns, None if len(slices) == 1 else number
+                keys = _tag_key_rows(readable, file_name, delivery, dataset, rows, tag_key)
+                yield plan, keys, columns, None if len(slices) == 1 else number
             return
-        columns = _write_working_file(
-            readable, file_name, delivery, dataset, None, work_path, tag_key
-        )
+        columns = _write_working_file(readable, file_name, delivery, dataset, work_path, tag_key)
         work = pl.scan_parquet(work_path)
         last = work.select(pl.col(ROW_COLUMN).max()).collect().item() or 0
         starts = list(range(1, last + 1, SLICE_ROWS)) or [1]
         for number, first in enumerate(starts):
             in_slice = pl.col(ROW_COLUMN).is_between(first, first + SLICE_ROWS - 1)
-            yield work.filter(in_slice), columns, None if len(starts) == 1 else number
+            work_slice = work.filter(in_slice)
+            yield work_slice, work_slice, columns, None if len(starts) == 1 else number
     finally:
         Path(work_path).unlink(missing_ok=True)
+
+
+def _working_plan(
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    rows: tuple[int, int] | None,
+    misshapen: Misshapen,
+    tag_key: list[str],
+) -> tuple[pl.LazyFrame, list[str]]:
+    """``_file_plan`` and its columns in order. A dataset that builds ``Tags`` from
+    ``RAW_TAGS`` leaves it to later (per distinct value), and the rows get ``TAGS_KEY``
+    (``_tag_key``)."""
+    plan = _file_plan(path, file_name, delivery, dataset, rows, misshapen)
+    names = plan.collect_schema().names()
+    if _builds_tags(dataset, names):
+        plan = plan.drop("Tags").with_columns(_tag_key(tag_key))
+    return plan, names
+
+
+def _builds_tags(dataset: SourceDataset, names: list[str]) -> bool:
+    """Whether the ingest builds ``Tags`` per distinct ``RAW_TAGS`` value for these rows."""
+    return dataset.tags_from_raw is not None and RAW_TAGS in names
+
+
+def _tag_key(tag_key: list[str]) -> pl.Expr:
+    """``TAGS_KEY``: the hash of a row's ``tag_key`` columns."""
+    return pl.struct(tag_key).hash().alias(TAGS_KEY)
+
+
+def _tag_key_rows(
+    path: Path,
+    file_name: str,
+    delivery: Delivery,
+    dataset: SourceDataset,
+    rows: tuple[int, int] | None,
+    tag_key: list[str],
+) -> pl.LazyFrame:
+    """The rows of a Parquet file (or slice) as far as their tag keys go: one per source row
+    (``_source_rows``), with ``TAGS_KEY``. A plan over these columns reads only the source
+    columns they come from; the expanded rows' would read the columns ``expand`` tests."""
+    frame = _source_rows(path, file_name, delivery, dataset, rows, WELL_SHAPED)
+    if not _builds_tags(dataset, frame.collect_schema().names()):
+        return frame
+    return frame.with_columns(_tag_key(tag_key))
 
 
 def _write_working_file(
@@ -483,33 +546,25 @@ def _write_working_file(
     file_name: str,
     delivery: Delivery,
     dataset: SourceDataset,
-    rows: tuple[int, int] | None,
     target: str,
     tag_key: list[str],
 ) -> list[str]:
-    """The one pass over the source: every row of the file (or slice) normalized, with its
-    working columns, streamed to ``target`` (Parquet, lz4); the plan's columns in order.
+    """The one pass over a CSV file: every row normalized (``_working_plan``), streamed to
+    ``target`` (Parquet, lz4); the plan's columns in order.
 
-    A CSV file's field counts come from pyarrow's parser (``misshapen_rows``), which runs in a
+    The file's field counts come from pyarrow's parser (``misshapen_rows``), which runs in a
     thread beside the polars pass, both streaming the file. The pass assumes every row has the
     header's fields, as a delivery's rows nearly always do; when some do not, it runs again
-    with them flagged as rejects. A dataset that builds ``Tags`` from ``RAW_TAGS`` leaves it to
-    later, and the rows get ``TAGS_KEY``, the hash of their ``tag_key`` columns.
+    with them flagged as rejects.
     """
 
     def sink(misshapen: Misshapen) -> list[str]:
-        plan = _file_plan(path, file_name, delivery, dataset, rows, misshapen)
-        names = plan.collect_schema().names()
-        if dataset.tags_from_raw is not None and RAW_TAGS in names:
-            # Built per distinct RAW_TAGS value afterwards.
-            plan = plan.drop("Tags").with_columns(pl.struct(tag_key).hash().alias(TAGS_KEY))
+        plan, names = _working_plan(path, file_name, delivery, dataset, None, misshapen, tag_key)
         plan.sink_parquet(
             target, compression="lz4", row_group_size=WORK_ROW_GROUP_ROWS, engine="streaming"
         )
         return names
 
-    if file_format(path.name) == "parquet":
-        return sink(WELL_SHAPED)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlake-fields") as pool:
         counted = pool.submit(misshapen_rows, path, file_name)
         try:
@@ -521,6 +576,7 @@ def _write_working_file(
 
 def _publish_slice(
     work: pl.LazyFrame,
+    key_rows: pl.LazyFrame,
     columns: list[str],
     dataset: SourceDataset,
     staged: StagedPeriod,
@@ -533,11 +589,11 @@ def _publish_slice(
     number, slice number) of the focus and rejects tables; its hashed rows of the period, their
     distinct hashes (``ROW_HASH``) and its last source row's number.
 
-    The rejects, the bill's totals, the commitment-linked rows and the distinct tag keys are
-    read from the working rows' few columns they need. Each distinct key's tags are then read
-    once (``found_tags``: a bill repeats a resource's tags on all its line items) and joined
-    onto the good rows, which become the focus part: reading the tags row by row cost 10 times
-    the rest of the ingest.
+    The slice's distinct tag keys are read first, from the few columns of ``key_rows`` they
+    come from. Each distinct key's tags are read once (``found_tags``: a bill repeats a
+    resource's tags on all its line items; reading them row by row cost 10 times the rest of
+    the ingest), to be joined onto the good rows. Then one streaming run writes the focus
+    part, the rejects and the commitment-linked rows, and sums the bill's totals and hashes.
     """
     focus_path = staged.part_path("focus", *part)
     rejects_path = staged.part_path("rejects", *part)
@@ -545,16 +601,19 @@ def _publish_slice(
     accounts = tag_key[1:]
     keys = None
     if TAGS_KEY in work.collect_schema():
-        # The distinct tag keys of the good rows, their tags read once below. Each key's
-        # columns are taken from its first source row: a group_by keeping the first raw tags
-        # of each key held them all (a struct of 40 columns in legacy CUR and OCI: 1.7 GB for
-        # 300k rows, against 0.7 GB this way).
-        good_rows = work.filter(~pl.col(OTHER_PERIOD) & pl.col(REJECT_REASON).is_null())
-        firsts = good_rows.group_by(TAGS_KEY).agg(pl.col(ROW_COLUMN).min())
+        # The distinct tag keys of the slice's rows (rejected ones too: testing for a reject
+        # would compute every column), their tags read once below. Each key's columns are
+        # taken from its first source row: a group_by keeping the first raw tags of each key
+        # held them all (a struct of 40 columns in legacy CUR and OCI: 1.7 GB for 300k rows,
+        # against 0.7 GB this way). These two runs read only the tag key's columns.
+        firsts = key_rows.group_by(TAGS_KEY).agg(pl.col(ROW_COLUMN).min())
         firsts = firsts.collect(engine="streaming")[ROW_COLUMN]
-        keys = good_rows.filter(pl.col(ROW_COLUMN).is_in(firsts.implode()))
+        keys = key_rows.filter(pl.col(ROW_COLUMN).is_in(firsts.implode()))
         keys = keys.select(TAGS_KEY, *tag_key).unique(TAGS_KEY).collect(engine="streaming")
         work = _with_tags_problems(work, keys, dataset)
+    # Every output below reads these rows: computed once in the one streaming run below,
+    # where each output would otherwise compute its own columns of them again.
+    work = work.cache()
     # The bill's totals come from its own cost and currency text, not from the mapped
     # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
     # and dense.
@@ -590,31 +649,31 @@ def _publish_slice(
     kept = set(good.collect_schema().names()) | {"Tags"}
     names = [n for n in columns if n in kept and n != RAW_TAGS]
     names += [n for n in tag_columns(rules) if n not in names]
-    raw_tags = good.collect_schema().get(RAW_TAGS)
-    outputs = [
-        commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
-        bad.sink_parquet(rejects_path, lazy=True),
-        bill,
-        hashes,
-        hashed_rows,
-    ]
     if keys is None:
         untagged, on = good.drop(RAW_TAGS, strict=False), None
-        outputs.append(tag_keys(good, rules))
-    else:  # Tags itself is built per distinct raw value below
+        found = found_tags(tag_keys(key_rows, rules).collect(engine="streaming"), rules)
+    else:  # Tags itself is built per distinct raw value
         on = [TAGS_KEY]
         untagged = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, RAW_TAGS, strict=False)
-    _, _, totals, distinct, hashed, *key_table = pl.collect_all(outputs, engine="streaming")
-    if keys is None:
-        found = found_tags(key_table[0], rules)
-    else:
+        raw_tags = work.collect_schema()[RAW_TAGS]
         keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
         found = found_tags(keys, rules).drop(accounts)
         found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
     tagged = with_tag_columns(untagged, rules, found, on).select(names)
-    # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
-    tagged.sink_parquet(
-        focus_path, metadata=FOCUS_FILE_METADATA, compression_level=1, engine="streaming"
+    # One streaming run for every output: the engine computes the rows once for all of them.
+    _, _, _, totals, distinct, hashed = pl.collect_all(
+        [
+            # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
+            tagged.sink_parquet(
+                focus_path, metadata=FOCUS_FILE_METADATA, compression_level=1, lazy=True
+            ),
+            commitment_lines(accepted).sink_parquet(lines_path, lazy=True),
+            bad.sink_parquet(rejects_path, lazy=True),
+            bill,
+            hashes,
+            hashed_rows,
+        ],
+        engine="streaming",
     )
     for row in totals.iter_rows(named=True):
         currency, cost = row[RAW_CURRENCY], row["cost"]

@@ -176,10 +176,7 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
 
 
 def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Service and region names from the shipped tables, joined by product and region code.
-
-    A join keeps the plan streaming; ``replace`` on a column would make polars hold it whole.
-    """
+    """Service and region names from the shipped tables, by product and region code."""
     services = (
         parsing.data_table("aws_services.csv")
         .lazy()
@@ -201,9 +198,8 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("region_name").alias("__region_name"),
         )
     )
-    return frame.join(
-        services, on="line_item_product_code", how="left", maintain_order="left"
-    ).join(regions, on="product_region_code", how="left", maintain_order="left")
+    frame = parsing.with_lookup(frame, services, "line_item_product_code")
+    return parsing.with_lookup(frame, regions, "product_region_code")
 
 
 ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
@@ -494,7 +490,7 @@ def cur_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         **_commitment_term(schema, is_sp, is_ri),
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
-    return split_unused_commitment(conform_to_focus(focus))
+    return conform_to_focus(focus)
 
 
 def _commitment_term(schema: pl.Schema, is_sp: pl.Expr, is_ri: pl.Expr) -> dict[str, pl.Expr]:
@@ -621,6 +617,7 @@ SOURCE_DATASETS = {
         rename=cur_rename_map,
         required=lambda columns, name=name: missing_required(columns, name),
         normalize=cur_to_focus,
+        expand=split_unused_commitment,
         cost_column="line_item_unblended_cost",
         currency_column="line_item_currency_code",
         tags_from_raw=cur_tags_from_raw,

@@ -29,6 +29,10 @@ class SourceDataset:
     # a delivery then takes the rows of its own period and leaves the others to theirs.
     # Elsewhere a file belongs to one period and a row of another is rejected.
     spans_periods: bool = False
+    # Where one source row becomes several FOCUS rows (a credit, an unused commitment): the
+    # step after ``normalize`` that adds them. Kept apart so the ingest can read the tag keys
+    # of ``normalize``'s rows, one per source row, from their few columns alone.
+    expand: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
     # Tags JSON from the ``RAW_TAGS`` column of the given type (which ``normalize`` carries
     # beside ``Tags``), so the ingest can build ``Tags`` once per distinct value.
     tags_from_raw: Callable[[pl.DataType], pl.Expr] | None = None

@@ -258,7 +258,7 @@ def _focus_unit(unit: pl.Expr) -> pl.Expr:
 
 
 def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl.LazyFrame:
-    """Service categories and region names from the shipped tables, by left join (streams)."""
+    """Service categories and region names from the shipped tables."""
     services = (
         parsing.data_table("gcp_services.csv")
         .lazy()
@@ -276,11 +276,9 @@ def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl
             pl.col("region_name").alias("__region_name"),
         )
     )
-    return (
-        frame.with_columns(service.alias("__service_key"), region.alias("__region_key"))
-        .join(services, on="__service_key", how="left", maintain_order="left")
-        .join(regions, on="__region_key", how="left", maintain_order="left")
-    )
+    frame = frame.with_columns(service.alias("__service_key"), region.alias("__region_key"))
+    frame = parsing.with_lookup(frame, services, "__service_key")
+    return parsing.with_lookup(frame, regions, "__region_key")
 
 
 def _number(schema: pl.Schema, name: str) -> pl.Expr:
@@ -294,7 +292,8 @@ def billing_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
     """FOCUS rows (plus ``x_RejectReason``) from GCP billing export rows.
 
     ``raw`` carries the export's own columns and the ingest's lineage and working columns.
-    Each source row becomes its own row followed by one Credit row per entry of ``credits``.
+    One row per source row, its credits kept aside for ``with_credit_rows``, which makes each
+    a Credit row of its own.
     """
     schema = raw.collect_schema()
     service_id = _text(_field(schema, "service", "id"))
@@ -453,7 +452,13 @@ def billing_export_to_focus(raw: pl.LazyFrame) -> pl.LazyFrame:
         __credits=pl.col("credits"),
         **{REJECT_REASON: parsing.reject_reason(checks)},
     )
-    return conform_to_focus(split_credits(focus, schema[RAW_COST]))
+    return focus
+
+
+def with_credit_rows(focus: pl.LazyFrame) -> pl.LazyFrame:
+    """``billing_export_to_focus`` rows, each followed by its credits' rows
+    (``split_credits``), as FOCUS columns."""
+    return conform_to_focus(split_credits(focus, focus.collect_schema()[RAW_COST]))
 
 
 def split_credits(focus: pl.LazyFrame, raw_cost_type: pl.DataType) -> pl.LazyFrame:
@@ -524,6 +529,7 @@ SOURCE_DATASETS = {
         rename=same_names,
         required=missing_required,
         normalize=billing_export_to_focus,
+        expand=with_credit_rows,
         cost_column="cost",
         currency_column="currency",
         ndjson_schema=GCP_EXPORT_SCHEMA,
@@ -534,6 +540,7 @@ SOURCE_DATASETS = {
         rename=same_names,
         required=lambda columns: missing_required(columns, REQUIRED_DETAILED_COLUMNS),
         normalize=billing_export_to_focus,
+        expand=with_credit_rows,
         cost_column="cost",
         currency_column="currency",
         ndjson_schema=GCP_EXPORT_SCHEMA,

@@ -117,11 +117,8 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
 
 
 def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) -> pl.LazyFrame:
-    """Service category, region name and FOCUS unit from the shipped tables, by left join.
-
-    A join keeps the plan streaming; ``replace`` on a column would make polars hold it whole.
-    The key columns are the frame's own (already cleaned) text columns.
-    """
+    """Service category, region name and FOCUS unit from the shipped tables, by the frame's
+    own (already cleaned) text columns ``service``, ``region`` and ``unit``."""
     services = (
         parsing.data_table("oci_services.csv")
         .lazy()
@@ -145,11 +142,9 @@ def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) ->
             pl.col("focus_unit").alias("__focus_unit"),
         )
     )
-    return (
-        frame.join(services, on=service, how="left", maintain_order="left")
-        .join(regions, on=region, how="left", maintain_order="left")
-        .join(units_table, on=unit, how="left", maintain_order="left")
-    )
+    frame = parsing.with_lookup(frame, services, service)
+    frame = parsing.with_lookup(frame, regions, region)
+    return parsing.with_lookup(frame, units_table, unit)
 
 
 def focus_unit(unit: pl.Expr) -> pl.Expr:
