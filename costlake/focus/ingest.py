@@ -1,12 +1,13 @@
 """Turn a period's landed deliveries into FOCUS Parquet for its (provider, billing period).
 
-Each file is one lazy polars plan run by the streaming engine: the source is read once into a
-working file of its normalized rows, from which the FOCUS rows and the rejected rows (staged
-Parquet parts) and the bill's own totals per currency are taken. Memory stays bounded whatever
-the file's size. When every file of the delivery has been read, the staged period is audited
-(``costlake.focus.audit``: money reconciled to the bill, FOCUS schema, finite amounts) and
-published only if it passes; otherwise ``AuditFailed`` says why and the lake keeps its previous
-version.
+Each file is read in slices by the streaming engine (a CSV file from a working file of its
+normalized rows, read from it once): each slice once for the few columns its tag keys come
+from, then once in a single run that writes the FOCUS rows and the rejected rows (staged
+Parquet parts) and sums the bill's own totals per currency. Memory stays bounded whatever the
+file's size. When every file of the delivery has been read, the
+staged period is audited (``costlake.focus.audit``: money reconciled to the bill, FOCUS
+schema, finite amounts) and published only if it passes; otherwise ``AuditFailed`` says why
+and the lake keeps its previous version.
 
 Validation (docs/lake.md, "What is refused and what is rejected"): a file whose header names a
 column twice or lacks a required one, that cannot be decoded, or that ends mid-row fails the
@@ -92,7 +93,7 @@ COMMITMENT_LINES = "_commitment_lines"
 # rules have account defaults), by which the tags found once per distinct key are joined back:
 # a join on the 600-byte text itself took about a third more CPU than one on this key.
 TAGS_KEY = "x_RawTagsKey"
-WORK_ROW_GROUP_ROWS = 20_000  # small row groups: the working file is read back streaming
+WORK_ROW_GROUP_ROWS = 20_000  # small row groups: a CSV file's working file is read in slices
 
 
 @dataclass
@@ -308,7 +309,8 @@ def _source_rows(
     rows: tuple[int, int] | None,
     misshapen: Misshapen,
 ) -> pl.LazyFrame:
-    """``normalized_rows`` before the dataset's ``expand``: one row per source row."""
+    """``normalized_rows`` before the dataset's ``expand``: one row per source row, with its
+    ``ROW_HASH`` (``_row_hash``), which the rows ``expand`` adds do not carry."""
     raw = scan_export(path, file_name, dataset.ndjson_schema, rows, misshapen)
     columns = [c for c in raw.collect_schema().names() if c not in (ROW_COLUMN, ROW_PROBLEM)]
     renamed = dataset.rename(columns)
@@ -338,7 +340,8 @@ def _source_rows(
             },
         )
     )
-    return dataset.normalize(raw)
+    frame = dataset.normalize(raw)
+    return frame.with_columns(_row_hash(frame, dataset))
 
 
 def _file_plan(
@@ -362,7 +365,6 @@ def _file_plan(
         _finite_or_rejected(), pl.col("PricingCurrency").str.strip_chars().str.to_uppercase()
     )
     frame = with_contract_applied(frame, delivery.provider)
-    frame = frame.with_columns(_row_hash(frame, dataset))
     if dataset.spans_periods:
         return frame.with_columns(other.fill_null(False).alias(OTHER_PERIOD))
     message = (
@@ -375,9 +377,10 @@ def _file_plan(
 
 
 def _row_hash(frame: pl.LazyFrame, dataset: SourceDataset) -> pl.Expr:
-    """``ROW_HASH``: a hash of a row's values as the lake keeps them (lineage and working
-    columns aside), null for a row whose fields cannot be placed. Equal hashes are exact
-    duplicates in the lake.
+    """``ROW_HASH``: a hash of a source row's normalized values (lineage and working columns
+    aside), null for a row whose fields cannot be placed. The lake keeps these values and what
+    follows from them alone (the rows ``expand`` adds, the commitment links), so equal hashes
+    are exact duplicates in the lake.
 
     The row's columns, not the source's: hashing every source column would parse and decode
     columns the mapping never reads (Parquet's column projection would be lost). ``Tags`` of a
@@ -421,34 +424,35 @@ def _ingest_file(
 ) -> None:
     """Stream one file into its focus and rejects parts, with the bill's totals on the side.
 
-    The file's normalized rows are written, then published in slices of at most
-    ``SLICE_ROWS`` source rows (``_working_slices``), one streaming run each, so memory stays
-    flat in the file's rows.
+    The file's rows are published in slices of at most ``SLICE_ROWS`` source rows
+    (``_working_slices``), one streaming run each, so memory stays flat in the file's rows.
 
-    Exact duplicates are counted over the whole file: each slice gives its hashed source rows
-    and their distinct hashes, and a file holds (its hashed rows) - (its distinct hashes).
+    Exact duplicates are counted over the whole file: each slice gives its source rows'
+    hashes, and a file holds (its hashed rows) - (its distinct hashes).
     """
     accounts = ["x_Provider", "SubAccountId"] if rules.account_defaults else []
     tag_key = [RAW_TAGS, *accounts]
-    hashed, last_row = 0, 0
+    last_row = 0
     hashes: list[pl.Series] = []
     try:
         with parquet_copy(path, file_name, dataset.ndjson_schema) as readable:
             work_path = staged.part_path("focus", part) + ".work"
-            slices = _working_slices(readable, file_name, delivery, dataset, work_path, tag_key)
-            for work, key_rows, columns, chunk in slices:
-                in_slice, distinct, last = _publish_slice(
-                    work, key_rows, columns, dataset, staged, (part, chunk), report, rules, tag_key
+            slices = _working_slices(
+                readable, file_name, delivery, dataset, work_path, tag_key, rules
+            )
+            for work, keys, columns, chunk in slices:
+                hashed, last = _publish_slice(
+                    work, keys, columns, dataset, staged, (part, chunk), report, rules, tag_key
                 )
-                hashed += in_slice
-                hashes.append(distinct)
+                hashes.append(hashed)
                 last_row = max(last_row, last)
     except (pl.exceptions.PolarsError, OSError) as exc:
         where = _read_problem(path, dataset)
         raise DeliveryError(f"{file_name}: cannot read the file: {where or exc}") from exc
     # Row numbers are the file's, dense and 1-based: the file holds its last row's number.
     report.rows_read += last_row
-    duplicates = hashed - pl.concat(hashes).n_unique()
+    hashed = pl.concat(hashes)
+    duplicates = hashed.len() - hashed.n_unique()
     if duplicates:
         log.warning("%s rows of %s repeat an earlier row exactly", duplicates, file_name)
     report.duplicate_rows += duplicates
@@ -461,26 +465,30 @@ def _working_slices(
     dataset: SourceDataset,
     work_path: str,
     tag_key: list[str],
-) -> Iterator[tuple[pl.LazyFrame, pl.LazyFrame, list[str], int | None]]:
+    rules: TagRules,
+) -> Iterator[tuple[pl.LazyFrame, pl.DataFrame, list[str], int | None]]:
     """The file's normalized rows (``_working_plan``) in slices of at most ``SLICE_ROWS``
-    source rows, each with a plan of the slice's rows to read the tag keys from, the plan's
-    columns and its slice number (None for a file in one slice).
+    source rows, each with its distinct tag keys (``_distinct_tag_keys``), the plan's columns
+    and its slice number (None for a file in one slice). Each slice is then one streaming run.
 
     A Parquet file (or a JSON lines file's Parquet copy) is read in slices of whole row groups,
-    each slice's plan straight from the file: reading a few columns of it again costs little
-    (column projection), and the engine keeps several decoded row groups of a file in flight.
-    A CSV file, which cannot be read in part, is read once into one working file
-    (``_write_working_file``), then taken in ranges of source rows (its row groups are small,
-    so a range reads little more than its own): a source row's FOCUS rows stay in one slice.
+    each straight from the file: reading its tag keys' few columns first costs little (column
+    projection), and the engine keeps several decoded row groups of a file in flight. A CSV
+    file cannot be read in part (nor a few of its columns without reading it all): it is read
+    once into a working file (``_write_working_file``), then taken in ranges of source rows
+    (its row groups are small, so a range reads little more than its own). Either way a source
+    row's FOCUS rows stay in one slice. One run over a whole CSV file held memory growing with
+    its rows (1.2 GB at 1M rows, 2.0 GB at 5M).
     """
     try:
         if readable.suffix == ".parquet":
             slices = parquet_slices(readable, SLICE_ROWS)
             for number, rows in enumerate(slices):
+                key_rows = _tag_key_rows(readable, file_name, delivery, dataset, rows, tag_key)
+                keys = _distinct_tag_keys(key_rows, tag_key, rules)
                 plan, columns = _working_plan(
                     readable, file_name, delivery, dataset, rows, WELL_SHAPED, tag_key
                 )
-                keys = _tag_key_rows(readable, file_name, delivery, dataset, rows, tag_key)
                 yield plan, keys, columns, None if len(slices) == 1 else number
             return
         columns = _write_working_file(readable, file_name, delivery, dataset, work_path, tag_key)
@@ -488,9 +496,9 @@ def _working_slices(
         last = work.select(pl.col(ROW_COLUMN).max()).collect().item() or 0
         starts = list(range(1, last + 1, SLICE_ROWS)) or [1]
         for number, first in enumerate(starts):
-            in_slice = pl.col(ROW_COLUMN).is_between(first, first + SLICE_ROWS - 1)
-            work_slice = work.filter(in_slice)
-            yield work_slice, work_slice, columns, None if len(starts) == 1 else number
+            work_slice = work.filter(pl.col(ROW_COLUMN).is_between(first, first + SLICE_ROWS - 1))
+            keys = _distinct_tag_keys(work_slice, tag_key, rules)
+            yield work_slice, keys, columns, None if len(starts) == 1 else number
     finally:
         Path(work_path).unlink(missing_ok=True)
 
@@ -574,9 +582,26 @@ def _write_working_file(
     return sink(misshapen) if misshapen else names
 
 
+def _distinct_tag_keys(key_rows: pl.LazyFrame, tag_key: list[str], rules: TagRules) -> pl.DataFrame:
+    """The distinct tag keys of ``key_rows`` (``_tag_key_rows``), rejected rows' too: testing
+    for a reject would compute every column. With ``TAGS_KEY``: that key and its ``tag_key``
+    columns; without: the ``tag_keys`` of their ``Tags``.
+
+    Each key's columns are taken from its first source row: a ``group_by`` keeping the first
+    raw tags of each key held them all (a struct of 40 columns in legacy CUR and OCI: 1.7 GB
+    for 300k rows, against 0.7 GB this way).
+    """
+    if TAGS_KEY not in key_rows.collect_schema():
+        return tag_keys(key_rows, rules).collect(engine="streaming")
+    firsts = key_rows.group_by(TAGS_KEY).agg(pl.col(ROW_COLUMN).min())
+    firsts = firsts.collect(engine="streaming")[ROW_COLUMN]
+    keys = key_rows.filter(pl.col(ROW_COLUMN).is_in(firsts.implode()))
+    return keys.select(TAGS_KEY, *tag_key).unique(TAGS_KEY).collect(engine="streaming")
+
+
 def _publish_slice(
     work: pl.LazyFrame,
-    key_rows: pl.LazyFrame,
+    keys: pl.DataFrame,
     columns: list[str],
     dataset: SourceDataset,
     staged: StagedPeriod,
@@ -589,31 +614,29 @@ def _publish_slice(
     number, slice number) of the focus and rejects tables; its hashed rows of the period, their
     distinct hashes (``ROW_HASH``) and its last source row's number.
 
-    The slice's distinct tag keys are read first, from the few columns of ``key_rows`` they
-    come from. Each distinct key's tags are read once (``found_tags``: a bill repeats a
-    resource's tags on all its line items; reading them row by row cost 10 times the rest of
-    the ingest), to be joined onto the good rows. Then one streaming run writes the focus
-    part, the rejects and the commitment-linked rows, and sums the bill's totals and hashes.
+    Each of the slice's distinct tag ``keys`` has its tags read once (``found_tags``: a bill
+    repeats a resource's tags on all its line items; reading them row by row cost 10 times
+    the rest of the ingest), to be joined onto the good rows. Then one streaming run writes
+    the focus part, the rejects and the commitment-linked rows, and sums the bill's totals
+    and hashes.
     """
     focus_path = staged.part_path("focus", *part)
     rejects_path = staged.part_path("rejects", *part)
     lines_path = staged.part_path(COMMITMENT_LINES, *part)
     accounts = tag_key[1:]
-    keys = None
-    if TAGS_KEY in work.collect_schema():
-        # The distinct tag keys of the slice's rows (rejected ones too: testing for a reject
-        # would compute every column), their tags read once below. Each key's columns are
-        # taken from its first source row: a group_by keeping the first raw tags of each key
-        # held them all (a struct of 40 columns in legacy CUR and OCI: 1.7 GB for 300k rows,
-        # against 0.7 GB this way). These two runs read only the tag key's columns.
-        firsts = key_rows.group_by(TAGS_KEY).agg(pl.col(ROW_COLUMN).min())
-        firsts = firsts.collect(engine="streaming")[ROW_COLUMN]
-        keys = key_rows.filter(pl.col(ROW_COLUMN).is_in(firsts.implode()))
-        keys = keys.select(TAGS_KEY, *tag_key).unique(TAGS_KEY).collect(engine="streaming")
+    by_raw_tags = TAGS_KEY in work.collect_schema()
+    if by_raw_tags:  # Tags itself is built per distinct raw value
         work = _with_tags_problems(work, keys, dataset)
-    # Every output below reads these rows: computed once in the one streaming run below,
-    # where each output would otherwise compute its own columns of them again.
-    work = work.cache()
+        keys = keys.with_columns(dataset.tags_from_raw(keys.schema[RAW_TAGS]).alias("Tags"))
+        found = found_tags(keys, rules).drop(accounts)
+        found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
+        on: list[str] | None = [TAGS_KEY]
+    else:
+        found, on = found_tags(keys, rules), None
+    # Every row gets its tag columns (rejected rows too: they are not kept), then every output
+    # below reads these rows, computed once in one streaming run. A join in one output alone
+    # made the engine hold all the rows for it: 2.8 GB for a 1M-row CSV file.
+    work = with_tag_columns(work.drop(RAW_TAGS, strict=False), rules, found, on).cache()
     # The bill's totals come from its own cost and currency text, not from the mapped
     # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
     # and dense.
@@ -626,17 +649,11 @@ def _publish_slice(
         pl.col(OTHER_PERIOD).sum().alias("rows_other_periods"),
     )
     focus = work.filter(in_period).drop(OTHER_PERIOD)
-    # One hash per source row, of its FOCUS rows' hashes (credits and unused commitments
-    # make several rows of one): duplicates are counted in source rows.
-    hashes = (
-        focus.filter(pl.col(ROW_HASH).is_not_null())
-        .group_by(ROW_COLUMN)
-        .agg(pl.col(ROW_HASH).sort().implode().hash())
-        .select(pl.col(ROW_HASH).unique())
-    )
-    hashed_rows = focus.select(pl.col(ROW_COLUMN).filter(pl.col(ROW_HASH).is_not_null()).n_unique())
+    # One hash per source row (the rows ``expand`` adds have none): duplicates are counted in
+    # source rows, over the whole file. Their distinct values are counted at its end: a
+    # ``unique`` here would hold a hash table growing with the file's rows.
+    hashes = focus.select(pl.col(ROW_HASH).drop_nulls())
     accepted = focus.filter(pl.col(REJECT_REASON).is_null())
-    good = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, TAGS_KEY, strict=False)
     bad = focus.filter(pl.col(REJECT_REASON).is_not_null()).select(
         "x_Provider",
         "x_SourceDataset",
@@ -646,22 +663,13 @@ def _publish_slice(
         pl.col(REJECT_REASON).alias("reason"),
         pl.col(RAW_COST).cast(pl.String).alias("raw_cost"),
     )
-    kept = set(good.collect_schema().names()) | {"Tags"}
-    names = [n for n in columns if n in kept and n != RAW_TAGS]
+    working = {*WORKING_COLUMNS, *LINK_COLUMNS, TAGS_KEY}
+    kept = {n for n in accepted.collect_schema().names() if n not in working}
+    names = [n for n in columns if n in kept]
     names += [n for n in tag_columns(rules) if n not in names]
-    if keys is None:
-        untagged, on = good.drop(RAW_TAGS, strict=False), None
-        found = found_tags(tag_keys(key_rows, rules).collect(engine="streaming"), rules)
-    else:  # Tags itself is built per distinct raw value
-        on = [TAGS_KEY]
-        untagged = accepted.drop(*WORKING_COLUMNS, *LINK_COLUMNS, RAW_TAGS, strict=False)
-        raw_tags = work.collect_schema()[RAW_TAGS]
-        keys = keys.with_columns(dataset.tags_from_raw(raw_tags).alias("Tags"))
-        found = found_tags(keys, rules).drop(accounts)
-        found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
-    tagged = with_tag_columns(untagged, rules, found, on).select(names)
+    tagged = accepted.select(names)
     # One streaming run for every output: the engine computes the rows once for all of them.
-    _, _, _, totals, distinct, hashed = pl.collect_all(
+    _, _, _, totals, hashed = pl.collect_all(
         [
             # zstd level 1: ~10 % less CPU than the default level for ~5 % larger files.
             tagged.sink_parquet(
@@ -671,7 +679,6 @@ def _publish_slice(
             bad.sink_parquet(rejects_path, lazy=True),
             bill,
             hashes,
-            hashed_rows,
         ],
         engine="streaming",
     )
@@ -683,7 +690,7 @@ def _publish_slice(
     report.rows_other_periods += int(totals["rows_other_periods"].sum())
     report.rows_written += pq.read_metadata(focus_path).num_rows
     _count_rejects(pl.read_parquet(rejects_path), report)
-    return hashed.item(), distinct[ROW_HASH], int(totals["rows"].max() or 0)
+    return hashed[ROW_HASH], int(totals["rows"].max() or 0)
 
 
 def _with_tags_problems(

@@ -135,32 +135,3 @@ def data_table(name: str) -> pl.DataFrame:
     """A lookup table shipped in ``costlake/data`` (every column text), read once."""
     text = resources.files("costlake").joinpath(f"data/{name}").read_text(encoding="utf-8")
     return pl.read_csv(text.encode(), infer_schema=False)
-
-
-def with_lookup(
-    frame: pl.LazyFrame, table: pl.LazyFrame | pl.DataFrame, on: str | list[str]
-) -> pl.LazyFrame:
-    """``frame`` with ``table``'s other columns, from the table row whose ``on`` columns equal
-    the frame row's (null where none does, or where a key is null), as a left join would add
-    them; ``on`` must be unique in ``table`` (polars refuses a table where it is not).
-
-    Expressions (``replace_strict``), not a join: a plan that reads none of the looked-up
-    columns then reads none of the key columns either, where a join stays in every plan of
-    the frame's rows (such as the ingest's read of a file's tag keys alone). They also cost
-    less CPU than a join.
-    """
-    keys = [on] if isinstance(on, str) else on
-    table = table.lazy().collect() if isinstance(table, pl.LazyFrame) else table
-    table = table.drop_nulls(keys)
-    separator = "\x1f"  # the unit separator: in no key of a shipped table
-    old = (
-        table[keys[0]]
-        if len(keys) == 1
-        else table.select(pl.concat_str(keys, separator=separator)).to_series()
-    )
-    key = pl.col(keys[0]) if len(keys) == 1 else pl.concat_str(keys, separator=separator)
-    return frame.with_columns(
-        key.replace_strict(old, table[name], default=None, return_dtype=dtype).alias(name)
-        for name, dtype in table.schema.items()
-        if name not in keys
-    )

@@ -20,6 +20,7 @@ from costlake.focus.schema import (
     RAW_TAGS,
     REJECT_REASON,
     REQUIRED_FOCUS_COLUMNS,
+    ROW_HASH,
     conform_to_focus,
     focus_polars_schema,
 )
@@ -176,7 +177,10 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
 
 
 def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Service and region names from the shipped tables, by product and region code."""
+    """Service and region names from the shipped tables, joined by product and region code.
+
+    A join keeps the plan streaming; ``replace`` on a column would make polars hold it whole.
+    """
     services = (
         parsing.data_table("aws_services.csv")
         .lazy()
@@ -198,8 +202,9 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("region_name").alias("__region_name"),
         )
     )
-    frame = parsing.with_lookup(frame, services, "line_item_product_code")
-    return parsing.with_lookup(frame, regions, "product_region_code")
+    return frame.join(
+        services, on="line_item_product_code", how="left", maintain_order="left"
+    ).join(regions, on="product_region_code", how="left", maintain_order="left")
 
 
 ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
@@ -553,8 +558,10 @@ def split_unused_commitment(focus: pl.LazyFrame) -> pl.LazyFrame:
             unused_or(pl.lit(0.0), "ContractedCost"),
             unused_or(pl.lit(None, dtype=pl.Float64), "ConsumedQuantity"),
             unused_or(pl.lit(None, dtype=pl.String), "ConsumedUnit"),
-            # Not a source row: the bill's own cost is counted once, on the fee row.
+            # Not a source row: the bill's own cost is counted once, on the fee row, and the
+            # row is hashed once, as the fee row.
             pl.when(unused).then(None).otherwise(pl.col(RAW_COST)).alias(RAW_COST),
+            pl.when(unused).then(None).otherwise(pl.col(ROW_HASH)).alias(ROW_HASH),
             pl.when(purchase).then(0.0).otherwise(pl.col("EffectiveCost")).alias("EffectiveCost"),
             pl.when(purchase)
             .then(0.0)

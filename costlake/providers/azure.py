@@ -213,8 +213,9 @@ def arm_resource_type(resource_id: pl.Expr) -> pl.Expr:
 
 
 def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Service, region and unit names from the FinOps toolkit tables, by keys that are
-    unique in each table (``parsing.with_lookup``)."""
+    """Service, region and unit names from the FinOps toolkit tables, by left joins on keys
+    that are unique in each table (so no row is ever doubled). A join keeps the plan
+    streaming; ``replace`` on a column would make polars hold it whole."""
     services = parsing.data_table("azure_services.csv").filter(
         pl.col("consumed_service").is_not_null() & pl.col("resource_type").is_not_null()
     )
@@ -249,11 +250,14 @@ def _with_catalogs(frame: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("consumed_unit").alias("__consumed_unit"),
         )
     )
-    frame = parsing.with_lookup(frame, exact, ["__consumed", "__arm_type"])
-    frame = parsing.with_lookup(frame, by_meter, "__meter_category")
-    frame = parsing.with_lookup(frame, by_consumed, "__consumed")
-    frame = parsing.with_lookup(frame, regions, "__location")
-    return parsing.with_lookup(frame, unit_table, "__uom")
+    join = {"how": "left", "maintain_order": "left"}
+    return (
+        frame.join(exact, on=["__consumed", "__arm_type"], **join)
+        .join(by_meter, on="__meter_category", **join)
+        .join(by_consumed, on="__consumed", **join)
+        .join(regions, on="__location", **join)
+        .join(unit_table, on="__uom", **join)
+    )
 
 
 def azure_tags(tags: pl.Expr) -> pl.Expr:

@@ -30,8 +30,9 @@ class SourceDataset:
     # Elsewhere a file belongs to one period and a row of another is rejected.
     spans_periods: bool = False
     # Where one source row becomes several FOCUS rows (a credit, an unused commitment): the
-    # step after ``normalize`` that adds them. Kept apart so the ingest can read the tag keys
-    # of ``normalize``'s rows, one per source row, from their few columns alone.
+    # step after ``normalize`` that adds them, right after their source row. Kept apart so the
+    # ingest can read the tag keys of ``normalize``'s rows, one per source row, from their few
+    # columns alone. An added row is not a source row: its ``ROW_HASH`` is null.
     expand: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
     # Tags JSON from the ``RAW_TAGS`` column of the given type (which ``normalize`` carries
     # beside ``Tags``), so the ingest can build ``Tags`` once per distinct value.

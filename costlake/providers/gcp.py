@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from costlake.focus import parsing
-from costlake.focus.schema import RAW_COST, RAW_TAGS, REJECT_REASON, conform_to_focus
+from costlake.focus.schema import RAW_COST, RAW_TAGS, REJECT_REASON, ROW_HASH, conform_to_focus
 from costlake.providers.datasets import SourceDataset, same_names
 
 PROVIDER = "Google Cloud"
@@ -258,7 +258,7 @@ def _focus_unit(unit: pl.Expr) -> pl.Expr:
 
 
 def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl.LazyFrame:
-    """Service categories and region names from the shipped tables."""
+    """Service categories and region names from the shipped tables, by left join (streams)."""
     services = (
         parsing.data_table("gcp_services.csv")
         .lazy()
@@ -276,9 +276,11 @@ def _with_catalogs(frame: pl.LazyFrame, service: pl.Expr, region: pl.Expr) -> pl
             pl.col("region_name").alias("__region_name"),
         )
     )
-    frame = frame.with_columns(service.alias("__service_key"), region.alias("__region_key"))
-    frame = parsing.with_lookup(frame, services, "__service_key")
-    return parsing.with_lookup(frame, regions, "__region_key")
+    return (
+        frame.with_columns(service.alias("__service_key"), region.alias("__region_key"))
+        .join(services, on="__service_key", how="left", maintain_order="left")
+        .join(regions, on="__region_key", how="left", maintain_order="left")
+    )
 
 
 def _number(schema: pl.Schema, name: str) -> pl.Expr:
@@ -514,6 +516,8 @@ def split_credits(focus: pl.LazyFrame, raw_cost_type: pl.DataType) -> pl.LazyFra
             credit_or(pl.coalesce(credit_name, pl.col("ChargeDescription")), "ChargeDescription"),
             credit_or(credit_type, "x_LineItemType"),
             credit_or(amount.cast(raw_cost_type), RAW_COST),
+            # Part of its source row, hashed once, on the row itself.
+            credit_or(None, ROW_HASH),
             pl.when(is_credit & amount.is_null() & pl.col(REJECT_REASON).is_null())
             .then(pl.lit("credits.amount is empty"))
             .otherwise(pl.col(REJECT_REASON))

@@ -117,8 +117,11 @@ def missing_required(columns: list[str], source_dataset: str) -> list[str]:
 
 
 def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) -> pl.LazyFrame:
-    """Service category, region name and FOCUS unit from the shipped tables, by the frame's
-    own (already cleaned) text columns ``service``, ``region`` and ``unit``."""
+    """Service category, region name and FOCUS unit from the shipped tables, by left join.
+
+    A join keeps the plan streaming; ``replace`` on a column would make polars hold it whole.
+    The key columns are the frame's own (already cleaned) text columns.
+    """
     services = (
         parsing.data_table("oci_services.csv")
         .lazy()
@@ -142,9 +145,11 @@ def _with_catalogs(frame: pl.LazyFrame, service: str, region: str, unit: str) ->
             pl.col("focus_unit").alias("__focus_unit"),
         )
     )
-    frame = parsing.with_lookup(frame, services, service)
-    frame = parsing.with_lookup(frame, regions, region)
-    return parsing.with_lookup(frame, units_table, unit)
+    return (
+        frame.join(services, on=service, how="left", maintain_order="left")
+        .join(regions, on=region, how="left", maintain_order="left")
+        .join(units_table, on=unit, how="left", maintain_order="left")
+    )
 
 
 def focus_unit(unit: pl.Expr) -> pl.Expr:
