@@ -483,13 +483,23 @@ def _working_slices(
     try:
         if readable.suffix == ".parquet":
             slices = parquet_slices(readable, SLICE_ROWS)
-            for number, rows in enumerate(slices):
+
+            def keys_of(rows: tuple[int, int]) -> pl.DataFrame:
                 key_rows = _tag_key_rows(readable, file_name, delivery, dataset, rows, tag_key)
-                keys = _distinct_tag_keys(key_rows, tag_key, rules)
-                plan, columns = _working_plan(
-                    readable, file_name, delivery, dataset, rows, WELL_SHAPED, tag_key
-                )
-                yield plan, keys, columns, None if len(slices) == 1 else number
+                return _distinct_tag_keys(key_rows, tag_key, rules)
+
+            # The next slice's tag keys are read while this slice is published: that read
+            # runs on about one core, the slice's run on both.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlake-keys") as pool:
+                pending = pool.submit(keys_of, slices[0])
+                for number, rows in enumerate(slices):
+                    keys = pending.result()
+                    if number + 1 < len(slices):
+                        pending = pool.submit(keys_of, slices[number + 1])
+                    plan, columns = _working_plan(
+                        readable, file_name, delivery, dataset, rows, WELL_SHAPED, tag_key
+                    )
+                    yield plan, keys, columns, None if len(slices) == 1 else number
             return
         columns = _write_working_file(readable, file_name, delivery, dataset, work_path, tag_key)
         work = pl.scan_parquet(work_path)
