@@ -1,13 +1,14 @@
 """Turn a period's landed deliveries into FOCUS Parquet for its (provider, billing period).
 
-Each file is read in slices by the streaming engine (a CSV file from a working file of its
-normalized rows, read from it once): each slice once for the few columns its tag keys come
-from, then once in a single run that writes the FOCUS rows and the rejected rows (staged
-Parquet parts) and sums the bill's own totals per currency. Memory stays bounded whatever the
-file's size. When every file of the delivery has been read, the
-staged period is audited (``costlake.focus.audit``: money reconciled to the bill, FOCUS
-schema, finite amounts) and published only if it passes; otherwise ``AuditFailed`` says why
-and the lake keeps its previous version.
+Each file is published in slices by the streaming engine, each slice read twice: once for the
+few columns its tag keys come from, then in one run that writes the FOCUS rows and the
+rejected rows (staged Parquet parts) and sums the bill's own totals per currency. A Parquet
+file's slices are read from the file itself; a CSV file, which cannot be read in part, is
+first read once into a working file of its normalized rows. Memory stays bounded whatever the
+file's size. When every file of the delivery has been read, the staged period is audited
+(``costlake.focus.audit``: money reconciled to the bill, FOCUS schema, finite amounts) and
+published only if it passes; otherwise ``AuditFailed`` says why and the lake keeps its previous
+version.
 
 Validation (docs/lake.md, "What is refused and what is rejected"): a file whose header names a
 column twice or lacks a required one, that cannot be decoded, or that ends mid-row fails the
@@ -352,8 +353,8 @@ def _file_plan(
     rows: tuple[int, int] | None,
     misshapen: Misshapen,
 ) -> pl.LazyFrame:
-    """``normalized_rows`` with ``OTHER_PERIOD`` marking rows of another billing period and
-    ``ROW_HASH`` (``_row_hash``).
+    """``normalized_rows`` with the commitment links (``with_contract_applied``), non-finite
+    amounts rejected, and ``OTHER_PERIOD`` marking rows of another billing period.
 
     Such rows are rejected, except in datasets whose files span periods: there they belong to
     their own period's delivery and this one leaves them out.
@@ -645,7 +646,7 @@ def _publish_slice(
         found, on = found_tags(keys, rules), None
     # Every row gets its tag columns (rejected rows too: they are not kept), then every output
     # below reads these rows, computed once in one streaming run. A join in one output alone
-    # made the engine hold all the rows for it: 2.8 GB for a 1M-row CSV file.
+    # made the engine hold all the rows for it: 2.8 GB for a 1M-row CSV file in one slice.
     work = with_tag_columns(work.drop(RAW_TAGS, strict=False), rules, found, on).cache()
     # The bill's totals come from its own cost and currency text, not from the mapped
     # columns, so a mapping mistake shows up as a reconciliation failure. Rows are 1-based
