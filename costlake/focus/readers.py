@@ -256,8 +256,13 @@ def csv_problem(path: Path) -> str | None:
 
 
 def parquet_slices(path: Path, target_rows: int) -> list[tuple[int, int]]:
-    """(offset, length) slices of a Parquet file along its row groups: whole row groups, at
-    most ``target_rows`` rows each unless one row group alone is larger."""
+    """(offset, length) slices of a Parquet file of at most ``target_rows`` rows each: small
+    row groups taken whole and together, a larger one cut into equal parts.
+
+    polars decodes a slice's rows of each column at once, so a slice's memory grows with its
+    rows, whatever the file's row groups (a writer may put a million rows in one); a part of a
+    row group costs little more to read than the whole (its pages are skipped).
+    """
     metadata = pq.read_metadata(path)
     slices: list[tuple[int, int]] = []
     offset = length = 0
@@ -266,7 +271,14 @@ def parquet_slices(path: Path, target_rows: int) -> list[tuple[int, int]]:
         if length and length + size > target_rows:
             slices.append((offset, length))
             offset, length = offset + length, 0
-        length += size
+        if size <= target_rows:
+            length += size
+            continue
+        parts = -(-size // target_rows)
+        for part in range(parts):
+            part_rows = size * (part + 1) // parts - size * part // parts
+            slices.append((offset, part_rows))
+            offset += part_rows
     if length or not slices:
         slices.append((offset, length))
     return slices

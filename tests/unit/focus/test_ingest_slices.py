@@ -1,4 +1,4 @@
-"""A Parquet file read in slices of row groups gives the lake exactly what one read gives."""
+"""A Parquet file read in slices gives the lake exactly what one read gives."""
 
 from __future__ import annotations
 
@@ -28,19 +28,30 @@ def export(tmp_path_factory):
     return delivery, store.local_path(delivery.files[0].path).parent
 
 
-def test_slices_follow_whole_row_groups(export):
+def test_slices_take_small_row_groups_whole_and_cut_large_ones(export, tmp_path):
     delivery, folder = export
     path = folder / delivery.files[0].path.rsplit("/", 1)[-1]
     assert pq.read_metadata(path).num_rows == ROWS // 2  # 1,000 rows: 6 × 150 + 100
-    # At most 400 rows a slice, whole groups only: 150+150, 150+150, then 150+150+100.
+    # At most 400 rows a slice, whole groups together: 150+150, 150+150, then 150+150+100.
     assert parquet_slices(path, 400) == [(0, 300), (300, 300), (600, 400)]
-    assert parquet_slices(path, 100) == [(i, 150) for i in range(0, 900, 150)] + [(900, 100)]
+    # At most 100: each 150-row group in two halves of 75, the last group of 100 whole.
+    assert parquet_slices(path, 100) == [(i, 75) for i in range(0, 900, 75)] + [(900, 100)]
+    # One 1,000-row group (as a writer may make it) and a 10-row one, at most 300 a slice:
+    # the large group in four parts of 250, then the small one.
+    mixed = tmp_path / "mixed.parquet"
+    table = pq.read_table(path)
+    with pq.ParquetWriter(mixed, table.schema) as writer:
+        writer.write_table(table, row_group_size=1_000)
+        writer.write_table(table.slice(0, 10))
+    assert [pq.read_metadata(mixed).row_group(i).num_rows for i in range(2)] == [1_000, 10]
+    assert parquet_slices(mixed, 300) == [(0, 250), (250, 250), (500, 250), (750, 250), (1000, 10)]
 
 
-def test_sliced_ingest_equals_one_read(tmp_path, export, monkeypatch):
+@pytest.mark.parametrize("slice_rows", [400, 100])  # row groups taken together; cut in two
+def test_sliced_ingest_equals_one_read(tmp_path, export, monkeypatch, slice_rows):
     delivery, folder = export
     whole = ingest.ingest_delivery(delivery, folder, Lake(tmp_path / "whole"))
-    monkeypatch.setattr(ingest, "SLICE_ROWS", 400)
+    monkeypatch.setattr(ingest, "SLICE_ROWS", slice_rows)
     sliced_lake = Lake(tmp_path / "sliced")
     sliced = ingest.ingest_delivery(delivery, folder, sliced_lake)
 
