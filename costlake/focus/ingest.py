@@ -84,7 +84,7 @@ from costlake.tags.rules import (
 )
 
 log = logging.getLogger(__name__)
-SLICE_ROWS = 262_144  # rows per streaming run of a Parquet file, in whole row groups
+SLICE_ROWS = 262_144  # source rows per streaming run (a slice's memory grows with its rows)
 PROGRESS_SECONDS = 5.0  # at most one progress line this often, and one at the end
 OTHER_PERIOD = "x_OtherPeriod"  # working flag: the row belongs to another billing period
 # Staged beside the period's tables, never published: each file's commitment-linked rows, grouped
@@ -94,6 +94,8 @@ COMMITMENT_LINES = "_commitment_lines"
 # rules have account defaults), by which the tags found once per distinct key are joined back:
 # a join on the 600-byte text itself took about a third more CPU than one on this key.
 TAGS_KEY = "x_RawTagsKey"
+# Column of the found tags table: what the dataset's ``tags_problem`` says of a key's raw tags.
+TAGS_PROBLEM = "__tags_problem"
 WORK_ROW_GROUP_ROWS = 20_000  # small row groups: a CSV file's working file is read in slices
 
 
@@ -441,9 +443,9 @@ def _ingest_file(
             slices = _working_slices(
                 readable, file_name, delivery, dataset, work_path, tag_key, rules
             )
-            for work, keys, columns, chunk in slices:
+            for work, found, columns, chunk in slices:
                 hashed, last = _publish_slice(
-                    work, keys, columns, dataset, staged, (part, chunk), report, rules, tag_key
+                    work, found, columns, dataset, staged, (part, chunk), report, rules
                 )
                 hashes.append(hashed)
                 last_row = max(last_row, last)
@@ -469,38 +471,43 @@ def _working_slices(
     rules: TagRules,
 ) -> Iterator[tuple[pl.LazyFrame, pl.DataFrame, list[str], int | None]]:
     """The file's normalized rows (``_working_plan``) in slices of at most ``SLICE_ROWS``
-    source rows, each with its distinct tag keys (``_distinct_tag_keys``), the plan's columns
-    and its slice number (None for a file in one slice). Each slice is then one streaming run.
+    source rows, each with the found tags of every tag key seen so far in the file
+    (``_found_tags_of``), the plan's columns and its slice number (None for a file in one
+    slice). Each slice is then one streaming run.
 
-    A Parquet file (or a JSON lines file's Parquet copy) is read in slices of whole row groups,
-    each straight from the file: reading its tag keys' few columns first costs little (column
-    projection), and the engine keeps several decoded row groups of a file in flight. A CSV
-    file cannot be read in part (nor a few of its columns without reading it all): it is read
-    once into a working file (``_write_working_file``), then taken in ranges of source rows
-    (its row groups are small, so a range reads little more than its own). Either way a source
-    row's FOCUS rows stay in one slice. One run over a whole CSV file held memory growing with
-    its rows (1.2 GB at 1M rows, 2.0 GB at 5M).
+    A Parquet file (or a JSON lines file's Parquet copy) is read in slices straight from the
+    file (``parquet_slices``): reading its tag keys' few columns first costs little (column
+    projection). A CSV file cannot be read in part (nor a few of its columns without reading
+    it all): it is read once into a working file (``_write_working_file``), then taken in
+    ranges of source rows (its row groups are small, so a range reads little more than its
+    own). Either way a source row's FOCUS rows stay in one slice. One run over a whole CSV file
+    held memory growing with its rows (1.2 GB at 1M rows, 2.0 GB at 5M).
+
+    A key's tags are read once per file, in the slice it first appears in: a bill repeats a
+    resource's tags all through the file (the 1M-row benchmark files hold 52,768 distinct
+    keys, about 47,000 in each 200,000 rows).
     """
+    known: pl.DataFrame | None = None
     try:
         if readable.suffix == ".parquet":
             slices = parquet_slices(readable, SLICE_ROWS)
 
-            def keys_of(rows: tuple[int, int]) -> pl.DataFrame:
+            def found_of(rows: tuple[int, int], known: pl.DataFrame | None) -> pl.DataFrame:
                 key_rows = _tag_key_rows(readable, file_name, delivery, dataset, rows, tag_key)
-                return _distinct_tag_keys(key_rows, tag_key, rules)
+                return _found_tags_of(key_rows, known, tag_key, dataset, rules)
 
             # The next slice's tag keys are read while this slice is published: that read
             # runs on about one core, the slice's run on both.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlake-keys") as pool:
-                pending = pool.submit(keys_of, slices[0])
+                pending = pool.submit(found_of, slices[0], known)
                 for number, rows in enumerate(slices):
-                    keys = pending.result()
+                    known = _with_found(known, pending.result())
                     if number + 1 < len(slices):
-                        pending = pool.submit(keys_of, slices[number + 1])
+                        pending = pool.submit(found_of, slices[number + 1], known)
                     plan, columns = _working_plan(
                         readable, file_name, delivery, dataset, rows, WELL_SHAPED, tag_key
                     )
-                    yield plan, keys, columns, None if len(slices) == 1 else number
+                    yield plan, known, columns, None if len(slices) == 1 else number
             return
         columns = _write_working_file(readable, file_name, delivery, dataset, work_path, tag_key)
         work = pl.scan_parquet(work_path)
@@ -508,10 +515,15 @@ def _working_slices(
         starts = list(range(1, last + 1, SLICE_ROWS)) or [1]
         for number, first in enumerate(starts):
             work_slice = work.filter(pl.col(ROW_COLUMN).is_between(first, first + SLICE_ROWS - 1))
-            keys = _distinct_tag_keys(work_slice, tag_key, rules)
-            yield work_slice, keys, columns, None if len(starts) == 1 else number
+            known = _with_found(known, _found_tags_of(work_slice, known, tag_key, dataset, rules))
+            yield work_slice, known, columns, None if len(starts) == 1 else number
     finally:
         Path(work_path).unlink(missing_ok=True)
+
+
+def _with_found(known: pl.DataFrame | None, found: pl.DataFrame) -> pl.DataFrame:
+    """The found tags of the keys seen so far, and of the keys a new slice adds."""
+    return found if known is None else pl.concat([known, found], rechunk=False)
 
 
 def _working_plan(
@@ -593,9 +605,35 @@ def _write_working_file(
     return sink(misshapen) if misshapen else names
 
 
-def _distinct_tag_keys(key_rows: pl.LazyFrame, tag_key: list[str], rules: TagRules) -> pl.DataFrame:
-    """The distinct tag keys of ``key_rows`` (``_tag_key_rows``), rejected rows' too: testing
-    for a reject would compute every column. With ``TAGS_KEY``: that key and its ``tag_key``
+def _found_tags_of(
+    key_rows: pl.LazyFrame,
+    known: pl.DataFrame | None,
+    tag_key: list[str],
+    dataset: SourceDataset,
+    rules: TagRules,
+) -> pl.DataFrame:
+    """The found tags (``found_tags``) of the distinct tag keys of ``key_rows`` (a slice's
+    ``_tag_key_rows``, or its working rows) that ``known`` (the earlier slices' found tags)
+    lacks. With ``TAGS_KEY`` (tags built from ``RAW_TAGS``): by that key, with the ``Tags`` the
+    dataset builds and what its ``tags_problem`` says of them (``TAGS_PROBLEM``)."""
+    keys = _distinct_tag_keys(key_rows, known, tag_key, rules)
+    if TAGS_KEY not in keys.schema:
+        return found_tags(keys, rules)
+    problem = pl.lit(None, pl.String)
+    if dataset.tags_problem is not None:
+        problem = dataset.tags_problem(pl.col(RAW_TAGS))
+    keys = keys.with_columns(
+        dataset.tags_from_raw(keys.schema[RAW_TAGS]).alias("Tags"), problem.alias(TAGS_PROBLEM)
+    )
+    found = found_tags(keys, rules).drop(tag_key[1:])
+    return pl.concat([keys.select(TAGS_KEY, TAGS_PROBLEM), found], how="horizontal")
+
+
+def _distinct_tag_keys(
+    key_rows: pl.LazyFrame, known: pl.DataFrame | None, tag_key: list[str], rules: TagRules
+) -> pl.DataFrame:
+    """The distinct tag keys of ``key_rows`` not in ``known``, rejected rows' too: testing for
+    a reject would compute every column. With ``TAGS_KEY``: that key and its ``tag_key``
     columns; without: the ``tag_keys`` of their ``Tags``.
 
     Each key's columns are taken from its first source row: a ``group_by`` keeping the first
@@ -603,47 +641,47 @@ def _distinct_tag_keys(key_rows: pl.LazyFrame, tag_key: list[str], rules: TagRul
     for 300k rows, against 0.7 GB this way).
     """
     if TAGS_KEY not in key_rows.collect_schema():
-        return tag_keys(key_rows, rules).collect(engine="streaming")
+        keys = tag_keys(key_rows, rules).collect(engine="streaming")
+        if known is None:
+            return keys
+        return keys.join(known, on=keys.columns, how="anti", nulls_equal=True)
     firsts = key_rows.group_by(TAGS_KEY).agg(pl.col(ROW_COLUMN).min())
-    firsts = firsts.collect(engine="streaming")[ROW_COLUMN]
-    keys = key_rows.filter(pl.col(ROW_COLUMN).is_in(firsts.implode()))
-    return keys.select(TAGS_KEY, *tag_key).unique(TAGS_KEY).collect(engine="streaming")
+    firsts = firsts.collect(engine="streaming")
+    if known is not None:
+        firsts = firsts.join(known, on=TAGS_KEY, how="anti")
+    keys = key_rows.select(ROW_COLUMN, TAGS_KEY, *tag_key)
+    if firsts.is_empty():  # every key seen before: no second read
+        return keys.drop(ROW_COLUMN).clear().collect()
+    keys = keys.filter(pl.col(ROW_COLUMN).is_in(firsts[ROW_COLUMN].implode()))
+    return keys.drop(ROW_COLUMN).unique(TAGS_KEY).collect(engine="streaming")
 
 
 def _publish_slice(
     work: pl.LazyFrame,
-    keys: pl.DataFrame,
+    found: pl.DataFrame,
     columns: list[str],
     dataset: SourceDataset,
     staged: StagedPeriod,
     part: tuple[int, int | None],
     report: IngestReport,
     rules: TagRules,
-    tag_key: list[str],
-) -> tuple[int, pl.Series, int]:
+) -> tuple[pl.Series, int]:
     """One slice of a file's working rows (``_working_slices``) into the parts ``part`` (file
-    number, slice number) of the focus and rejects tables; its hashed rows of the period, their
-    distinct hashes (``ROW_HASH``) and its last source row's number.
+    number, slice number) of the focus and rejects tables; its source rows' hashes
+    (``ROW_HASH``) and its last source row's number.
 
-    Each of the slice's distinct tag ``keys`` has its tags read once (``found_tags``: a bill
-    repeats a resource's tags on all its line items; reading them row by row cost 10 times
-    the rest of the ingest), to be joined onto the good rows. Then one streaming run writes
+    The tags ``found`` once per distinct key (``_found_tags_of``: reading them row by row cost
+    10 times the rest of the ingest) are joined onto the rows. Then one streaming run writes
     the focus part, the rejects and the commitment-linked rows, and sums the bill's totals
     and hashes.
     """
     focus_path = staged.part_path("focus", *part)
     rejects_path = staged.part_path("rejects", *part)
     lines_path = staged.part_path(COMMITMENT_LINES, *part)
-    accounts = tag_key[1:]
-    by_raw_tags = TAGS_KEY in work.collect_schema()
-    if by_raw_tags:  # Tags itself is built per distinct raw value
-        work = _with_tags_problems(work, keys, dataset)
-        keys = keys.with_columns(dataset.tags_from_raw(keys.schema[RAW_TAGS]).alias("Tags"))
-        found = found_tags(keys, rules).drop(accounts)
-        found = pl.concat([keys.select(TAGS_KEY), found], how="horizontal")
-        on: list[str] | None = [TAGS_KEY]
-    else:
-        found, on = found_tags(keys, rules), None
+    on: list[str] | None = None
+    if TAGS_KEY in work.collect_schema():  # Tags itself is built per distinct raw value
+        work = _with_tags_problems(work, found)
+        found, on = found.drop(TAGS_PROBLEM), [TAGS_KEY]
     # Every row gets its tag columns (rejected rows too: they are not kept), then every output
     # below reads these rows, computed once in one streaming run. A join in one output alone
     # made the engine hold all the rows for it: 2.8 GB for a 1M-row CSV file in one slice.
@@ -704,18 +742,13 @@ def _publish_slice(
     return hashed[ROW_HASH], int(totals["rows"].max() or 0)
 
 
-def _with_tags_problems(
-    work: pl.LazyFrame, keys: pl.DataFrame, dataset: SourceDataset
-) -> pl.LazyFrame:
-    """The working rows, those whose tags ``keys`` (distinct, with their ``RAW_TAGS``) the
-    dataset's ``tags_problem`` refuses rejected with its reason, unless they have one already."""
-    if dataset.tags_problem is None:
-        return work
-    bad = keys.select(TAGS_KEY, dataset.tags_problem(pl.col(RAW_TAGS)).alias("reason"))
-    bad = bad.drop_nulls("reason")
+def _with_tags_problems(work: pl.LazyFrame, found: pl.DataFrame) -> pl.LazyFrame:
+    """The working rows, those whose tags the dataset's ``tags_problem`` refuses (``found``'s
+    ``TAGS_PROBLEM``) rejected with its reason, unless they have one already."""
+    bad = found.select(TAGS_KEY, TAGS_PROBLEM).drop_nulls(TAGS_PROBLEM)
     if bad.is_empty():
         return work
-    reason = pl.col(TAGS_KEY).replace_strict(bad[TAGS_KEY], bad["reason"], default=None)
+    reason = pl.col(TAGS_KEY).replace_strict(bad[TAGS_KEY], bad[TAGS_PROBLEM], default=None)
     return work.with_columns(pl.coalesce(pl.col(REJECT_REASON), reason).alias(REJECT_REASON))
 
 
